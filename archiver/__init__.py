@@ -1,0 +1,1 @@
+"""DynamoDB Streams records -> change rows -> Parquet objects in the archive."""

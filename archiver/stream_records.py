@@ -1,0 +1,201 @@
+"""One DynamoDB Streams record (Lambda event shape) -> one change row."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.change_record import SCHEMA_VERSION, keys_to_item_key, sequence_to_order
+from schemas.dynamodb_types import image_to_ddb_json, image_to_plain_json
+from schemas.exceptions import MalformedRecordError, TerminalError
+
+STREAM_EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
+
+# arn:aws:dynamodb:<region>:<account>:table/<TableName>/stream/<label>
+_TABLE_IN_ARN = re.compile(r":table/([^/]+)/stream/")
+
+
+@dataclass(frozen=True)
+class RejectedRecord:
+    """A record that could not be turned into a change row, with why."""
+
+    record: Any
+    error: TerminalError
+
+    @property
+    def event_id(self) -> str | None:
+        """The record's eventID, when it has a readable one."""
+        value = self.record.get("eventID") if isinstance(self.record, Mapping) else None
+        return value if isinstance(value, str) else None
+
+    @property
+    def sequence_number(self) -> str | None:
+        """The record's SequenceNumber, when it has a readable one."""
+        if not isinstance(self.record, Mapping):
+            return None
+        block = self.record.get("dynamodb")
+        value = block.get("SequenceNumber") if isinstance(block, Mapping) else None
+        return value if isinstance(value, str) else None
+
+    @property
+    def table_name(self) -> str | None:
+        """The table named by the record's eventSourceARN, when readable."""
+        if not isinstance(self.record, Mapping):
+            return None
+        arn = self.record.get("eventSourceARN")
+        match = _TABLE_IN_ARN.search(arn) if isinstance(arn, str) else None
+        return match.group(1) if match else None
+
+
+def event_to_records(event: Any) -> list[Any]:
+    """The records of a Lambda DynamoDB Streams event (``{"Records": [...]}``)."""
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(records, list):
+        shape = sorted(event) if isinstance(event, Mapping) else type(event).__name__
+        raise MalformedRecordError(
+            f"the event has no 'Records' list (got {_preview(shape)}); "
+            'expected a DynamoDB Streams event: {"Records": [...]}'
+        )
+    return records
+
+
+def table_name_from_arn(arn: str) -> str:
+    """The table name inside a stream ARN (``...:table/<name>/stream/<label>``)."""
+    match = _TABLE_IN_ARN.search(arn)
+    if not match:
+        raise MalformedRecordError(
+            f"eventSourceARN {arn!r} is not a DynamoDB stream ARN "
+            "(arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL); "
+            "pass --table to name the table"
+        )
+    return match.group(1)
+
+
+def record_to_row(
+    record: Mapping[str, Any],
+    *,
+    archived_at: datetime,
+    table_name: str | None = None,
+    shard_id: str | None = None,
+) -> dict[str, Any]:
+    """Turn one Lambda-shaped stream record into a change row (a dict keyed by column name).
+
+    ``table_name`` overrides the name read from ``eventSourceARN``. Raises a
+    :class:`TerminalError` naming the record when it is malformed.
+    """
+    if not isinstance(record, Mapping):
+        raise MalformedRecordError(f"stream record is {_preview(record)}, not a JSON object")
+    event_id = record.get("eventID")
+    if not isinstance(event_id, str) or not event_id:
+        raise MalformedRecordError(
+            f"stream record has no eventID ({_preview(record)}); is this a DynamoDB Streams event?"
+        )
+    try:
+        return _row(record, event_id, archived_at, table_name, shard_id)
+    except TerminalError as error:
+        raise type(error)(f"record {event_id}: {error}") from None
+
+
+def _row(
+    record: Mapping[str, Any],
+    event_id: str,
+    archived_at: datetime,
+    table_name: str | None,
+    shard_id: str | None,
+) -> dict[str, Any]:
+    event_name = record.get("eventName")
+    if event_name not in STREAM_EVENT_NAMES:
+        raise MalformedRecordError(
+            f"eventName is {event_name!r}; expected one of INSERT, MODIFY, REMOVE"
+        )
+    block = record.get("dynamodb")
+    if not isinstance(block, Mapping):
+        raise MalformedRecordError("the record has no 'dynamodb' block with Keys and images")
+    keys = block.get("Keys")
+    if not isinstance(keys, Mapping):
+        raise MalformedRecordError("the 'dynamodb' block has no Keys map")
+    sequence_number = block.get("SequenceNumber")
+    if not isinstance(sequence_number, str):
+        raise MalformedRecordError(
+            f"SequenceNumber is {_preview(sequence_number)}; expected a decimal string"
+        )
+    arn = record.get("eventSourceARN")
+    if table_name is None:
+        if not isinstance(arn, str):
+            raise MalformedRecordError("the record has no eventSourceARN; pass --table NAME")
+        table_name = table_name_from_arn(arn)
+    new_image = block.get("NewImage")
+    old_image = block.get("OldImage")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "table_name": table_name,
+        "event_id": event_id,
+        "event_name": event_name,
+        "item_key": keys_to_item_key(keys),
+        "keys": image_to_plain_json(keys),
+        "keys_ddb": image_to_ddb_json(keys),
+        "sequence_number": sequence_number,
+        "sequence_order": sequence_to_order(sequence_number),
+        "approximate_creation_time": creation_time(block.get("ApproximateCreationDateTime")),
+        "user_identity": _user_identity(record.get("userIdentity")),
+        "stream_arn": arn if isinstance(arn, str) else None,
+        "stream_view_type": _optional_str(block, "StreamViewType"),
+        "aws_region": _optional_str(record, "awsRegion"),
+        "shard_id": shard_id,
+        "size_bytes": _size_bytes(block.get("SizeBytes")),
+        "new_image": _plain_or_none(new_image, "NewImage"),
+        "old_image": _plain_or_none(old_image, "OldImage"),
+        "new_image_ddb": _ddb_or_none(new_image, "NewImage"),
+        "old_image_ddb": _ddb_or_none(old_image, "OldImage"),
+        "archived_at": archived_at,
+    }
+
+
+def creation_time(value: Any) -> datetime:
+    """ApproximateCreationDateTime (epoch seconds, or a datetime from boto3) as a UTC datetime."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    raise MalformedRecordError(
+        f"ApproximateCreationDateTime is {_preview(value)}; expected epoch seconds"
+    )
+
+
+def _user_identity(value: Any) -> dict[str, str | None] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise MalformedRecordError(f"userIdentity is {_preview(value)}; expected an object")
+    return {"type": value.get("type"), "principal_id": value.get("principalId")}
+
+
+def _size_bytes(value: Any) -> int | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise MalformedRecordError(f"SizeBytes is {_preview(value)}; expected an integer")
+
+
+def _optional_str(block: Mapping[str, Any], name: str) -> str | None:
+    value = block.get(name)
+    return value if isinstance(value, str) else None
+
+
+def _plain_or_none(image: Any, name: str) -> str | None:
+    if image is None:
+        return None
+    if not isinstance(image, Mapping):
+        raise MalformedRecordError(f"{name} is {_preview(image)}; expected a map of attributes")
+    return image_to_plain_json(image)
+
+
+def _ddb_or_none(image: Mapping[str, Any] | None, name: str) -> str | None:
+    return None if image is None else image_to_ddb_json(image)
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,43 @@
+"""The ``changelake`` command."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from changelake import __version__
+from schemas.exceptions import ChangelakeError
+
+
+class ChangelakeGroup(click.Group):
+    """Turns changelake's errors into one line on stderr and exit 1 (a traceback with --verbose)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand, translating expected errors."""
+        try:
+            return super().invoke(ctx)
+        except ChangelakeError as error:
+            if ctx.obj and ctx.obj.get("verbose"):
+                raise
+            raise click.ClickException(str(error)) from error
+
+
+@click.group(cls=ChangelakeGroup)
+@click.version_option(__version__, prog_name="changelake")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """DynamoDB Streams -> Parquet change log in S3 -> search indexes rebuilt with DuckDB."""
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+
+
+def _register() -> None:
+    from changelake.commands.archive import archive
+
+    for command in (archive,):
+        cli.add_command(command)
+
+
+_register()

@@ -1,0 +1,93 @@
+"""The one place where clients are built: boto3, the archive store and DuckDB."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+import duckdb
+from botocore.config import Config
+
+from archiver.object_store import LocalStore, ObjectStore, S3Store
+from changelake.config import s3_addressing_style
+from schemas.archive_layout import ArchiveLocation, parquet_glob
+from schemas.sql_views import create_changes_view_sql, quote_literal
+
+HTTPFS_VERSION = "v1.5.5"
+
+
+@cache
+def s3_client() -> Any:
+    """A boto3 S3 client from the standard AWS configuration, with bounded retries."""
+    config = Config(
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=60,
+        s3={"addressing_style": s3_addressing_style()},
+    )
+    return boto3.session.Session().client("s3", config=config)
+
+
+def make_store(location: ArchiveLocation) -> ObjectStore:
+    """The object store for an archive location."""
+    if location.is_s3:
+        return S3Store(location, s3_client())
+    return LocalStore(location)
+
+
+def connect_duckdb(location: ArchiveLocation) -> Any:
+    """An in-memory DuckDB connection that can read the archive (S3 through httpfs)."""
+    connection = duckdb.connect(config={"autoinstall_known_extensions": False})
+    connection.execute("SET TimeZone = 'UTC'")
+    if location.is_s3:
+        connection.execute(f"LOAD {quote_literal(httpfs_extension_path())}")
+        connection.execute(s3_secret_sql())
+    return connection
+
+
+def open_archive(location: ArchiveLocation, table_name: str | None = None) -> Any:
+    """A DuckDB connection with a ``changes`` view over the archive (or one table of it)."""
+    connection = connect_duckdb(location)
+    glob = parquet_glob(location, table_name)
+    found = connection.execute("SELECT count(*) FROM glob(?)", [glob]).fetchone()
+    connection.execute(create_changes_view_sql(glob if found and found[0] else None))
+    return connection
+
+
+def httpfs_extension_path() -> str:
+    """The httpfs extension shipped by the duckdb-extension-httpfs wheel (never downloaded)."""
+    package = resources.files("duckdb_extension_httpfs")
+    return str(package / "extensions" / HTTPFS_VERSION / "httpfs.duckdb_extension")
+
+
+def s3_secret_sql() -> str:
+    """``CREATE SECRET`` for DuckDB with the same endpoint, region and credentials as boto3."""
+    session = boto3.session.Session()
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise RuntimeError(
+            "no AWS credentials found; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+        )
+    frozen = credentials.get_frozen_credentials()
+    options = {
+        "TYPE": "s3",
+        "KEY_ID": frozen.access_key,
+        "SECRET": frozen.secret_key,
+        "REGION": session.region_name or "us-east-1",
+    }
+    if frozen.token:
+        options["SESSION_TOKEN"] = frozen.token
+    endpoint = s3_client().meta.endpoint_url
+    parsed = urlparse(endpoint)
+    if parsed.hostname and not parsed.hostname.endswith("amazonaws.com"):
+        options["ENDPOINT"] = parsed.netloc
+        options["USE_SSL"] = "true" if parsed.scheme == "https" else "false"
+        options["URL_STYLE"] = "vhost" if s3_addressing_style() == "virtual" else "path"
+    body = ", ".join(
+        f"{name} {value if name in {'TYPE', 'USE_SSL'} else quote_literal(value)}"
+        for name, value in options.items()
+    )
+    return f"CREATE OR REPLACE SECRET changelake_s3 ({body})"

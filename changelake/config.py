@@ -1,0 +1,40 @@
+"""Configuration: every environment variable changelake reads, declared once.
+
+Precedence is flag > ``CHANGELAKE_*`` environment variable > default. AWS settings use the
+standard AWS variables (``AWS_REGION``, ``AWS_ENDPOINT_URL_S3``, the credentials chain), read by
+boto3 itself.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from schemas.archive_layout import DEFAULT_ARCHIVE
+
+ENV_ARCHIVE = "CHANGELAKE_ARCHIVE"
+ENV_TABLE = "CHANGELAKE_TABLE"
+ENV_S3_ADDRESSING_STYLE = "CHANGELAKE_S3_ADDRESSING_STYLE"
+ENV_ES_URL = "CHANGELAKE_ES_URL"
+ENV_ALIAS = "CHANGELAKE_ALIAS"
+
+
+@dataclass(frozen=True)
+class ArchiveSettings:
+    """Where the archive is, read from the environment (used by the Lambda handlers)."""
+
+    archive: str = DEFAULT_ARCHIVE
+    table: str | None = None
+
+    @classmethod
+    def from_env(cls) -> ArchiveSettings:
+        """Read ``CHANGELAKE_ARCHIVE`` and ``CHANGELAKE_TABLE``."""
+        return cls(
+            archive=os.environ.get(ENV_ARCHIVE, DEFAULT_ARCHIVE),
+            table=os.environ.get(ENV_TABLE) or None,
+        )
+
+
+def s3_addressing_style() -> str:
+    """``path``, ``virtual`` or ``auto`` (default): path style suits local S3 servers."""
+    return os.environ.get(ENV_S3_ADDRESSING_STYLE, "auto")

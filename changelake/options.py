@@ -1,0 +1,34 @@
+"""Options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+import click
+
+from changelake.config import ENV_ARCHIVE, ENV_TABLE
+from schemas.archive_layout import DEFAULT_ARCHIVE
+
+archive_option = click.option(
+    "--archive",
+    envvar=ENV_ARCHIVE,
+    default=DEFAULT_ARCHIVE,
+    show_default=True,
+    help=f"Archive root: s3://bucket/prefix or a local directory. Env: {ENV_ARCHIVE}.",
+)
+
+table_option = click.option(
+    "--table",
+    "table_name",
+    envvar=ENV_TABLE,
+    default=None,
+    help=f"DynamoDB table name (default: from each record's eventSourceARN). Env: {ENV_TABLE}.",
+)
+
+output_option = click.option(
+    "--output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Print the summary as text or JSON.",
+)
+
+silent_option = click.option("-s", "--silent", is_flag=True, help="Hide progress bars.")

@@ -1,0 +1,126 @@
+"""The change record: one row of the change log per DynamoDB Streams record (or snapshot item).
+
+The schema is versioned (``schema_version``); columns are only ever added, never renamed, so SQL
+written against version 1 keeps working.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from schemas.dynamodb_types import number_to_json
+from schemas.exceptions import DynamoDBTypeError
+
+SCHEMA_VERSION = 1
+
+EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE", "SNAPSHOT")
+
+# Sequence numbers are decimal strings of 21 to 40 digits (DynamoDB Streams API reference), wider
+# than any integer or DECIMAL(38) column, so the ordering column is the number zero-padded to 40.
+SEQUENCE_ORDER_WIDTH = 40
+
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+COLUMNS: tuple[tuple[str, pa.DataType, bool, str], ...] = (
+    ("schema_version", pa.int16(), False, "Version of this schema the row was written with."),
+    ("table_name", pa.string(), False, "DynamoDB table, from eventSourceARN."),
+    ("event_id", pa.string(), False, "eventID: unique per stream record; duplicates are retries."),
+    ("event_name", pa.string(), False, "INSERT, MODIFY, REMOVE, or SNAPSHOT for initial loads."),
+    ("item_key", pa.string(), False, "Canonical key string, the search document _id."),
+    ("keys", pa.string(), False, "Key attributes as plain JSON."),
+    ("keys_ddb", pa.string(), False, "Key attributes as DynamoDB-typed JSON."),
+    ("sequence_number", pa.string(), True, "SequenceNumber exactly as delivered."),
+    (
+        "sequence_order",
+        pa.string(),
+        True,
+        "SequenceNumber zero-padded to 40 digits: sorts as a number.",
+    ),
+    ("approximate_creation_time", _TIMESTAMP, False, "ApproximateCreationDateTime (UTC, seconds)."),
+    (
+        "user_identity",
+        pa.struct([("type", pa.string()), ("principal_id", pa.string())]),
+        True,
+        "Who made the change when not a user: TTL expiry is Service / dynamodb.amazonaws.com.",
+    ),
+    ("stream_arn", pa.string(), True, "eventSourceARN of the stream."),
+    (
+        "stream_view_type",
+        pa.string(),
+        True,
+        "NEW_IMAGE, OLD_IMAGE, NEW_AND_OLD_IMAGES or KEYS_ONLY.",
+    ),
+    ("aws_region", pa.string(), True, "awsRegion of the record."),
+    ("shard_id", pa.string(), True, "Stream shard the record was read from, when known."),
+    ("size_bytes", pa.int64(), True, "SizeBytes of the stream record."),
+    (
+        "new_image",
+        pa.string(),
+        True,
+        "Item after the change, plain JSON (numbers keep every digit).",
+    ),
+    ("old_image", pa.string(), True, "Item before the change, plain JSON."),
+    ("new_image_ddb", pa.string(), True, "Item after the change, exact DynamoDB-typed JSON."),
+    ("old_image_ddb", pa.string(), True, "Item before the change, exact DynamoDB-typed JSON."),
+    ("archived_at", _TIMESTAMP, False, "When changelake wrote the row (UTC)."),
+)
+
+CHANGE_RECORD_SCHEMA = pa.schema(
+    [
+        pa.field(name, data_type, nullable=nullable, metadata={"description": description})
+        for name, data_type, nullable, description in COLUMNS
+    ],
+    metadata={"changelake.schema_version": str(SCHEMA_VERSION)},
+)
+
+COLUMN_NAMES = tuple(name for name, *_ in COLUMNS)
+
+
+def keys_to_item_key(keys: Mapping[str, Any]) -> str:
+    """Canonical item key: ``name=value`` pairs sorted by attribute name, joined with ``&``.
+
+    Values are the key's text as DynamoDB delivers it (S as is, N as its digits, B as base64);
+    ``%``, ``&`` and ``=`` inside values or names are percent-encoded, so the string is unambiguous.
+    ``{"seriesId": {"S": "series-7"}, "postId": {"S": "post#0001"}}`` gives
+    ``postId=post#0001&seriesId=series-7``.
+    """
+    if not keys:
+        raise DynamoDBTypeError("the record has no Keys; every stream record names its item's key")
+    parts = []
+    for name in sorted(keys):
+        value = keys[name]
+        if not isinstance(value, Mapping) or len(value) != 1:
+            raise DynamoDBTypeError(f"key attribute {name!r} is {value!r}, not a typed value")
+        ((tag, inner),) = value.items()
+        if tag == "S" and isinstance(inner, str):
+            text = inner
+        elif tag == "N" and isinstance(inner, str):
+            text = number_to_json(inner, name)
+        elif tag == "B" and isinstance(inner, str):
+            text = inner
+        elif tag == "B" and isinstance(inner, bytes | bytearray):
+            text = base64.b64encode(inner).decode()
+        else:
+            raise DynamoDBTypeError(
+                f"key attribute {name!r} has value {value!r}; keys must be S, N or B"
+            )
+        parts.append(f"{_escape(name)}={_escape(text)}")
+    return "&".join(parts)
+
+
+def sequence_to_order(sequence_number: str) -> str:
+    """Zero-pad a sequence number so that text order equals numeric order."""
+    if not sequence_number.isdigit() or len(sequence_number) > SEQUENCE_ORDER_WIDTH:
+        raise DynamoDBTypeError(
+            f"SequenceNumber {sequence_number!r} is not a decimal string of at most "
+            f"{SEQUENCE_ORDER_WIDTH} digits"
+        )
+    return sequence_number.zfill(SEQUENCE_ORDER_WIDTH)
+
+
+def _escape(text: str) -> str:
+    return text.replace("%", "%25").replace("&", "%26").replace("=", "%3D")

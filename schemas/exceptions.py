@@ -1,0 +1,33 @@
+"""Errors shared by every changelake package.
+
+Terminal errors mean the input itself is wrong: retrying cannot help, so the record is quarantined
+and the batch goes on. Transient errors mean a dependency failed (S3 down, 429): retry, then fail.
+"""
+
+
+class ChangelakeError(Exception):
+    """Base class of every error changelake raises on purpose."""
+
+
+class TerminalError(ChangelakeError):
+    """The input is wrong; retrying the same input fails again."""
+
+
+class TransientError(ChangelakeError):
+    """A dependency failed; the same call may succeed later."""
+
+
+class DynamoDBTypeError(TerminalError):
+    """An attribute value is not valid DynamoDB-typed JSON."""
+
+
+class MalformedRecordError(TerminalError):
+    """A stream record lacks a field it must have, or has one of the wrong type."""
+
+
+class ArchiveLocationError(TerminalError):
+    """An archive URI cannot be understood."""
+
+
+class StorageError(TransientError):
+    """Reading or writing the archive's object store failed."""

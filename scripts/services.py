@@ -1,0 +1,231 @@
+"""Start and stop the local servers used by the tests, the demo and the benchmarks.
+
+Every server binds 127.0.0.1 on free ports, keeps its data in a directory of its own, and is stopped
+by the PID it was started with. Usage::
+
+    python scripts/services.py start seaweedfs DIR   # prints the environment to use it
+    python scripts/services.py stop DIR
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+S3_ACCESS_KEY = "testkey"
+S3_SECRET_KEY = "testsecret"
+S3_BUCKET = "archive"
+STATE_FILE = "service.json"
+
+
+@dataclass
+class Service:
+    """A running server: its PID, its URL, and the environment a client needs to reach it."""
+
+    name: str
+    pid: int
+    url: str
+    workdir: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _bin(name: str) -> str:
+    """An executable of this virtualenv (the servers are installed as PyPI packages)."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def _spawn(command: list[str], workdir: Path, log_name: str) -> subprocess.Popen[bytes]:
+    log = (workdir / log_name).open("ab")
+    return subprocess.Popen(
+        command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float, log: Path) -> None:
+    """Poll ``check`` until it is true, or fail with the end of the server's log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+    raise RuntimeError(f"{what} did not become ready in {timeout:.0f}s; log:\n{tail}")
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status < 500)
+    except urllib.error.HTTPError as error:
+        return error.code < 500
+
+
+def start_seaweedfs(workdir: Path) -> Service:
+    """SeaweedFS ``weed mini``: a real S3 server with a test identity and the bucket ``archive``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    identities = {
+        "identities": [
+            {
+                "name": "admin",
+                "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
+    (workdir / "s3.json").write_text(json.dumps(identities))
+    (workdir / "data").mkdir(exist_ok=True)
+    ports = {
+        name: free_port()
+        for name in (
+            "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+            "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc", "admin.port",
+        )
+    }  # fmt: skip
+    command = [
+        _bin("weed"), "mini", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        "-master.telemetry=false", f"-s3.config={workdir / 's3.json'}", "-webdav=false",
+        "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0", f"-bucket={S3_BUCKET}",
+        *(f"-{name}={port}" for name, port in ports.items()),
+    ]  # fmt: skip
+    process = _spawn(command, workdir, "seaweedfs.log")
+    url = f"http://127.0.0.1:{ports['s3.port']}"
+    service = Service(
+        name="seaweedfs",
+        pid=process.pid,
+        url=url,
+        workdir=str(workdir),
+        env={
+            "AWS_ENDPOINT_URL_S3": url,
+            "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "CHANGELAKE_S3_ADDRESSING_STYLE": "path",
+            "CHANGELAKE_TEST_BUCKET": S3_BUCKET,
+        },
+    )
+    _save(service)
+    wait_until(lambda: _bucket_ready(service), "SeaweedFS S3", 60, workdir / "seaweedfs.log")
+    return service
+
+
+def _bucket_ready(service: Service) -> bool:
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=service.url,
+        aws_access_key_id=S3_ACCESS_KEY,
+        aws_secret_access_key=S3_SECRET_KEY,
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+    try:
+        client.put_object(Bucket=S3_BUCKET, Key="_ready", Body=b"")
+        client.delete_object(Bucket=S3_BUCKET, Key="_ready")
+    except Exception:
+        return False
+    return True
+
+
+def start_elasticsearch_api(workdir: Path) -> Service:
+    """noida-db: a server speaking the Elasticsearch 8 REST API (an emulator, not Lucene)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    data = workdir / "data"
+    command = [
+        _bin("noida-db"), "start", "--host", "127.0.0.1", "--only", "elasticsearch",
+        "--data-dir", str(data), "--elasticsearch-port", str(port),
+    ]  # fmt: skip
+    process = _spawn(command, workdir, "noida.log")
+    url = f"http://127.0.0.1:{port}"
+    service = Service(
+        name="elasticsearch-api", pid=process.pid, url=url, workdir=str(workdir),
+        env={"CHANGELAKE_ES_URL": url},
+    )  # fmt: skip
+    _save(service)
+    wait_until(lambda: _http_ok(url), "Elasticsearch-API server", 60, workdir / "noida.log")
+    return service
+
+
+STARTERS: dict[str, Callable[[Path], Service]] = {
+    "seaweedfs": start_seaweedfs,
+    "elasticsearch-api": start_elasticsearch_api,
+}
+
+
+def _save(service: Service) -> None:
+    Path(service.workdir, STATE_FILE).write_text(json.dumps(asdict(service)))
+
+
+def stop(service: Service, timeout: float = 15) -> None:
+    """Stop a server by the PID it was started with (its whole process group), then wait."""
+    try:
+        os.killpg(service.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(service.pid, 0)
+        except ProcessLookupError:
+            return
+        _reap(service.pid)
+        time.sleep(0.1)
+    try:
+        os.killpg(service.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    _reap(service.pid)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def main(argv: list[str]) -> int:
+    """``start NAME DIR`` prints the service as JSON; ``stop DIR`` stops what DIR holds."""
+    if len(argv) == 3 and argv[0] == "start" and argv[1] in STARTERS:
+        service = STARTERS[argv[1]](Path(argv[2]).resolve())
+        print(json.dumps(asdict(service)))
+        return 0
+    if len(argv) == 2 and argv[0] == "stop":
+        state = Path(argv[1], STATE_FILE)
+        if state.exists():
+            stop(Service(**json.loads(state.read_text())))
+            state.unlink()
+        return 0
+    print(f"usage: services.py start {{{','.join(STARTERS)}}} DIR | stop DIR", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

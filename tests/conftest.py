@@ -1,0 +1,63 @@
+"""Fixtures: real local servers, started once per test session by scripts/services.py."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+from changelake.clients import s3_client
+from scripts.services import Service, start_elasticsearch_api, start_seaweedfs, stop
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+
+def _run_service(
+    starter: Callable[[Path], Service], tmp_path_factory: pytest.TempPathFactory, name: str
+) -> Iterator[Service]:
+    service = starter(tmp_path_factory.mktemp(name))
+    with pytest.MonkeyPatch.context() as patch:
+        for variable, value in service.env.items():
+            patch.setenv(variable, value)
+        s3_client.cache_clear()
+        try:
+            yield service
+        finally:
+            stop(service)
+            s3_client.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def s3_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """SeaweedFS on a free port; AWS_* variables point boto3 and DuckDB at it."""
+    yield from _run_service(start_seaweedfs, tmp_path_factory, "seaweedfs")
+
+
+@pytest.fixture(scope="session")
+def es_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The Elasticsearch-API server on a free port."""
+    yield from _run_service(start_elasticsearch_api, tmp_path_factory, "elasticsearch-api")
+
+
+@pytest.fixture
+def s3_archive(s3_service: Service, request: pytest.FixtureRequest) -> str:
+    """A fresh archive URI in the S3 bucket, one prefix per test."""
+    name = request.node.name.replace("[", "-").replace("]", "")[:60]
+    return f"s3://{s3_service.env['CHANGELAKE_TEST_BUCKET']}/{name}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def local_archive(tmp_path: Path) -> str:
+    """A fresh local archive directory."""
+    return str(tmp_path / "archive")
+
+
+@pytest.fixture(params=["local", "s3"])
+def archive_uri(request: pytest.FixtureRequest) -> str:
+    """Each archive kind in turn: a local directory, then the S3 server."""
+    if request.param == "local":
+        return str(request.getfixturevalue("local_archive"))
+    return str(request.getfixturevalue("s3_archive"))

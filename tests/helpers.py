@@ -1,0 +1,55 @@
+"""Sample events and record factories shared by the tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+EVENTS = Path(__file__).parent / "events"
+POSTS_STREAM_ARN = (
+    "arn:aws:dynamodb:us-east-1:123456789012:table/posts/stream/2026-11-01T00:00:00.000"
+)
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A sample event from tests/events/."""
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return event
+
+
+def make_record(
+    sequence: int,
+    *,
+    key: str = "post#1",
+    event_name: str = "MODIFY",
+    at: int = 1_764_288_000,
+    new_image: dict[str, Any] | None = None,
+    old_image: dict[str, Any] | None = None,
+    arn: str = POSTS_STREAM_ARN,
+    **attributes: Any,
+) -> dict[str, Any]:
+    """A Lambda-shaped stream record of the ``posts`` table (key attribute ``id``)."""
+    keys = {"id": {"S": key}}
+    if new_image is None and event_name != "REMOVE":
+        new_image = {**keys, **{name: {"S": str(v)} for name, v in attributes.items()}}
+    block: dict[str, Any] = {
+        "ApproximateCreationDateTime": at,
+        "Keys": keys,
+        "SequenceNumber": str(sequence).zfill(21),
+        "SizeBytes": 100,
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    }
+    if new_image is not None:
+        block["NewImage"] = new_image
+    if old_image is not None:
+        block["OldImage"] = old_image
+    return {
+        "eventID": f"event-{sequence}",
+        "eventName": event_name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": block,
+        "eventSourceARN": arn,
+    }
