@@ -57,11 +57,18 @@ def _bin(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
+# Popen objects of the servers this process started, kept so that they are waited for, not
+# garbage-collected while running.
+_PROCESSES: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def _spawn(command: list[str], workdir: Path, log_name: str) -> subprocess.Popen[bytes]:
-    log = (workdir / log_name).open("ab")
-    return subprocess.Popen(
-        command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    with (workdir / log_name).open("ab") as log:
+        process = subprocess.Popen(
+            command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    _PROCESSES[process.pid] = process
+    return process
 
 
 def wait_until(check: Callable[[], bool], what: str, timeout: float, log: Path) -> None:
@@ -207,8 +214,13 @@ def stop(service: Service, timeout: float = 15) -> None:
 
 
 def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+    """Collect the exit status of a stopped server so it does not linger as a zombie."""
+    process = _PROCESSES.get(pid)
+    if process is None:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+    elif process.poll() is not None:
+        del _PROCESSES[pid]
 
 
 def main(argv: list[str]) -> int:
