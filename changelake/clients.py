@@ -1,4 +1,8 @@
-"""The one place where clients are built: boto3, the archive store and DuckDB."""
+"""The one place where clients are built: boto3, the archive store and DuckDB.
+
+DuckDB (and any search client) is imported inside the functions that build it: the archive Lambda
+imports this module, and its package carries neither (see deploy/package.py).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 import boto3
-import duckdb
 from botocore.config import Config
 
 from archiver.object_store import LocalStore, ObjectStore, S3Store
@@ -40,6 +43,8 @@ def make_store(location: ArchiveLocation) -> ObjectStore:
 
 def connect_duckdb(location: ArchiveLocation) -> Any:
     """An in-memory DuckDB connection that can read the archive (S3 through httpfs)."""
+    import duckdb
+
     connection = duckdb.connect(config={"autoinstall_known_extensions": False})
     connection.execute("SET TimeZone = 'UTC'")
     if location.is_s3:

@@ -1,0 +1,51 @@
+"""CloudWatch metrics from the Lambda handlers, written as Embedded Metric Format log lines.
+
+A JSON log line with an ``_aws`` block becomes CloudWatch metrics with no API call and no client
+(https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
+The same line keeps the batch summary, so one line per batch is both the log and the metric.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+NAMESPACE = "changelake"
+FUNCTION_DIMENSION = "FunctionName"
+
+
+def summary_to_emf(
+    kind: str,
+    summary: Mapping[str, Any],
+    counts: Mapping[str, int],
+    *,
+    function_name: str | None = None,
+    timestamp_ms: int | None = None,
+) -> dict[str, Any]:
+    """An EMF document: ``counts`` as Count metrics, ``summary`` as searchable log fields.
+
+    The metrics carry one dimension, the function's name, so that two deployments in one account
+    keep separate alarms; outside Lambda (no function name) they carry none.
+    """
+    function_name = function_name or os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+    dimensions = {FUNCTION_DIMENSION: function_name} if function_name else {}
+    return {
+        "_aws": {
+            "Timestamp": timestamp_ms if timestamp_ms is not None else int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [sorted(dimensions)],
+                    "Metrics": [{"Name": name, "Unit": "Count"} for name in counts],
+                }
+            ],
+        },
+        "changelake": kind,
+        **summary,
+        **dimensions,
+        **counts,
+    }

@@ -1,0 +1,63 @@
+"""EMF log lines: the archive handler's one line per batch is both its log and its metrics."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from changelake import lambda_handler
+from changelake.metrics import NAMESPACE, summary_to_emf
+from tests.helpers import load_event, make_record
+
+if TYPE_CHECKING:
+    import pytest
+
+
+def test_counts_become_metrics_with_the_function_dimension() -> None:
+    document = summary_to_emf(
+        "archive",
+        {"records": 3, "files": ["a.parquet"]},
+        {"ArchivedRecords": 2, "QuarantinedRecords": 1},
+        function_name="changelake-archive",
+        timestamp_ms=1_764_288_000_000,
+    )
+    directive = document["_aws"]["CloudWatchMetrics"][0]
+    assert document["_aws"]["Timestamp"] == 1_764_288_000_000
+    assert directive["Namespace"] == NAMESPACE
+    assert directive["Dimensions"] == [["FunctionName"]]
+    assert [metric["Name"] for metric in directive["Metrics"]] == [
+        "ArchivedRecords",
+        "QuarantinedRecords",
+    ]
+    assert document["FunctionName"] == "changelake-archive"
+    assert document["QuarantinedRecords"] == 1
+    assert document["files"] == ["a.parquet"]
+
+
+def test_outside_lambda_the_metrics_have_no_dimension(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    document = summary_to_emf("archive", {}, {"ArchivedRecords": 0})
+    assert document["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[]]
+    assert "FunctionName" not in document
+
+
+def test_archive_handler_writes_one_emf_line_counting_quarantined_records(
+    local_archive: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CHANGELAKE_ARCHIVE", local_archive)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "changelake-archive")
+    bad = make_record(99, key="post#9", title="x")
+    bad["dynamodb"]["NewImage"]["title"] = {"SSX": ["?"]}
+    event = load_event("lambda-event-posts.json")
+    event["Records"].append(bad)
+
+    response = lambda_handler.archive(event, None)
+
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    document = json.loads(lines[0])
+    assert document["changelake"] == "archive"
+    assert document["ArchivedRecords"] == 5
+    assert document["QuarantinedRecords"] == 1
+    assert document["quarantined"][0]["event_id"] == "event-99"
+    assert response["batchItemFailures"] == [{"itemIdentifier": "000000000000000000099"}]
