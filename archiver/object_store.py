@@ -2,16 +2,24 @@
 
 Every write is whole: S3 PUTs are atomic, and local files are written to a temporary name and
 renamed, so a reader never sees a partial object.
+
+Conditional writes (``put_if_absent``, ``put_if_match`` with the ETag from ``get_with_etag``) let
+two writers share one object, such as a checkpoint or a lock, without either overwriting the
+other: the loser gets :class:`PreconditionFailedError`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import os
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from schemas.archive_layout import ArchiveLocation, join_key
-from schemas.exceptions import StorageError
+from schemas.exceptions import PreconditionFailedError, StorageError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -27,6 +35,21 @@ class ObjectStore(Protocol):
 
     def get_bytes(self, key: str) -> bytes:
         """Read an object; raises :class:`FileNotFoundError` when it does not exist."""
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str]:
+        """Read an object and its ETag; raises :class:`FileNotFoundError` when it does not exist."""
+
+    def put_if_absent(self, key: str, data: bytes) -> str:
+        """Create an object only if no object has that key; returns the new ETag.
+
+        Raises :class:`PreconditionFailedError` when the object already exists.
+        """
+
+    def put_if_match(self, key: str, data: bytes, etag: str) -> str:
+        """Replace an object only if its ETag is still ``etag``; returns the new ETag.
+
+        Raises :class:`PreconditionFailedError` when the object changed or is gone.
+        """
 
     def list_keys(self, prefix: str) -> Iterator[str]:
         """Keys under a prefix, relative to the archive root, in lexical order."""
@@ -57,8 +80,62 @@ class LocalStore:
         """Read a file's bytes."""
         return (self.root / key).read_bytes()
 
+    def get_with_etag(self, key: str) -> tuple[bytes, str]:
+        """Read a file and its ETag (a digest of its content; renames keep reads whole)."""
+        data = self.get_bytes(key)
+        return data, content_etag(data)
+
+    def put_if_absent(self, key: str, data: bytes) -> str:
+        """Write a temporary file, then hard-link it to the key: linking fails if the key exists."""
+        path = self.root / key
+        temporary = self._write_temporary(path, data)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            raise PreconditionFailedError(
+                f"{path} already exists: another writer created it first"
+            ) from None
+        except OSError as error:
+            raise StorageError(f"cannot write {path}: {error.strerror or error}") from error
+        finally:
+            temporary.unlink(missing_ok=True)
+        return content_etag(data)
+
+    def put_if_match(self, key: str, data: bytes, etag: str) -> str:
+        """Compare and replace under an exclusive lock on a lock file beside the key."""
+        path = self.root / key
+        temporary = self._write_temporary(path, data)
+        try:
+            with _locked(path.with_name(f".{path.name}{LOCK_SUFFIX}")):
+                try:
+                    current = content_etag(path.read_bytes())
+                except FileNotFoundError:
+                    raise PreconditionFailedError(
+                        f"{path} is gone: another writer deleted it (expected ETag {etag})"
+                    ) from None
+                if current != etag:
+                    raise PreconditionFailedError(
+                        f"{path} changed: its ETag is {current}, not {etag}; "
+                        "another writer updated it first"
+                    )
+                temporary.replace(path)
+        except OSError as error:
+            raise StorageError(f"cannot write {path}: {error.strerror or error}") from error
+        finally:
+            temporary.unlink(missing_ok=True)
+        return content_etag(data)
+
+    def _write_temporary(self, path: Path, data: bytes) -> Path:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+            temporary.write_bytes(data)
+        except OSError as error:
+            raise StorageError(f"cannot write {path}: {error.strerror or error}") from error
+        return temporary
+
     def list_keys(self, prefix: str) -> Iterator[str]:
-        """Files under the prefix, skipping temporary files of writes in progress."""
+        """Files under the prefix, skipping temporary files and lock files of writes."""
         base = self.root / prefix
         if not base.exists():
             return iter(())
@@ -67,7 +144,7 @@ class LocalStore:
             sorted(
                 path.relative_to(self.root).as_posix()
                 for path in paths
-                if path.is_file() and not path.name.endswith(".tmp")
+                if path.is_file() and not path.name.endswith((".tmp", LOCK_SUFFIX))
             )
         )
 
@@ -106,6 +183,46 @@ class S3Store:
         body: bytes = response["Body"].read()
         return body
 
+    def get_with_etag(self, key: str) -> tuple[bytes, str]:
+        """GET the object's bytes and the ETag of exactly those bytes."""
+        full_key = join_key(self.location.prefix, key)
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=full_key)
+        except self.client.exceptions.NoSuchKey:
+            raise FileNotFoundError(f"s3://{self.bucket}/{full_key}") from None
+        except Exception as error:
+            raise StorageError(f"cannot read s3://{self.bucket}/{full_key}: {error}") from error
+        body: bytes = response["Body"].read()
+        return body, str(response["ETag"])
+
+    def put_if_absent(self, key: str, data: bytes) -> str:
+        """PUT with ``If-None-Match: *``: S3 answers 412 when the key exists."""
+        return self._put_conditional(key, data, {"IfNoneMatch": "*"}, "already exists")
+
+    def put_if_match(self, key: str, data: bytes, etag: str) -> str:
+        """PUT with ``If-Match: <etag>``: S3 answers 412 when the object changed."""
+        return self._put_conditional(
+            key, data, {"IfMatch": etag}, f"changed or is gone (expected ETag {etag})"
+        )
+
+    def _put_conditional(self, key: str, data: bytes, condition: dict[str, str], lost: str) -> str:
+        full_key = join_key(self.location.prefix, key)
+        url = f"s3://{self.bucket}/{full_key}"
+        try:
+            response = self.client.put_object(
+                Bucket=self.bucket, Key=full_key, Body=data, **condition
+            )
+        except Exception as error:
+            code = _error_code(error)
+            # 409 ConditionalRequestConflict: a concurrent conditional write to the same key
+            # is in flight; S3 lets one of them win (AWS S3 conditional writes guide).
+            if code in {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}:
+                raise PreconditionFailedError(
+                    f"{url} {lost}: another writer got there first"
+                ) from None
+            raise StorageError(f"cannot write {url}: {error}") from error
+        return str(response["ETag"])
+
     def list_keys(self, prefix: str) -> Iterator[str]:
         """List keys page by page (ListObjectsV2 returns them in lexical order)."""
         root = join_key(self.location.prefix, "")
@@ -125,3 +242,30 @@ class S3Store:
             self.client.delete_object(Bucket=self.bucket, Key=full_key)
         except Exception as error:
             raise StorageError(f"cannot delete s3://{self.bucket}/{full_key}: {error}") from error
+
+
+LOCK_SUFFIX = ".lock"
+
+
+def content_etag(data: bytes) -> str:
+    """The ETag of a local object: a quoted MD5 of its bytes, as S3 gives single-part objects."""
+    return '"' + hashlib.md5(data, usedforsecurity=False).hexdigest() + '"'
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on a lock file (released when it is closed)."""
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _error_code(error: Exception) -> str:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        if code:
+            return str(code)
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return str(status or "")
+    return ""

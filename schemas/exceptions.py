@@ -31,3 +31,11 @@ class ArchiveLocationError(TerminalError):
 
 class StorageError(TransientError):
     """Reading or writing the archive's object store failed."""
+
+
+class PreconditionFailedError(ChangelakeError):
+    """A conditional write lost: another writer created or changed the object first.
+
+    Neither terminal nor transient: the input is fine, but retrying the same write fails again;
+    the caller re-reads the object and decides, or stops.
+    """

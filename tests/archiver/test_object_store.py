@@ -1,0 +1,73 @@
+"""Conditional writes on both object stores: exactly one of several writers wins."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from changelake.clients import make_store
+from schemas.archive_layout import parse_archive_uri
+from schemas.exceptions import PreconditionFailedError
+
+
+def test_put_if_absent_creates_once(archive_uri: str) -> None:
+    store = make_store(parse_archive_uri(archive_uri))
+    etag = store.put_if_absent("_checkpoints/a.json", b"first")
+    with pytest.raises(PreconditionFailedError, match="another writer"):
+        store.put_if_absent("_checkpoints/a.json", b"second")
+    assert store.get_with_etag("_checkpoints/a.json") == (b"first", etag)
+
+
+def test_put_if_match_replaces_only_the_version_read(archive_uri: str) -> None:
+    store = make_store(parse_archive_uri(archive_uri))
+    store.put_if_absent("lock", b"v1")
+    data, etag = store.get_with_etag("lock")
+    assert data == b"v1"
+    new_etag = store.put_if_match("lock", b"v2", etag)
+    assert new_etag != etag
+    with pytest.raises(PreconditionFailedError, match="changed"):
+        store.put_if_match("lock", b"v3", etag)
+    assert store.get_with_etag("lock") == (b"v2", new_etag)
+    assert list(store.list_keys("")) == ["lock"]
+
+
+def test_put_if_match_on_a_missing_object_fails(archive_uri: str) -> None:
+    store = make_store(parse_archive_uri(archive_uri))
+    store.put_if_absent("gone", b"v1")
+    _, etag = store.get_with_etag("gone")
+    store.delete("gone")
+    with pytest.raises(PreconditionFailedError):
+        store.put_if_match("gone", b"v2", etag)
+    with pytest.raises(FileNotFoundError):
+        store.get_with_etag("gone")
+
+
+@pytest.mark.parametrize("mode", ["absent", "match"])
+def test_one_of_many_concurrent_writers_wins(archive_uri: str, mode: str) -> None:
+    store = make_store(parse_archive_uri(archive_uri))
+    etag = store.put_if_absent("shared", b"start") if mode == "match" else ""
+    start = threading.Barrier(8)
+    winners: list[bytes] = []
+    losers: list[bytes] = []
+
+    def write(data: bytes) -> None:
+        start.wait()
+        try:
+            if mode == "absent":
+                store.put_if_absent("shared", data)
+            else:
+                store.put_if_match("shared", data, etag)
+        except PreconditionFailedError:
+            losers.append(data)
+        else:
+            winners.append(data)
+
+    threads = [threading.Thread(target=write, args=(f"writer-{n}".encode(),)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 1
+    assert len(losers) == 7
+    assert store.get_bytes("shared") == winners[0]
