@@ -30,6 +30,13 @@ _DICTIONARY_COLUMNS = [
 # efficiently, small enough that readers can skip by statistics.
 ROW_GROUP_SIZE = 65_536
 
+# Writer settings shared by every Parquet file of the archive (batches and compaction outputs).
+WRITE_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "use_dictionary": _DICTIONARY_COLUMNS,
+    "write_statistics": True,
+}
+
 
 def rows_to_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
     """Build an Arrow table in the change-record schema from row dicts."""

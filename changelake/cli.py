@@ -35,8 +35,9 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 def _register() -> None:
     from changelake.commands.archive import archive
+    from changelake.commands.compact import compact
 
-    for command in (archive,):
+    for command in (archive, compact):
         cli.add_command(command)
 
 

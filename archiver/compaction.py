@@ -1,0 +1,273 @@
+"""Compaction: rewrite a partition's many small files into a few large ones.
+
+Outputs are sorted by item key and stream order, deduplicated on ``event_id``, and named from the
+names of the files they replace (``compacted-<digest>-<n>.parquet``), so a retried compaction
+writes the same objects and a compacted partition is left alone. The whole input is sorted before
+the first output is written (an ORDER BY reads everything first), so rewriting an output that is
+also an input, with the same rows, is safe. Every output is written whole
+before any input is deleted: a reader that lists both sees each record twice, and every reader
+counts an ``event_id`` once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from archiver.parquet_files import ROW_GROUP_SIZE, WRITE_OPTIONS
+from schemas.archive_layout import partition_dir, table_dir
+from schemas.change_record import CHANGE_RECORD_SCHEMA
+from schemas.sql_views import quote_literal
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from archiver.object_store import ObjectStore
+
+COMPACTED_PREFIX = "compacted-"
+DEFAULT_TARGET_SIZE = 128 * 1024 * 1024
+
+# Stream order inside an item, as in schemas/sql_views.py: the change's second, snapshot rows
+# first, then the sequence number; event_id makes the order total, so outputs are deterministic.
+SORT_ORDER = (
+    "item_key, approximate_creation_time, event_name <> 'SNAPSHOT', sequence_order, event_id"
+)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One Parquet object of a partition: its key, size in bytes and row count."""
+
+    key: str
+    size: int
+    rows: int
+
+
+@dataclass(frozen=True)
+class PartitionPlan:
+    """What compacting one partition reads and which names its outputs take."""
+
+    table_name: str
+    day: date
+    inputs: tuple[SourceFile, ...]
+    target_size: int
+
+    @property
+    def directory(self) -> str:
+        """The partition's key prefix."""
+        return partition_dir(self.table_name, self.day)
+
+    @property
+    def input_bytes(self) -> int:
+        """Total size of the inputs."""
+        return sum(source.size for source in self.inputs)
+
+    @property
+    def input_rows(self) -> int:
+        """Total rows of the inputs, duplicates included."""
+        return sum(source.rows for source in self.inputs)
+
+    @property
+    def digest(self) -> str:
+        """A hash of the names of the not-yet-compacted inputs.
+
+        Earlier outputs are left out so that a compaction that died between writing its outputs
+        and deleting its inputs, run again, rewrites the same objects with the same rows.
+        """
+        names = sorted(s.key for s in self.inputs if not _is_compacted(s.key))
+        return hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+
+    @property
+    def estimated_outputs(self) -> int:
+        """How many output files the inputs' size suggests (compression may change it)."""
+        return max(1, math.ceil(self.input_bytes / self.target_size))
+
+    def output_key(self, index: int) -> str:
+        """Key of the index-th output file."""
+        return f"{self.directory}/{COMPACTED_PREFIX}{self.digest}-{index:04d}.parquet"
+
+
+@dataclass
+class PartitionResult:
+    """What compacting one partition did."""
+
+    directory: str
+    inputs: int = 0
+    rows_read: int = 0
+    rows_written: int = 0
+    outputs: list[str] = field(default_factory=list)
+
+    @property
+    def duplicates_dropped(self) -> int:
+        """Rows dropped because their event_id was already written."""
+        return self.rows_read - self.rows_written
+
+
+def iter_partition_files(store: ObjectStore, table_name: str) -> Iterator[tuple[date, str]]:
+    """Every Parquet object of a table with its partition day, in key order."""
+    prefix = f"{table_dir(table_name)}/"
+    for key in store.list_keys(prefix):
+        directory, _, name = key[len(prefix) :].rpartition("/")
+        if not name.endswith(".parquet") or not directory.startswith("dt="):
+            continue
+        try:
+            day = date.fromisoformat(directory[len("dt=") :])
+        except ValueError:
+            continue
+        yield day, key
+
+
+def needs_compaction(keys: Iterable[str]) -> bool:
+    """A partition is compacted when every file in it is a compaction output."""
+    return any(not _is_compacted(key) for key in keys)
+
+
+def _is_compacted(key: str) -> bool:
+    return key.rpartition("/")[2].startswith(COMPACTED_PREFIX)
+
+
+def plan_compaction(
+    store: ObjectStore,
+    connection: Any,
+    table_name: str,
+    *,
+    day: date | None = None,
+    before: date | None = None,
+    target_size: int = DEFAULT_TARGET_SIZE,
+) -> list[PartitionPlan]:
+    """The partitions of a table that need compacting, oldest first.
+
+    ``day`` picks one partition, ``before`` the partitions older than that day. Sizes and row
+    counts come from the Parquet footers, read through the DuckDB connection.
+    """
+    by_day: dict[date, list[str]] = {}
+    for found_day, key in iter_partition_files(store, table_name):
+        if (day is not None and found_day != day) or (before is not None and found_day >= before):
+            continue
+        by_day.setdefault(found_day, []).append(key)
+    plans = []
+    for found_day in sorted(by_day):
+        keys = by_day[found_day]
+        if not needs_compaction(keys):
+            continue
+        stats = footer_stats(connection, [store.location.url(key) for key in keys])
+        inputs = tuple(SourceFile(key, *stats[store.location.url(key)]) for key in keys)
+        plans.append(PartitionPlan(table_name, found_day, inputs, target_size))
+    return plans
+
+
+def footer_stats(connection: Any, urls: list[str]) -> dict[str, tuple[int, int]]:
+    """Size in bytes and row count of each Parquet file, from its footer."""
+    files = ", ".join(quote_literal(url) for url in urls)
+    rows = connection.execute(
+        f"SELECT file_name, file_size_bytes, num_rows FROM parquet_file_metadata([{files}])"
+    ).fetchall()
+    return {name: (int(size), int(count)) for name, size, count in rows}
+
+
+def compaction_sql(urls: Iterable[str]) -> str:
+    """Rows of the given Parquet files, one per event_id, sorted by item and stream order."""
+    files = ", ".join(quote_literal(url) for url in urls)
+    return (
+        f"SELECT * FROM read_parquet([{files}], union_by_name = true, hive_partitioning = false) "
+        "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY archived_at) = 1 "
+        f"ORDER BY {SORT_ORDER}"
+    )
+
+
+def write_compacted(
+    plan: PartitionPlan,
+    store: ObjectStore,
+    connection: Any,
+    *,
+    on_rows: Callable[[int], None] = lambda rows: None,
+    row_group_size: int = ROW_GROUP_SIZE,
+) -> PartitionResult:
+    """Write a plan's outputs, each whole, leaving the inputs in place.
+
+    Rows stream from DuckDB in batches into a local file that is uploaded and replaced by the
+    next one once it reaches the target size, so memory holds one row group, not the partition.
+    """
+    result = PartitionResult(plan.directory, inputs=len(plan.inputs), rows_read=plan.input_rows)
+    reader = connection.execute(
+        compaction_sql(store.location.url(s.key) for s in plan.inputs)
+    ).to_arrow_reader(row_group_size)
+    with tempfile.TemporaryDirectory(prefix="changelake-compact-") as workdir:
+        files = _iter_rolled_files(reader, Path(workdir), plan.target_size, on_rows)
+        for path in files:
+            key = plan.output_key(len(result.outputs))
+            store.put_bytes(key, path.read_bytes())
+            result.rows_written += pq.read_metadata(path).num_rows
+            result.outputs.append(key)
+            path.unlink()
+    return result
+
+
+def remove_inputs(plan: PartitionPlan, store: ObjectStore, result: PartitionResult) -> None:
+    """Delete a plan's inputs once its outputs are complete."""
+    outputs = set(result.outputs)
+    for source in plan.inputs:
+        if source.key not in outputs:
+            store.delete(source.key)
+
+
+def compact_partition(
+    plan: PartitionPlan,
+    store: ObjectStore,
+    connection: Any,
+    *,
+    on_rows: Callable[[int], None] = lambda rows: None,
+    row_group_size: int = ROW_GROUP_SIZE,
+) -> PartitionResult:
+    """Compact one partition: write every output whole, then delete the inputs."""
+    result = write_compacted(
+        plan, store, connection, on_rows=on_rows, row_group_size=row_group_size
+    )
+    remove_inputs(plan, store, result)
+    return result
+
+
+def _iter_rolled_files(
+    reader: Any, workdir: Path, target_size: int, on_rows: Callable[[int], None]
+) -> Iterator[Path]:
+    """Write record batches into files of about ``target_size`` bytes; yield each when closed."""
+    index = 0
+    writer: pq.ParquetWriter | None = None
+    sink: Any = None
+    path = workdir / "part-0.parquet"
+    for batch in reader:
+        if batch.num_rows == 0:
+            continue
+        batch = _to_archive_schema(batch)
+        if writer is None:
+            path = workdir / f"part-{index}.parquet"
+            sink = pa.OSFile(str(path), "wb")
+            writer = pq.ParquetWriter(sink, batch.schema, **WRITE_OPTIONS)
+        writer.write_batch(batch, row_group_size=batch.num_rows)
+        on_rows(batch.num_rows)
+        if sink.tell() >= target_size:
+            writer.close()
+            sink.close()
+            writer = None
+            index += 1
+            yield path
+    if writer is not None:
+        writer.close()
+        sink.close()
+        yield path
+
+
+def _to_archive_schema(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Give DuckDB's columns back the archive's exact types; keep columns this version lacks."""
+    known = {f.name: f for f in CHANGE_RECORD_SCHEMA}
+    fields = [known.get(f.name, f) for f in batch.schema]
+    schema = pa.schema(fields, metadata=CHANGE_RECORD_SCHEMA.metadata)
+    return batch.cast(schema)

@@ -1,0 +1,185 @@
+"""``changelake compact``: rewrite a table's small files into a few large, sorted ones."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from archiver.compaction import DEFAULT_TARGET_SIZE, compact_partition, plan_compaction
+from changelake.clients import connect_duckdb, make_store
+from changelake.config import ENV_TABLE
+from changelake.options import archive_option, output_option, silent_option
+from schemas.archive_layout import check_table_name, parse_archive_uri
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from archiver.compaction import PartitionPlan, PartitionResult
+
+_UNITS = {"": 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?B?)\s*", re.IGNORECASE)
+
+
+def text_to_size(text: str) -> int:
+    """``128MB`` / ``1.5GB`` / ``65536`` -> bytes (binary units: 1MB = 1024 * 1024)."""
+    match = _SIZE.fullmatch(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a size; use a number with KB, MB or GB, e.g. 128MB")
+    number, unit = match.groups()
+    unit = unit.upper()
+    size = int(float(number) * _UNITS[unit if unit.endswith("B") or not unit else unit + "B"])
+    if size < 1024:
+        raise ValueError(f"target size {text!r} is below 1KB; use e.g. 128MB")
+    return size
+
+
+def size_to_text(size: int) -> str:
+    """Bytes as a short human-readable size."""
+    for unit in ("GB", "MB", "KB"):
+        if size >= _UNITS[unit]:
+            return f"{size / _UNITS[unit]:.1f} {unit}"
+    return f"{size} B"
+
+
+class ByteSize(click.ParamType[int]):
+    """A click parameter for sizes such as ``128MB``."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        """Parse the size or fail with click's usage error."""
+        if isinstance(value, int):
+            return value
+        try:
+            return text_to_size(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+_DAY = click.DateTime(["%Y-%m-%d"])
+
+
+@click.command()
+@archive_option
+@click.option(
+    "--table",
+    "table_name",
+    envvar=ENV_TABLE,
+    required=True,
+    help=f"DynamoDB table whose change log to compact. Env: {ENV_TABLE}.",
+)
+@click.option("--date", "day", type=_DAY, help="Compact only this UTC day (YYYY-MM-DD).")
+@click.option("--before", type=_DAY, help="Compact only the days before this one (YYYY-MM-DD).")
+@click.option(
+    "--target-size",
+    type=ByteSize(),
+    default=DEFAULT_TARGET_SIZE,
+    show_default="128MB",
+    help="Size of each output file, e.g. 128MB or 1GB.",
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@output_option
+@silent_option
+def compact(
+    archive: str,
+    table_name: str,
+    day: datetime | None,
+    before: datetime | None,
+    target_size: int,
+    dry_run: bool,
+    output: str,
+    silent: bool,
+) -> None:
+    """Rewrite a table's small files into a few large ones, sorted by item and stream order.
+
+    Safe while others read: new files are written whole before the old ones are deleted, and
+    readers count each event once. Running it again changes nothing.
+    """
+    if day is not None and before is not None:
+        raise click.UsageError("use --date or --before, not both")
+    location = parse_archive_uri(archive)
+    check_table_name(table_name)
+    store = make_store(location)
+    connection = connect_duckdb(location)
+    plans = plan_compaction(
+        store,
+        connection,
+        table_name,
+        day=day.date() if day else None,
+        before=before.date() if before else None,
+        target_size=target_size,
+    )
+    if dry_run:
+        _print_plans(plans, output, archive)
+        return
+    results = []
+    total = sum(plan.input_rows for plan in plans)
+    bar: Any = (
+        nullcontext(None)
+        if silent or not plans
+        else click.progressbar(length=total, label="Compacting", file=sys.stderr)
+    )
+    with bar as progress:
+        for plan in plans:
+            on_rows = progress.update if progress is not None else _ignore
+            results.append(compact_partition(plan, store, connection, on_rows=on_rows))
+    _print_results(results, output, archive, table_name)
+
+
+def _ignore(rows: int) -> None:
+    pass
+
+
+def _print_plans(plans: list[PartitionPlan], output: str, archive: str) -> None:
+    if output == "json":
+        click.echo(json.dumps({"dry_run": True, "partitions": [_plan_dict(p) for p in plans]}))
+        return
+    if not plans:
+        click.echo(f"Nothing to compact under {archive}")
+    for plan in plans:
+        click.echo(
+            f"Would compact {len(plan.inputs)} files ({size_to_text(plan.input_bytes)}, "
+            f"{plan.input_rows} rows) in {plan.directory} into about {plan.estimated_outputs} "
+            f"file(s) named {plan.output_key(0).rpartition('/')[2]} and on"
+        )
+
+
+def _plan_dict(plan: PartitionPlan) -> dict[str, Any]:
+    return {
+        "partition": plan.directory,
+        "inputs": [source.key for source in plan.inputs],
+        "input_bytes": plan.input_bytes,
+        "input_rows": plan.input_rows,
+        "estimated_outputs": plan.estimated_outputs,
+        "first_output": plan.output_key(0),
+    }
+
+
+def _print_results(
+    results: list[PartitionResult], output: str, archive: str, table_name: str
+) -> None:
+    if output == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "dry_run": False,
+                    "partitions": [
+                        {**r.__dict__, "duplicates_dropped": r.duplicates_dropped} for r in results
+                    ],
+                }
+            )
+        )
+        return
+    if not results:
+        click.echo(f"Nothing to compact: every partition of {table_name} is already compacted")
+    for r in results:
+        click.echo(
+            f"Compacted {r.directory}: {r.inputs} files, {r.rows_read} rows -> "
+            f"{len(r.outputs)} file(s), {r.rows_written} rows "
+            f"({r.duplicates_dropped} duplicate deliveries dropped)"
+        )

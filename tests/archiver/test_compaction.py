@@ -1,0 +1,191 @@
+"""Compaction on local and S3 archives: fewer files, same answers, idempotent, reader-safe."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from archiver.batch import archive_records
+from archiver.compaction import (
+    compact_partition,
+    iter_partition_files,
+    needs_compaction,
+    plan_compaction,
+    remove_inputs,
+    write_compacted,
+)
+from changelake.clients import connect_duckdb, make_store, open_archive
+from schemas.archive_layout import parse_archive_uri
+from schemas.sql_views import latest_sql
+from tests.helpers import make_record
+
+if TYPE_CHECKING:
+    from archiver.object_store import ObjectStore
+
+DAY_ONE = 1_764_288_000  # 2025-11-28T00:00:00Z
+DAY_TWO = DAY_ONE + 86_400
+
+
+def _archive_batches(store: ObjectStore, batches: int = 12, per_batch: int = 25) -> None:
+    """Small batches over two days; every batch repeats the previous batch's last record."""
+    sequence = 1000
+    previous: dict[str, Any] | None = None
+    for batch in range(batches):
+        at = DAY_ONE if batch < batches // 2 else DAY_TWO
+        records = [previous] if previous else []
+        for offset in range(per_batch):
+            sequence += 1
+            records.append(
+                make_record(
+                    sequence, key=f"post#{sequence * 7 % 13}", at=at + offset, title=f"t{sequence}"
+                )
+            )
+        previous = records[-1]
+        archive_records(records, store)
+
+
+def _latest(archive: str) -> list[tuple[Any, ...]]:
+    connection = open_archive(parse_archive_uri(archive))
+    return sorted(connection.execute(latest_sql()).fetchall())
+
+
+def _parquet_keys(store: ObjectStore) -> list[str]:
+    return [key for _, key in iter_partition_files(store, "posts")]
+
+
+def test_compaction_merges_sorts_dedupes_and_is_idempotent(archive_uri: str) -> None:
+    location = parse_archive_uri(archive_uri)
+    store = make_store(location)
+    _archive_batches(store)
+    before = _latest(archive_uri)
+    # The first batch of day two repeats a record of day one: it is split into two files.
+    assert len(_parquet_keys(store)) == 13
+    connection = connect_duckdb(location)
+
+    plans = plan_compaction(store, connection, "posts")
+    assert [plan.day for plan in plans] == [date(2025, 11, 28), date(2025, 11, 29)]
+    results = [compact_partition(plan, store, connection) for plan in plans]
+
+    keys = _parquet_keys(store)
+    assert len(keys) == 2
+    assert all(key.rpartition("/")[2].startswith("compacted-") for key in keys)
+    # 12 batches of 25 new records; 11 batches repeated one record of the batch before.
+    assert sum(r.rows_read for r in results) == 12 * 25 + 11
+    assert sum(r.rows_written for r in results) == 12 * 25
+    assert _latest(archive_uri) == before
+    rows = (
+        open_archive(location)
+        .execute("SELECT count(*), count(DISTINCT event_id) FROM changes")
+        .fetchone()
+    )
+    assert rows == (300, 300)
+    for key in keys:
+        table = pq.read_table(io.BytesIO(store.get_bytes(key)))
+        order = list(
+            zip(
+                table["item_key"].to_pylist(),
+                table["approximate_creation_time"].to_pylist(),
+                table["sequence_order"].to_pylist(),
+                strict=True,
+            )
+        )
+        assert order == sorted(order)
+
+    assert plan_compaction(store, connection, "posts") == []
+    assert _parquet_keys(store) == keys
+
+
+def test_retried_compaction_writes_the_same_objects(archive_uri: str) -> None:
+    location = parse_archive_uri(archive_uri)
+    store = make_store(location)
+    _archive_batches(store, batches=4)
+    connection = connect_duckdb(location)
+    plans = plan_compaction(store, connection, "posts")
+    first = [write_compacted(plan, store, connection) for plan in plans]
+    # A compaction that died before deleting its inputs is simply run again: same plan, same names.
+    again = plan_compaction(store, connection, "posts")
+    assert [p.output_key(0) for p in again] == [p.output_key(0) for p in plans]
+    second = [compact_partition(plan, store, connection) for plan in again]
+    assert [r.outputs for r in second] == [r.outputs for r in first]
+    assert sorted(_parquet_keys(store)) == sorted(k for r in first for k in r.outputs)
+
+
+def test_reader_listing_old_and_new_files_gets_the_same_latest_state(archive_uri: str) -> None:
+    location = parse_archive_uri(archive_uri)
+    store = make_store(location)
+    _archive_batches(store)
+    before = _latest(archive_uri)
+    connection = connect_duckdb(location)
+    plans = plan_compaction(store, connection, "posts")
+    results = [write_compacted(plan, store, connection) for plan in plans]
+
+    # Between writing the outputs and deleting the inputs, a reader lists both.
+    both = open_archive(location)
+    counts = both.execute("SELECT count(*), count(DISTINCT event_id) FROM changes").fetchone()
+    assert counts == (2 * 300 + 11, 300)
+    assert sorted(both.execute(latest_sql()).fetchall()) == before
+
+    for plan, result in zip(plans, results, strict=True):
+        remove_inputs(plan, store, result)
+    assert _latest(archive_uri) == before
+
+
+def test_target_size_splits_a_partition_into_sorted_files(local_archive: str) -> None:
+    location = parse_archive_uri(local_archive)
+    store = make_store(location)
+    _archive_batches(store, batches=2, per_batch=3000)
+    connection = connect_duckdb(location)
+    (plan, *_) = plan_compaction(store, connection, "posts", day=date(2025, 11, 28), target_size=1)
+    # A target of one byte closes a file after each row group of 500 rows.
+    result = compact_partition(plan, store, connection, row_group_size=500)
+    assert len(result.outputs) == 6
+    tables = [pq.read_table(location.url(key)) for key in result.outputs]
+    assert [t.num_rows for t in tables] == [500] * 6
+    item_keys = [key for t in tables for key in t["item_key"].to_pylist()]
+    assert item_keys == sorted(item_keys)
+    assert tables[0].schema.metadata[b"changelake.schema_version"] == b"1"
+
+
+def test_date_and_before_pick_partitions(local_archive: str) -> None:
+    location = parse_archive_uri(local_archive)
+    store = make_store(location)
+    _archive_batches(store, batches=4)
+    connection = connect_duckdb(location)
+    one = plan_compaction(store, connection, "posts", day=date(2025, 11, 29))
+    assert [p.day for p in one] == [date(2025, 11, 29)]
+    older = plan_compaction(store, connection, "posts", before=date(2025, 11, 29))
+    assert [p.day for p in older] == [date(2025, 11, 28)]
+
+
+def test_quarantine_and_checkpoints_are_left_alone(archive_uri: str) -> None:
+    location = parse_archive_uri(archive_uri)
+    store = make_store(location)
+    poison = make_record(5, key="post#poison")
+    poison["dynamodb"]["NewImage"] = {"id": {"SSX": "bad"}}
+    result = archive_records([make_record(1), make_record(2), poison], store)
+    assert len(result.quarantined) == 1
+    store.put_bytes("_checkpoints/table=posts/shard-1.json", b'{"sequence": "1"}')
+    _archive_batches(store, batches=2)
+    outside = [k for k in store.list_keys("") if not k.startswith("table=")]
+    connection = connect_duckdb(location)
+    for plan in plan_compaction(store, connection, "posts"):
+        compact_partition(plan, store, connection)
+    assert [k for k in store.list_keys("") if not k.startswith("table=")] == outside
+    assert len(outside) == 2
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["dt=1/compacted-a-0000.parquet"], False),
+        (["dt=1/compacted-a-0000.parquet", "dt=1/0001-abc.parquet"], True),
+        (["dt=1/0001-abc.parquet"], True),
+        ([], False),
+    ],
+)
+def test_needs_compaction(names: list[str], expected: bool) -> None:
+    assert needs_compaction(names) is expected
