@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import boto3
@@ -18,6 +18,9 @@ from archiver.object_store import LocalStore, ObjectStore, S3Store
 from changelake.config import s3_addressing_style
 from schemas.archive_layout import ArchiveLocation, parquet_glob
 from schemas.sql_views import create_changes_view_sql, quote_literal
+
+if TYPE_CHECKING:
+    from rebuild.search_sink import SearchSink
 
 HTTPFS_VERSION = "v1.5.5"
 
@@ -32,6 +35,16 @@ def s3_client() -> Any:
         s3={"addressing_style": s3_addressing_style()},
     )
     return boto3.session.Session().client("s3", config=config)
+
+
+def make_search_sink(url: str) -> SearchSink:
+    """The search sink for an Elasticsearch 8 URL (``http://host:9200``)."""
+    from elasticsearch import Elasticsearch
+
+    from rebuild.elasticsearch_sink import ElasticsearchSink
+
+    client = Elasticsearch(url, request_timeout=120, max_retries=3, retry_on_timeout=True)
+    return ElasticsearchSink(client)
 
 
 def make_store(location: ArchiveLocation) -> ObjectStore:

@@ -39,3 +39,23 @@ class PreconditionFailedError(ChangelakeError):
     Neither terminal nor transient: the input is fine, but retrying the same write fails again;
     the caller re-reads the object and decides, or stops.
     """
+
+
+class SearchUnavailableError(TransientError):
+    """The search engine could not answer now (unreachable, 429 or 5xx); ``status`` if it did."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class SearchRequestError(TerminalError):
+    """The search engine rejected a request (a 4xx other than 429)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RebuildError(TerminalError):
+    """A rebuild, sync or rollback cannot go on; the alias was left as it was."""

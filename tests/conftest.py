@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
 
-from changelake.clients import s3_client
+from changelake.clients import make_search_sink, s3_client
 from scripts.services import Service, start_elasticsearch_api, start_seaweedfs, stop
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
+
+    from rebuild.search_sink import SearchSink
 
 
 def _run_service(
@@ -61,3 +64,24 @@ def archive_uri(request: pytest.FixtureRequest) -> str:
     if request.param == "local":
         return str(request.getfixturevalue("local_archive"))
     return str(request.getfixturevalue("s3_archive"))
+
+
+@dataclass
+class SearchEngine:
+    """A running search engine for a test: its name, URL and a sink built for it."""
+
+    name: str
+    url: str
+    sink: SearchSink
+
+
+# Each search engine the integration tests run against; add an engine here with its fixture.
+SEARCH_ENGINES = {"elasticsearch": ("es_service", make_search_sink)}
+
+
+@pytest.fixture(params=sorted(SEARCH_ENGINES), ids=lambda name: str(name))
+def search_engine(request: pytest.FixtureRequest) -> SearchEngine:
+    """Each search engine in turn, as a URL and a sink."""
+    fixture_name, make_sink = SEARCH_ENGINES[request.param]
+    service: Service = request.getfixturevalue(fixture_name)
+    return SearchEngine(name=request.param, url=service.url, sink=make_sink(service.url))
