@@ -1,0 +1,45 @@
+"""The synthetic benchmark archive has the real layout, schema and event mix."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import duckdb
+import pyarrow.parquet as pq
+
+from bench.synthetic_archive import write_synthetic_archive
+from schemas.change_record import CHANGE_RECORD_SCHEMA
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def test_layout_schema_and_mix(tmp_path: Path) -> None:
+    files = write_synthetic_archive(tmp_path, 20_000, 2_000, days=3, rows_per_file=4_000)
+    days = {f.parent.name for f in files}
+    assert days == {"dt=2026-11-20", "dt=2026-11-21", "dt=2026-11-22"}
+    assert all(f.parent.parent.name == "table=posts" for f in files)
+    assert all(len(f.stem.split("-")[0]) == 40 for f in files)
+    assert pq.read_schema(files[0]).remove_metadata() == CHANGE_RECORD_SCHEMA.remove_metadata()
+    glob = str(tmp_path / "table=*/dt=*/*.parquet")
+    row = duckdb.sql(
+        f"""
+        SET TimeZone = 'UTC';
+        WITH c AS (SELECT * FROM read_parquet('{glob}', hive_partitioning = true))
+        SELECT count(*), count(DISTINCT item_key),
+               count(*) FILTER (event_name = 'INSERT'), count(*) FILTER (event_name = 'REMOVE'),
+               count(*) FILTER (user_identity.type = 'Service'),
+               (SELECT count(*) FROM (SELECT item_key, approximate_creation_time FROM c
+                                      GROUP BY ALL HAVING count(*) > 1)),
+               count(*) FILTER (json_valid(new_image) AND json_valid(new_image_ddb)),
+               count(*) FILTER (CAST(approximate_creation_time AS DATE) <> CAST(dt AS DATE))
+        FROM c
+        """
+    ).fetchone()
+    assert row is not None
+    (total, items, inserts, removes, ttl, same_second, valid, dt_mismatch) = row
+    assert (total, items, inserts) == (20_000, 2_000, 2_000)
+    assert 0 < ttl < removes < items
+    assert same_second > 0
+    assert valid == total - removes
+    assert dt_mismatch == 0
