@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 DEFAULT_ARCHIVE = "./changelake-data"
 QUARANTINE_DIR = "_quarantine"
 CHECKPOINT_DIR = "_checkpoints"
+LOCK_DIR = "_locks"
 
 # DynamoDB table names: 3-255 characters of a-z, A-Z, 0-9, '_', '-', '.'.
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.\-]{3,255}")
@@ -94,3 +95,8 @@ def parquet_glob(location: ArchiveLocation, table_name: str | None = None) -> st
 def quarantine_key(table_name: str | None, day: date, name: str) -> str:
     """Key of a quarantined raw record."""
     return f"{QUARANTINE_DIR}/table={table_name or '_unknown'}/dt={day.isoformat()}/{name}.json"
+
+
+def lock_key(table_name: str, purpose: str) -> str:
+    """Key of the lock object that serializes one kind of work on a table (``compaction``)."""
+    return f"{LOCK_DIR}/{table_dir(table_name)}/{purpose}.json"

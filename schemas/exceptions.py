@@ -59,3 +59,7 @@ class SearchRequestError(TerminalError):
 
 class RebuildError(TerminalError):
     """A rebuild, sync or rollback cannot go on; the alias was left as it was."""
+
+
+class LockHeldError(ChangelakeError):
+    """Another process holds the lock for this work (a compaction of the same table, say)."""

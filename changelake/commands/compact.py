@@ -6,15 +6,17 @@ import json
 import re
 import sys
 from contextlib import nullcontext
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from archiver.compaction import DEFAULT_TARGET_SIZE, compact_partition, plan_compaction
+from archiver.locks import held_lock
 from changelake.clients import connect_duckdb, make_store
 from changelake.config import ENV_TABLE
 from changelake.options import archive_option, output_option, silent_option
-from schemas.archive_layout import check_table_name, parse_archive_uri
+from schemas.archive_layout import check_table_name, lock_key, parse_archive_uri
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -98,7 +100,8 @@ def compact(
     """Rewrite a table's small files into a few large ones, sorted by item and stream order.
 
     Safe while others read: new files are written whole before the old ones are deleted, and
-    readers count each event once. Running it again changes nothing.
+    readers count each event once. Running it again changes nothing. A lock object under _locks/
+    keeps two compactions of one table from running at once.
     """
     if day is not None and before is not None:
         raise click.UsageError("use --date or --before, not both")
@@ -106,7 +109,8 @@ def compact(
     check_table_name(table_name)
     store = make_store(location)
     connection = connect_duckdb(location)
-    plans = plan_compaction(
+    plan_table = partial(
+        plan_compaction,
         store,
         connection,
         table_name,
@@ -115,24 +119,29 @@ def compact(
         target_size=target_size,
     )
     if dry_run:
-        _print_plans(plans, output, archive)
+        _print_plans(plan_table(), output, archive)
         return
-    results = []
-    total = sum(plan.input_rows for plan in plans)
-    bar: Any = (
-        nullcontext(None)
-        if silent or not plans
-        else click.progressbar(length=total, label="Compacting", file=sys.stderr)
-    )
-    with bar as progress:
-        for plan in plans:
-            on_rows = progress.update if progress is not None else _ignore
-            results.append(compact_partition(plan, store, connection, on_rows=on_rows))
+    # One compaction per table at a time: two would each delete the other's inputs.
+    with held_lock(store, lock_key(table_name, "compaction")) as lease:
+        plans = plan_table()
+        results = []
+        total = sum(plan.input_rows for plan in plans)
+        bar: Any = (
+            nullcontext(None)
+            if silent or not plans
+            else click.progressbar(length=total, label="Compacting", file=sys.stderr)
+        )
+        with bar as progress:
+
+            def on_rows(rows: int) -> None:
+                lease.renew_if_due()
+                if progress is not None:
+                    progress.update(rows)
+
+            for plan in plans:
+                lease.renew_if_due()
+                results.append(compact_partition(plan, store, connection, on_rows=on_rows))
     _print_results(results, output, archive, table_name)
-
-
-def _ignore(rows: int) -> None:
-    pass
 
 
 def _print_plans(plans: list[PartitionPlan], output: str, archive: str) -> None:
