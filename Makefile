@@ -7,7 +7,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test lint demo bench-archive clean
+OPENSEARCH_DIR := .cache/opensearch
+OPENSEARCH_STAMP := $(OPENSEARCH_DIR)/.installed
+
+.PHONY: install opensearch test lint demo bench-archive clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +19,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: install
+# A real OpenSearch node (jars from Maven Central, Java 17): see services/opensearch/pom.xml.
+$(OPENSEARCH_STAMP): services/opensearch/pom.xml services/opensearch/src/main/java/changelake/services/LocalNode.java
+	mvn -q -B -f services/opensearch/pom.xml compile dependency:copy-dependencies
+	touch $(OPENSEARCH_STAMP)
+
+opensearch: $(OPENSEARCH_STAMP)
+
+test: install opensearch
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

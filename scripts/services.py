@@ -182,9 +182,47 @@ def start_elasticsearch_api(workdir: Path) -> Service:
     return service
 
 
+OPENSEARCH_CACHE = Path(__file__).resolve().parent.parent / ".cache" / "opensearch"
+
+
+def start_opensearch(workdir: Path) -> Service:
+    """A real OpenSearch 2.19 node (Lucene) in one JVM: 512 MB heap, no security plugin."""
+    classes, lib = OPENSEARCH_CACHE / "build" / "classes", OPENSEARCH_CACHE / "lib"
+    if not classes.is_dir() or not lib.is_dir():
+        raise RuntimeError(f"OpenSearch jars not found in {OPENSEARCH_CACHE}; run `make opensearch`")
+    workdir.mkdir(parents=True, exist_ok=True)
+    http_port, transport_port = free_port(), free_port()
+    command = [
+        "java", "-Xms512m", "-Xmx512m", "-Djava.awt.headless=true", "-Dlog4j2.disable.jmx=true",
+        "-cp", f"{classes}{os.pathsep}{lib / '*'}", "changelake.services.LocalNode",
+        str(workdir / "node"), str(http_port), str(transport_port),
+    ]  # fmt: skip
+    process = _spawn(command, workdir, "opensearch.log")
+    url = f"http://127.0.0.1:{http_port}"
+    service = Service(
+        name="opensearch", pid=process.pid, url=url, workdir=str(workdir),
+        env={"CHANGELAKE_OPENSEARCH_URL": url},
+    )  # fmt: skip
+    _save(service)
+    log = workdir / "opensearch.log"
+    # Loading the modules takes 10-30 s on two busy cores; a JVM that dies fails fast instead.
+    wait_until(
+        lambda: _alive(process, log) and _http_ok(f"{url}/_cluster/health"), "OpenSearch", 180, log
+    )
+    return service
+
+
+def _alive(process: subprocess.Popen[bytes], log: Path) -> bool:
+    if process.poll() is not None:
+        tail = log.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"the server exited with code {process.returncode}; log:\n{tail}")
+    return True
+
+
 STARTERS: dict[str, Callable[[Path], Service]] = {
     "seaweedfs": start_seaweedfs,
     "elasticsearch-api": start_elasticsearch_api,
+    "opensearch": start_opensearch,
 }
 
 
