@@ -189,9 +189,11 @@ def start_opensearch(workdir: Path) -> Service:
     """A real OpenSearch 2.19 node (Lucene) in one JVM: 512 MB heap, no security plugin."""
     classes, lib = OPENSEARCH_CACHE / "build" / "classes", OPENSEARCH_CACHE / "lib"
     if not classes.is_dir() or not lib.is_dir():
-        raise RuntimeError(f"OpenSearch jars not found in {OPENSEARCH_CACHE}; run `make opensearch`")
+        raise RuntimeError(f"no OpenSearch jars in {OPENSEARCH_CACHE}; run `make opensearch`")
     workdir.mkdir(parents=True, exist_ok=True)
-    http_port, transport_port = free_port(), free_port()
+    http_port = transport_port = free_port()
+    while transport_port == http_port:
+        transport_port = free_port()
     command = [
         "java", "-Xms512m", "-Xmx512m", "-Djava.awt.headless=true", "-Dlog4j2.disable.jmx=true",
         "-cp", f"{classes}{os.pathsep}{lib / '*'}", "changelake.services.LocalNode",

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from changelake.clients import make_search_sink, s3_client
-from scripts.services import Service, start_elasticsearch_api, start_seaweedfs, stop
+from scripts.services import (
+    Service,
+    start_elasticsearch_api,
+    start_opensearch,
+    start_seaweedfs,
+    stop,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -43,6 +49,12 @@ def s3_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 def es_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """The Elasticsearch-API server on a free port."""
     yield from _run_service(start_elasticsearch_api, tmp_path_factory, "elasticsearch-api")
+
+
+@pytest.fixture(scope="session")
+def opensearch_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """A real OpenSearch 2.19 node on a free port (started once: it takes 10-30 s)."""
+    yield from _run_service(start_opensearch, tmp_path_factory, "opensearch")
 
 
 @pytest.fixture
