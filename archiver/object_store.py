@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from schemas.archive_layout import ArchiveLocation, join_key
-from schemas.exceptions import PreconditionFailedError, StorageError
+from schemas.exceptions import PreconditionFailedError, StorageError, aws_error_code
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -213,7 +213,7 @@ class S3Store:
                 Bucket=self.bucket, Key=full_key, Body=data, **condition
             )
         except Exception as error:
-            code = _error_code(error)
+            code = aws_error_code(error)
             # 409 ConditionalRequestConflict: a concurrent conditional write to the same key
             # is in flight; S3 lets one of them win (AWS S3 conditional writes guide).
             if code in {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}:
@@ -258,14 +258,3 @@ def _locked(lock_path: Path) -> Iterator[None]:
     with lock_path.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
-
-
-def _error_code(error: Exception) -> str:
-    response = getattr(error, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        if code:
-            return str(code)
-        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return str(status or "")
-    return ""

@@ -36,8 +36,9 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 def _register() -> None:
     from changelake.commands.archive import archive
     from changelake.commands.compact import compact
+    from changelake.commands.poll import poll
 
-    for command in (archive, compact):
+    for command in (archive, compact, poll):
         cli.add_command(command)
 
 

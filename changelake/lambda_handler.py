@@ -3,24 +3,34 @@
 ``archive`` is the DynamoDB Streams trigger. Configure it with ``CHANGELAKE_ARCHIVE``
 (``s3://bucket/prefix``) and, optionally, ``CHANGELAKE_TABLE``; enable ReportBatchItemFailures on
 the event source mapping so that the partial batch response is honoured.
+
+``poll`` runs on an EventBridge schedule and reads the stream itself: ``CHANGELAKE_STREAM_ARN`` or
+``CHANGELAKE_TABLE`` name the stream (an event ``{"stream_arn": ...}`` or ``{"table": ...}``
+overrides them); it stops before the function's timeout with everything checkpointed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from typing import Any
 
 from archiver.batch import archive_records
 from archiver.stream_records import event_to_records
 from changelake.clients import make_store
-from changelake.config import ArchiveSettings
+from changelake.config import ENV_STREAM_ARN, ArchiveSettings
 from changelake.metrics import summary_to_emf
+from changelake.polling import run_poll
 from schemas.archive_layout import parse_archive_uri
+from schemas.exceptions import CheckpointConflictError
 
 logger = logging.getLogger("changelake")
 logger.setLevel(logging.INFO)
+
+# Seconds kept free before Lambda's timeout for the last checkpoint and the log line.
+POLL_SAFETY_SECONDS = 10.0
 
 
 def archive(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -42,3 +52,30 @@ def archive(event: dict[str, Any], context: Any) -> dict[str, Any]:
             {"itemIdentifier": q.sequence_number or q.event_id or ""} for q in result.quarantined
         ]
     }
+
+
+def poll(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Archive the stream's new records until shortly before the function's timeout.
+
+    A gap raises (the invocation fails and alarms); losing a shard to another poller does not:
+    that run stops and says so, and the other one goes on.
+    """
+    settings = ArchiveSettings.from_env()
+    event = event if isinstance(event, dict) else {}
+    stream_arn = event.get("stream_arn") or os.environ.get(ENV_STREAM_ARN) or None
+    table_name = event.get("table") or settings.table
+    remaining = context.get_remaining_time_in_millis() / 1000
+    try:
+        result = run_poll(
+            settings.archive,
+            stream_arn=stream_arn,
+            table_name=table_name,
+            max_seconds=max(1.0, remaining - POLL_SAFETY_SECONDS),
+        )
+    except CheckpointConflictError as error:
+        logger.warning(json.dumps({"changelake": "poll", "stopped": str(error)}))
+        return {"stopped": str(error)}
+    summary = result.to_dict()
+    counts = {"ArchivedRecords": result.archived, "QuarantinedRecords": len(result.quarantined)}
+    sys.stdout.write(json.dumps(summary_to_emf("poll", summary, counts)) + "\n")
+    return summary

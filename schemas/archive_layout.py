@@ -100,3 +100,33 @@ def quarantine_key(table_name: str | None, day: date, name: str) -> str:
 def lock_key(table_name: str, purpose: str) -> str:
     """Key of the lock object that serializes one kind of work on a table (``compaction``)."""
     return f"{LOCK_DIR}/{table_dir(table_name)}/{purpose}.json"
+
+
+def stream_label(stream_arn: str) -> str:
+    """The label ending a stream ARN (``...:table/NAME/stream/<label>``), unique per stream."""
+    _, found, label = stream_arn.rpartition("/stream/")
+    if not found or not label:
+        raise ArchiveLocationError(
+            f"{stream_arn!r} is not a DynamoDB stream ARN "
+            "(arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL)"
+        )
+    return label
+
+
+def stream_state_key(table_name: str) -> str:
+    """Key of a table's stream state: which stream is polled, how far the archive is complete."""
+    return f"{CHECKPOINT_DIR}/{table_dir(table_name)}/stream.json"
+
+
+def shard_checkpoint_key(table_name: str, stream_arn: str, shard_id: str) -> str:
+    """Key of one shard's checkpoint: the last sequence number durably archived."""
+    return (
+        f"{CHECKPOINT_DIR}/{table_dir(table_name)}/stream={stream_label(stream_arn)}/"
+        f"{shard_id}.json"
+    )
+
+
+def snapshot_checkpoint_key(table_name: str, scan_id: str, segment: int | None = None) -> str:
+    """Key of a snapshot's plan (no segment) or of one scan segment's progress."""
+    base = f"{CHECKPOINT_DIR}/{table_dir(table_name)}/snapshot={scan_id}"
+    return f"{base}/plan.json" if segment is None else f"{base}/segment={segment:05d}.json"

@@ -63,3 +63,26 @@ class RebuildError(TerminalError):
 
 class LockHeldError(ChangelakeError):
     """Another process holds the lock for this work (a compaction of the same table, say)."""
+
+
+class CheckpointConflictError(PreconditionFailedError):
+    """Another poller advanced a checkpoint this one was about to advance: this run stops."""
+
+
+class StreamGapError(ChangelakeError):
+    """Changes were lost between the archive and the stream: a fresh snapshot is needed."""
+
+
+class StreamReadError(TransientError):
+    """Reading the stream kept failing (throttled or unavailable) after every retry."""
+
+
+def aws_error_code(error: BaseException) -> str:
+    """The error code of an AWS client error (``ThrottlingException``, ``412``), or ``""``."""
+    response = getattr(error, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    code = response.get("Error", {}).get("Code")
+    if code:
+        return str(code)
+    return str(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or "")

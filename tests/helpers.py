@@ -53,3 +53,34 @@ def make_record(
         "dynamodb": block,
         "eventSourceARN": arn,
     }
+
+
+def create_posts_table(dynamodb: Any, name: str) -> str:
+    """A ``posts``-shaped table (key ``id``) with a NEW_AND_OLD_IMAGES stream; returns its ARN."""
+    description = dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]
+    arn: str = description["LatestStreamArn"]
+    return arn
+
+
+def put_post(dynamodb: Any, table: str, post_id: str, **attributes: Any) -> None:
+    """Write one post: strings as S, ints as N, bytes as B."""
+    item = {"id": {"S": post_id}}
+    for name, value in attributes.items():
+        tag = "B" if isinstance(value, bytes) else "N" if isinstance(value, int) else "S"
+        item[name] = {tag: value if tag != "N" else str(value)}
+    dynamodb.put_item(TableName=table, Item=item)
+
+
+def scan_items(dynamodb: Any, table: str) -> dict[str, dict[str, Any]]:
+    """Every item of a table by its id, as DynamoDB-typed JSON."""
+    items: dict[str, dict[str, Any]] = {}
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+        for item in page["Items"]:
+            items[item["id"]["S"]] = item
+    return items

@@ -1,0 +1,125 @@
+"""Checkpoints: how far each shard is archived, and how far the whole archive is complete.
+
+Each is a small JSON object under ``<archive>/_checkpoints/`` written with a conditional PUT on the
+ETag it was read with, so two pollers running at once cannot both advance one shard: the second
+writer gets :class:`CheckpointConflictError` and stops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from schemas.archive_layout import shard_checkpoint_key, stream_state_key
+from schemas.exceptions import CheckpointConflictError, PreconditionFailedError
+
+if TYPE_CHECKING:
+    from archiver.object_store import ObjectStore
+
+
+@dataclass(frozen=True)
+class ShardCheckpoint:
+    """The last sequence number of a shard whose record is durably archived."""
+
+    table_name: str
+    stream_arn: str
+    shard_id: str
+    sequence_number: str | None = None
+    closed: bool = False
+    records: int = 0
+    updated_at: datetime | None = None
+    etag: str | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> str:
+        """Where this checkpoint is stored."""
+        return shard_checkpoint_key(self.table_name, self.stream_arn, self.shard_id)
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """Which stream a table's archive follows, and until when it holds every change.
+
+    ``covered_until``: every change before this time is archived (from the stream, or as of a
+    snapshot). ``snapshot_at``: the newest completed snapshot's time. ``gap``: a detected loss.
+    """
+
+    table_name: str
+    stream_arn: str
+    covered_until: datetime
+    snapshot_at: datetime | None = None
+    gap: dict[str, Any] | None = None
+    etag: str | None = field(default=None, compare=False)
+
+
+def load_shard_checkpoint(
+    store: ObjectStore, table_name: str, stream_arn: str, shard_id: str
+) -> ShardCheckpoint:
+    """The shard's checkpoint with its ETag, or an empty one (no ETag) if it has none yet."""
+    empty = ShardCheckpoint(table_name=table_name, stream_arn=stream_arn, shard_id=shard_id)
+    try:
+        data, etag = store.get_with_etag(empty.key)
+    except FileNotFoundError:
+        return empty
+    fields = orjson.loads(data)
+    return ShardCheckpoint(
+        **{**fields, "updated_at": _time(fields.get("updated_at")), "etag": etag}
+    )
+
+
+def save_shard_checkpoint(store: ObjectStore, checkpoint: ShardCheckpoint) -> ShardCheckpoint:
+    """Write the checkpoint only if nobody changed it since it was read; returns the new version."""
+    try:
+        etag = _put(store, checkpoint.key, _json(checkpoint), checkpoint.etag)
+    except PreconditionFailedError:
+        raise CheckpointConflictError(
+            f"another poller advanced shard {checkpoint.shard_id} of table "
+            f"{checkpoint.table_name} while this one was reading it; this run stops (what it "
+            "archived is kept, and duplicates are harmless). Run one poller per stream at a time"
+        ) from None
+    return replace(checkpoint, etag=etag)
+
+
+def load_stream_state(store: ObjectStore, table_name: str) -> StreamState | None:
+    """The table's stream state with its ETag, or None before the first poll or snapshot."""
+    try:
+        data, etag = store.get_with_etag(stream_state_key(table_name))
+    except FileNotFoundError:
+        return None
+    fields = orjson.loads(data)
+    return StreamState(
+        **{
+            **fields,
+            "covered_until": _time(fields["covered_until"]),
+            "snapshot_at": _time(fields.get("snapshot_at")),
+            "etag": etag,
+        }
+    )
+
+
+def save_stream_state(store: ObjectStore, state: StreamState) -> StreamState:
+    """Write the stream state if nobody changed it since it was read; returns it with its ETag.
+
+    Raises :class:`PreconditionFailedError` when another run wrote it first.
+    """
+    etag = _put(store, stream_state_key(state.table_name), _json(state), state.etag)
+    return replace(state, etag=etag)
+
+
+def _put(store: ObjectStore, key: str, data: bytes, etag: str | None) -> str:
+    if etag is None:
+        return store.put_if_absent(key, data)
+    return store.put_if_match(key, data, etag)
+
+
+def _json(value: ShardCheckpoint | StreamState) -> bytes:
+    fields = asdict(value)
+    fields.pop("etag")
+    return orjson.dumps(fields, option=orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z)
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None

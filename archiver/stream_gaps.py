@@ -1,0 +1,118 @@
+"""Gaps: changes that left the stream before they were archived, detected and kept on record.
+
+DynamoDB Streams keeps records for 24 hours; a stream that was disabled and enabled again is a new
+stream, and the old one's unread records are gone. Either way the archive can no longer rebuild the
+table from the log alone, and only a fresh snapshot closes the gap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from archiver.checkpoints import load_stream_state
+
+if TYPE_CHECKING:
+    from archiver.checkpoints import StreamState
+    from archiver.object_store import ObjectStore
+
+# Stream records are removed after 24 hours (DynamoDB Streams developer guide, "Data retention").
+TRIM_HORIZON = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class StreamGap:
+    """A span of changes the archive missed, why, and what fixes it."""
+
+    table_name: str
+    reason: str
+    lost_from: datetime
+    lost_until: datetime
+    stream_arn: str
+    detected_at: datetime
+
+    def message(self) -> str:
+        """What was lost and the remedy, in one line."""
+        return (
+            f"table {self.table_name}: changes between {_iso(self.lost_from)} and "
+            f"{_iso(self.lost_until)} may be missing from the archive ({self.reason}); "
+            f"take a fresh snapshot (changelake snapshot --table {self.table_name} --archive "
+            "...), which records the current stream, then poll again"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form, kept in the stream state."""
+        return {
+            name: _iso(value) if isinstance(value, datetime) else value
+            for name, value in asdict(self).items()
+        }
+
+
+def find_gap(state: StreamState | None, stream_arn: str, now: datetime) -> StreamGap | None:
+    """The gap between the archive's stream state and the table's current stream, if any."""
+    if state is None:
+        return None
+    if state.gap is not None:
+        return gap_from_dict(state.gap)
+    if state.stream_arn != stream_arn:
+        return StreamGap(
+            table_name=state.table_name,
+            reason=(
+                f"the table's stream changed from {state.stream_arn} to {stream_arn} (streams "
+                "disabled and enabled again); the old stream's unread records are gone"
+            ),
+            lost_from=state.covered_until,
+            lost_until=now,
+            stream_arn=stream_arn,
+            detected_at=now,
+        )
+    horizon = now - TRIM_HORIZON
+    if state.covered_until < horizon:
+        return StreamGap(
+            table_name=state.table_name,
+            reason=(
+                f"the archive is complete only until {_iso(state.covered_until)}, more than "
+                "24 h ago, and the stream keeps records for 24 h"
+            ),
+            lost_from=state.covered_until,
+            lost_until=horizon,
+            stream_arn=stream_arn,
+            detected_at=now,
+        )
+    return None
+
+
+def gap_from_dict(fields: dict[str, Any]) -> StreamGap:
+    """A gap as kept in the stream state."""
+    return StreamGap(
+        table_name=fields["table_name"],
+        reason=fields["reason"],
+        lost_from=datetime.fromisoformat(fields["lost_from"]),
+        lost_until=datetime.fromisoformat(fields["lost_until"]),
+        stream_arn=fields["stream_arn"],
+        detected_at=datetime.fromisoformat(fields["detected_at"]),
+    )
+
+
+def load_gap(store: ObjectStore, table_name: str) -> StreamGap | None:
+    """The gap recorded for a table by the last poll, or None (what ``changelake stats`` shows)."""
+    state = load_stream_state(store, table_name)
+    return gap_from_dict(state.gap) if state is not None and state.gap else None
+
+
+def stream_status(store: ObjectStore, table_name: str) -> dict[str, Any] | None:
+    """The table's stream state for reports: stream, complete-until time, snapshot, gap."""
+    state = load_stream_state(store, table_name)
+    if state is None:
+        return None
+    return {
+        "stream_arn": state.stream_arn,
+        "covered_until": _iso(state.covered_until),
+        "snapshot_at": _iso(state.snapshot_at) if state.snapshot_at else None,
+        "gap": gap_from_dict(state.gap).message() if state.gap else None,
+    }
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")

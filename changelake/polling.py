@@ -1,0 +1,31 @@
+"""One poll of a table's stream, with the clients built: shared by the CLI and the Lambda."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from archiver.stream_poller import poll_stream
+from archiver.stream_records import table_name_from_arn
+from archiver.stream_shards import table_stream_arn
+from changelake.clients import dynamodb_client, make_store, streams_client
+from schemas.archive_layout import check_table_name, parse_archive_uri
+
+if TYPE_CHECKING:
+    from archiver.stream_poller import PollResult
+
+
+def run_poll(
+    archive: str, *, stream_arn: str | None, table_name: str | None, max_seconds: float
+) -> PollResult:
+    """Poll the stream named by ARN, or the current stream of a table, into the archive."""
+    if stream_arn is None:
+        if table_name is None:
+            raise ValueError("name a stream ARN or a table")
+        stream_arn = table_stream_arn(dynamodb_client(), check_table_name(table_name))
+    return poll_stream(
+        streams_client(),
+        make_store(parse_archive_uri(archive)),
+        stream_arn,
+        table_name=table_name or table_name_from_arn(stream_arn),
+        max_seconds=max_seconds,
+    )

@@ -1,0 +1,18 @@
+"""Backoff schedules double up to their cap."""
+
+from __future__ import annotations
+
+from archiver.backoff import EMPTY_READS, THROTTLED, Backoff
+
+
+def test_delays_double_then_stay_at_the_cap() -> None:
+    assert Backoff(base=0.5, cap=3.0, attempts=5).schedule() == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+def test_throttled_reads_wait_about_a_minute_in_all_before_giving_up() -> None:
+    assert THROTTLED.schedule()[:3] == [0.2, 0.4, 0.8]
+    assert 30 <= sum(THROTTLED.schedule()) <= 90
+
+
+def test_empty_reads_of_an_open_shard_end_within_two_seconds() -> None:
+    assert sum(EMPTY_READS.schedule()) <= 2.0
