@@ -13,12 +13,12 @@ import orjson
 
 from archiver.parquet_files import rows_to_table, table_to_parquet_bytes
 from archiver.partitioning import part_key, split_by_day
-from archiver.stream_records import RejectedRecord, record_to_row
+from archiver.stream_records import RejectedRecord, item_to_snapshot_row, record_to_row
 from schemas.archive_layout import quarantine_key
 from schemas.exceptions import TerminalError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from archiver.object_store import ObjectStore
 
@@ -68,14 +68,57 @@ def archive_records(
     retry overwrites them.
     """
     archived_at = archived_at or datetime.now(UTC)
+
+    def to_row(record: Mapping[str, Any]) -> dict[str, Any]:
+        return record_to_row(
+            record, archived_at=archived_at, table_name=table_name, shard_id=shard_id
+        )
+
+    return _archive(records, to_row, store, archived_at)
+
+
+def archive_snapshot_items(
+    items: Iterable[Mapping[str, Any]],
+    store: ObjectStore,
+    *,
+    table_name: str,
+    key_names: Sequence[str],
+    snapshot_id: str,
+    snapshot_at: datetime,
+    archived_at: datetime | None = None,
+) -> BatchResult:
+    """Write a page of table items (a Scan page or export lines) as SNAPSHOT rows.
+
+    Items that cannot be decoded are quarantined like stream records; the file names are
+    deterministic, so archiving the same page again overwrites its own file.
+    """
+    archived_at = archived_at or datetime.now(UTC)
+
+    def to_row(item: Mapping[str, Any]) -> dict[str, Any]:
+        return item_to_snapshot_row(
+            item,
+            key_names=key_names,
+            table_name=table_name,
+            snapshot_id=snapshot_id,
+            snapshot_at=snapshot_at,
+            archived_at=archived_at,
+        )
+
+    return _archive(items, to_row, store, archived_at)
+
+
+def _archive(
+    records: Iterable[Mapping[str, Any]],
+    to_row: Callable[[Mapping[str, Any]], dict[str, Any]],
+    store: ObjectStore,
+    archived_at: datetime,
+) -> BatchResult:
     result = BatchResult()
     rows_by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         result.records += 1
         try:
-            row = record_to_row(
-                record, archived_at=archived_at, table_name=table_name, shard_id=shard_id
-            )
+            row = to_row(record)
         except TerminalError as error:
             result.quarantined.append(
                 quarantine_record(RejectedRecord(record, error), store, archived_at)

@@ -123,3 +123,44 @@ def _json(value: ShardCheckpoint | StreamState) -> bytes:
 
 def _time(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def record_snapshot(
+    store: ObjectStore, table_name: str, stream_arn: str | None, snapshot_at: datetime
+) -> StreamState | None:
+    """After a complete snapshot: the archive holds every item as of ``snapshot_at``.
+
+    The table's current stream becomes the one to follow and any recorded gap is closed, since
+    the snapshot holds the effect of every change the gap lost. Without a stream there is no
+    state to keep.
+    """
+    for _ in range(5):
+        state = load_stream_state(store, table_name)
+        if stream_arn is None:
+            if state is None or state.gap is None:
+                return state
+            stream_arn = state.stream_arn
+        if state is None:
+            new = StreamState(
+                table_name=table_name,
+                stream_arn=stream_arn,
+                covered_until=snapshot_at,
+                snapshot_at=snapshot_at,
+            )
+        else:
+            same_stream = state.stream_arn == stream_arn and state.gap is None
+            new = replace(
+                state,
+                stream_arn=stream_arn,
+                covered_until=max(state.covered_until, snapshot_at) if same_stream else snapshot_at,
+                snapshot_at=max(state.snapshot_at or snapshot_at, snapshot_at),
+                gap=None,
+            )
+        try:
+            return save_stream_state(store, new)
+        except PreconditionFailedError:
+            continue  # a poll moved the state meanwhile: read it again and merge
+    raise PreconditionFailedError(
+        f"the stream state of table {table_name} kept changing while the snapshot was recorded; "
+        "run the snapshot command again (finished segments are skipped)"
+    )

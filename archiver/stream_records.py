@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -150,6 +150,56 @@ def _row(
         "old_image": _plain_or_none(old_image, "OldImage"),
         "new_image_ddb": _ddb_or_none(new_image, "NewImage"),
         "old_image_ddb": _ddb_or_none(old_image, "OldImage"),
+        "archived_at": archived_at,
+    }
+
+
+def item_to_snapshot_row(
+    item: Mapping[str, Any],
+    *,
+    key_names: Sequence[str],
+    table_name: str,
+    snapshot_id: str,
+    snapshot_at: datetime,
+    archived_at: datetime,
+) -> dict[str, Any]:
+    """Turn one item of a table scan or export into a SNAPSHOT change row.
+
+    The row has no sequence number; its time is the snapshot's, so any stream record at or after
+    that time wins over it (see ``latest_records_sql``). Its event id, ``snapshot:<id>:<item
+    key>``, is the same whenever the same snapshot is archived again.
+    """
+    if not isinstance(item, Mapping):
+        raise MalformedRecordError(f"snapshot item is {_preview(item)}, not a map of attributes")
+    missing = [name for name in key_names if name not in item]
+    if missing:
+        raise MalformedRecordError(
+            f"snapshot item {_preview(item)} lacks key attribute(s) {', '.join(missing)} "
+            f"of table {table_name}"
+        )
+    keys = {name: item[name] for name in key_names}
+    item_key = keys_to_item_key(keys)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "table_name": table_name,
+        "event_id": f"snapshot:{snapshot_id}:{item_key}",
+        "event_name": "SNAPSHOT",
+        "item_key": item_key,
+        "keys": image_to_plain_json(keys),
+        "keys_ddb": image_to_ddb_json(keys),
+        "sequence_number": None,
+        "sequence_order": None,
+        "approximate_creation_time": snapshot_at,
+        "user_identity": None,
+        "stream_arn": None,
+        "stream_view_type": None,
+        "aws_region": None,
+        "shard_id": None,
+        "size_bytes": None,
+        "new_image": image_to_plain_json(item),
+        "old_image": None,
+        "new_image_ddb": image_to_ddb_json(item),
+        "old_image_ddb": None,
         "archived_at": archived_at,
     }
 

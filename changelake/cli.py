@@ -37,8 +37,9 @@ def _register() -> None:
     from changelake.commands.archive import archive
     from changelake.commands.compact import compact
     from changelake.commands.poll import poll
+    from changelake.commands.snapshot import snapshot
 
-    for command in (archive, compact, poll):
+    for command in (archive, compact, poll, snapshot):
         cli.add_command(command)
 
 
