@@ -1,0 +1,83 @@
+"""Index names under an alias, the one-call alias move, keeping N old indexes, and rollback."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from schemas.exceptions import RebuildError
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from rebuild.search_sink import SearchSink
+
+# <alias>-<UTC timestamp to the millisecond>: index names must be lower case, and these sort in
+# time order, which is what keeping and rolling back rely on.
+_STAMP = r"\d{8}t\d{6}\.\d{3}z"
+
+
+def new_index_name(alias: str, now: datetime) -> str:
+    """``<alias>-20261127t113200.123z``: the alias and the UTC time of the rebuild."""
+    return f"{alias}-{now:%Y%m%dt%H%M%S}.{now.microsecond // 1000:03d}z"
+
+
+def is_rebuilt_index(alias: str, name: str) -> bool:
+    """True if ``name`` is an index a rebuild created for ``alias``."""
+    return re.fullmatch(re.escape(alias) + "-" + _STAMP, name) is not None
+
+
+def list_rebuilt_indexes(sink: SearchSink, alias: str) -> list[str]:
+    """The indexes rebuilds created for ``alias``, oldest first."""
+    return [name for name in sink.list_indices(f"{alias}-*") if is_rebuilt_index(alias, name)]
+
+
+def check_alias(sink: SearchSink, alias: str) -> list[str]:
+    """The indexes ``alias`` points to now; raise if ``alias`` is a concrete index."""
+    if sink.is_concrete_index(alias):
+        raise RebuildError(
+            f"{alias!r} is a concrete index, not an alias, and changelake never deletes an index "
+            f"it did not create. To migrate: rebuild under a new alias (--alias {alias}-live) and "
+            f"point readers at it; or, after that rebuild, replace the index by the alias in one "
+            f'_aliases call: {{"remove_index": {{"index": "{alias}"}}}} + '
+            f'{{"add": {{"index": "<the new index>", "alias": "{alias}"}}}}'
+        )
+    return sink.alias_targets(alias)
+
+
+def alias_move_actions(alias: str, old: list[str], new: str) -> list[dict[str, Any]]:
+    """Remove the alias from every old index and add it to the new one (one atomic request)."""
+    removes = [{"remove": {"index": index, "alias": alias}} for index in old if index != new]
+    return [*removes, {"add": {"index": new, "alias": alias}}]
+
+
+def indexes_to_delete(alias: str, indexes: list[str], current: str, keep: int) -> list[str]:
+    """Rebuilt indexes beyond the ``keep`` newest ones before ``current`` (never ``current``)."""
+    previous = sorted(
+        name for name in indexes if is_rebuilt_index(alias, name) and name != current
+    )
+    return previous[: max(0, len(previous) - keep)]
+
+
+def rollback_target(alias: str, indexes: list[str], current: list[str]) -> str:
+    """The newest rebuilt index older than the one the alias points to."""
+    if len(current) != 1:
+        raise RebuildError(
+            f"alias {alias!r} points to {len(current)} indexes ({', '.join(current) or 'none'}); "
+            "rollback needs it on exactly one"
+        )
+    older = sorted(name for name in indexes if is_rebuilt_index(alias, name) and name < current[0])
+    if not older:
+        raise RebuildError(
+            f"alias {alias!r} is on {current[0]!r} and no older rebuilt index is kept to roll back "
+            "to; rebuild with --keep N to keep previous indexes"
+        )
+    return older[-1]
+
+
+def rollback(sink: SearchSink, alias: str) -> tuple[str, str]:
+    """Point ``alias`` back at the previous rebuilt index; (from, to)."""
+    current = check_alias(sink, alias)
+    target = rollback_target(alias, list_rebuilt_indexes(sink, alias), current)
+    sink.update_aliases(alias_move_actions(alias, current, target))
+    return current[0], target

@@ -1,0 +1,121 @@
+"""Latest records -> search documents -> NDJSON bulk entries.
+
+By default the document is the item's plain JSON image as archived, byte for byte, and DuckDB
+builds the entries (``rebuild.latest_images.ENTRY_SQL``). A user transform (``module:function``)
+maps the image, as a dict, to a document or to None (skip); this module runs it. Numbers keep
+their digits both ways: decimals and integers beyond 64 bits are ``Decimal`` in the dict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from rebuild.search_sink import MAX_ID_BYTES
+from schemas.exceptions import TerminalError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    import pyarrow as pa
+
+_INT64_DIGITS = 18
+
+
+class TransformError(TerminalError):
+    """A ``--transform`` cannot be loaded, or failed on an image."""
+
+
+def item_key_to_id(item_key: str) -> str:
+    """The document ``_id`` of an item: its key, or ``sha256:<hex>`` for keys over 512 bytes."""
+    if len(item_key.encode()) > MAX_ID_BYTES:
+        return "sha256:" + hashlib.sha256(item_key.encode()).hexdigest()
+    return item_key
+
+
+def load_transform(spec: str) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    """Import ``module:function`` (``rebuild.transforms:post_document``)."""
+    module_name, _, function_name = spec.partition(":")
+    if not module_name or not function_name:
+        raise TransformError(
+            f"--transform {spec!r} is not module:function; e.g. rebuild.transforms:post_document"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise TransformError(
+            f"--transform {spec!r}: cannot import {module_name!r} ({error}); "
+            "is it on PYTHONPATH?"
+        ) from None
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise TransformError(f"--transform {spec!r}: {module_name} has no function {function_name}")
+    return function  # type: ignore[no-any-return]
+
+
+def _parse_int(text: str) -> int | Decimal:
+    return int(text) if len(text.lstrip("-")) <= _INT64_DIGITS else Decimal(text)
+
+
+def json_to_image(text: str) -> dict[str, Any]:
+    """An archived plain-JSON image as a dict; numbers that a float would change are Decimal."""
+    image: dict[str, Any] = json.loads(text, parse_float=Decimal, parse_int=_parse_int)
+    return image
+
+
+def _exact_number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(str(value))
+    raise TypeError(f"cannot put a {type(value).__name__} into a JSON document: {value!r}")
+
+
+def document_to_json(document: dict[str, Any]) -> bytes:
+    """A document as compact JSON bytes (Decimal numbers with their digits)."""
+    return orjson.dumps(document, default=_exact_number)
+
+
+def _action(kind: str, document_id: str, version: int) -> bytes:
+    action = {kind: {"_id": document_id, "version": version, "version_type": "external"}}
+    return orjson.dumps(action) + b"\n"
+
+
+def record_to_entry(
+    record: dict[str, Any],
+    transform: Callable[[dict[str, Any]], dict[str, Any] | None],
+    *,
+    delete_skipped: bool,
+) -> bytes | None:
+    """The bulk entry of one latest record through a transform; None when there is nothing to do.
+
+    A skipped image (the transform returned None) becomes a delete when ``delete_skipped``
+    (sync: the item may be in the index from before), and nothing otherwise (a fresh index).
+    """
+    document_id, version = record["document_id"], record["version"]
+    if record["event_name"] == "REMOVE":
+        return _action("delete", document_id, version)
+    try:
+        document = transform(json_to_image(record["new_image"]))
+    except Exception as error:
+        raise TransformError(
+            f"the transform failed on item {record['item_key']!r}: {type(error).__name__}: {error}"
+        ) from error
+    if document is None:
+        return _action("delete", document_id, version) if delete_skipped else None
+    return _action("index", document_id, version) + document_to_json(document) + b"\n"
+
+
+def iter_transformed_entries(
+    batches: Iterator[pa.RecordBatch],
+    transform: Callable[[dict[str, Any]], dict[str, Any] | None],
+    *,
+    delete_skipped: bool,
+) -> Iterator[bytes | None]:
+    """One bulk entry (or None for a skipped image) per latest record of the batches."""
+    for batch in batches:
+        for record in batch.to_pylist():
+            yield record_to_entry(record, transform, delete_skipped=delete_skipped)

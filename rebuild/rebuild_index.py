@@ -1,0 +1,182 @@
+"""Rebuild: replay the latest state into a fresh index, check it, then move the alias in one call.
+
+The alias never points at a partial index: on any failure before the move, the new index is
+deleted and the alias is left where it was.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rebuild.aliases import (
+    alias_move_actions,
+    check_alias,
+    indexes_to_delete,
+    list_rebuilt_indexes,
+    new_index_name,
+)
+from rebuild.latest_images import Selection, drop_latest, load_high_watermark, materialize_latest
+from rebuild.replay import ReplayOptions, replay_latest
+from rebuild.watermark import META_KEY, SyncState
+from schemas.exceptions import ChangelakeError, RebuildError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from rebuild.search_sink import SearchSink
+
+# While loading: no refresh and no replicas (the engine's guidance for bulk loads); both are put
+# back to the mapping's values, or the engine's defaults, before the alias moves.
+_LOAD_SETTINGS = {"refresh_interval": "-1", "number_of_replicas": 0}
+
+
+@dataclass
+class RebuildSummary:
+    """What a rebuild did (or, with ``dry_run``, would do)."""
+
+    index: str
+    alias: str
+    alias_from: list[str]
+    documents: int
+    removed_items: int
+    skipped: int = 0
+    version_conflicts: int = 0
+    failed: int = 0
+    deleted_indexes: list[str] = field(default_factory=list)
+    watermark: str | None = None
+    as_of: str | None = None
+    dry_run: bool = False
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "index": self.index,
+            "alias": self.alias,
+            "alias_move": {"from": self.alias_from, "to": self.index},
+            "documents": self.documents,
+            "removed_items": self.removed_items,
+            "skipped": self.skipped,
+            "version_conflicts": self.version_conflicts,
+            "failed": self.failed,
+            "deleted_indexes": self.deleted_indexes,
+            "watermark": self.watermark,
+            "as_of": self.as_of,
+            "dry_run": self.dry_run,
+            "seconds": round(self.seconds, 3),
+            "warnings": self.warnings,
+        }
+
+
+def index_body_for_load(body: dict[str, Any], state: SyncState) -> dict[str, Any]:
+    """The index body with load-time settings and changelake's ``_meta`` added."""
+    result = copy.deepcopy(body)
+    settings = result.setdefault("settings", {})
+    index_settings = settings.setdefault("index", {})
+    for name, value in _LOAD_SETTINGS.items():
+        settings.pop(name, None)
+        index_settings[name] = value
+    meta = result.setdefault("mappings", {}).setdefault("_meta", {})
+    meta[META_KEY] = state.to_meta()
+    return result
+
+
+def settings_after_load(body: dict[str, Any]) -> dict[str, Any]:
+    """The settings to put back once loaded: the body's own values, else the defaults (null)."""
+    settings = body.get("settings", {})
+    index_settings = settings.get("index", {})
+    return {
+        "index": {
+            name: index_settings.get(name, settings.get(name)) for name in _LOAD_SETTINGS
+        }
+    }
+
+
+def rebuild_index(
+    connection: Any,
+    sink: SearchSink,
+    *,
+    archive_uri: str,
+    table_name: str,
+    alias: str,
+    index_body: dict[str, Any],
+    now: datetime,
+    as_of: datetime | None = None,
+    keep: int = 1,
+    dry_run: bool = False,
+    options: ReplayOptions | None = None,
+    on_start: Callable[[int], None] = lambda total: None,
+    on_progress: Callable[[int], None] = lambda actions: None,
+) -> RebuildSummary:
+    """Rebuild ``alias`` from the archive (a connection with the ``changes`` view)."""
+    started = time.monotonic()
+    options = options or ReplayOptions()
+    old = check_alias(sink, alias)
+    watermark = load_high_watermark(connection, table_name)
+    if watermark is None:
+        raise RebuildError(
+            f"the archive {archive_uri!r} holds no changes of table {table_name!r}; "
+            "check --archive and --table"
+        )
+    counts = materialize_latest(connection, Selection(table_name, as_of=as_of))
+    index = new_index_name(alias, now)
+    summary = RebuildSummary(
+        index=index,
+        alias=alias,
+        alias_from=old,
+        documents=counts.upserts,
+        removed_items=counts.removes,
+        skipped=counts.without_image,
+        watermark=watermark.isoformat(),
+        as_of=as_of.isoformat() if as_of else None,
+        dry_run=dry_run,
+    )
+    if dry_run:
+        drop_latest(connection)
+        summary.seconds = time.monotonic() - started
+        return summary
+    state = SyncState(table_name, archive_uri, watermark, as_of)
+    sink.create_index(index, index_body_for_load(index_body, state))
+    try:
+        on_start(counts.upserts)
+        result = replay_latest(
+            connection, sink, index, with_removes=False, options=options, on_progress=on_progress
+        )
+        drop_latest(connection)
+        stats = result.stats
+        sink.put_settings(index, settings_after_load(index_body))
+        sink.refresh(index)
+        found = sink.count(index)
+        if found != stats.indexed:
+            raise RebuildError(
+                f"index {index!r} holds {found} documents after the load, but {stats.indexed} "
+                "were indexed; the alias was not moved"
+            )
+        sink.update_aliases(alias_move_actions(alias, old, index))
+    except BaseException:
+        sink.delete_index(index)
+        raise
+    summary.documents = stats.indexed
+    summary.skipped += result.skipped
+    summary.version_conflicts = stats.version_conflicts
+    summary.failed = len(stats.failures)
+    summary.deleted_indexes = _prune(sink, alias, index, keep, summary.warnings)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _prune(sink: SearchSink, alias: str, current: str, keep: int, warnings: list[str]) -> list[str]:
+    """Delete rebuilt indexes beyond the ``keep`` previous ones; a failure is only a warning."""
+    deleted = []
+    try:
+        for name in indexes_to_delete(alias, list_rebuilt_indexes(sink, alias), current, keep):
+            sink.delete_index(name)
+            deleted.append(name)
+    except ChangelakeError as error:
+        warnings.append(f"the alias moved, but deleting old indexes failed: {error}")
+    return deleted

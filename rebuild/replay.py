@@ -1,0 +1,87 @@
+"""Replay the latest records into an index: the one code path of rebuild and sync.
+
+A rebuild is a replay of every item into an empty index (removed items have nothing to delete);
+a sync is a replay of the items changed since its watermark into the live index, deletes
+included. Both write with the record's external version, so a replay of old records loses to
+what the index already holds, and running one twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rebuild.bulk import (
+    DEFAULT_MAX_ACTIONS,
+    DEFAULT_MAX_BYTES,
+    BulkLoader,
+    BulkStats,
+    RetryPolicy,
+    arrow_to_block,
+    bytes_to_blocks,
+    iter_chunks,
+)
+from rebuild.documents import iter_transformed_entries
+from rebuild.latest_images import iter_latest_batches
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from rebuild.bulk import EntryBlock
+    from rebuild.search_sink import SearchSink
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """How to turn records into requests, and how much failure to accept."""
+
+    transform: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_actions: int = DEFAULT_MAX_ACTIONS
+    max_errors: int = 0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass
+class ReplayResult:
+    """What a replay sent and what the engine did with it."""
+
+    stats: BulkStats
+    skipped: int = 0
+
+
+def _iter_blocks(
+    connection: Any, options: ReplayOptions, with_removes: bool, result: ReplayResult
+) -> Iterator[EntryBlock]:
+    if options.transform is None:
+        for batch in iter_latest_batches(connection, with_removes=with_removes, entries=True):
+            yield arrow_to_block(batch.column(0))
+        return
+    batches = iter_latest_batches(connection, with_removes=with_removes, entries=False)
+    entries = iter_transformed_entries(batches, options.transform, delete_skipped=with_removes)
+
+    def counted() -> Iterator[bytes | None]:
+        for entry in entries:
+            if entry is None:
+                result.skipped += 1
+            yield entry
+
+    yield from bytes_to_blocks(counted())
+
+
+def replay_latest(
+    connection: Any,
+    sink: SearchSink,
+    index: str,
+    *,
+    with_removes: bool,
+    options: ReplayOptions,
+    on_progress: Callable[[int], None] = lambda actions: None,
+) -> ReplayResult:
+    """Send the materialized latest records (``materialize_latest``) to ``index``."""
+    result = ReplayResult(stats=BulkStats())
+    loader = BulkLoader(
+        sink, index, max_errors=options.max_errors, retry=options.retry, on_progress=on_progress
+    )
+    blocks = _iter_blocks(connection, options, with_removes, result)
+    result.stats = loader.load(iter_chunks(blocks, options.max_bytes, options.max_actions))
+    return result
