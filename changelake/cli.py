@@ -37,9 +37,20 @@ def _register() -> None:
     from changelake.commands.archive import archive
     from changelake.commands.compact import compact
     from changelake.commands.poll import poll
+    from changelake.commands.rebuild import rebuild
+    from changelake.commands.rollback import rollback
     from changelake.commands.snapshot import snapshot
+    from changelake.commands.sync import sync
 
-    for command in (archive, compact, poll, snapshot):
+    for command in (
+        archive,
+        compact,
+        poll,
+        rebuild,
+        rollback,
+        snapshot,
+        sync,
+    ):
         cli.add_command(command)
 
 

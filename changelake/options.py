@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from changelake.config import ENV_ARCHIVE, ENV_TABLE
+from changelake.config import ENV_ALIAS, ENV_ARCHIVE, ENV_ES_URL, ENV_TABLE
 from schemas.archive_layout import DEFAULT_ARCHIVE
 
 archive_option = click.option(
@@ -32,3 +32,17 @@ output_option = click.option(
 )
 
 silent_option = click.option("-s", "--silent", is_flag=True, help="Hide progress bars.")
+
+es_url_option = click.option(
+    "--es-url",
+    envvar=ENV_ES_URL,
+    required=True,
+    help=f"Search engine URL, e.g. http://127.0.0.1:9200. Env: {ENV_ES_URL}.",
+)
+
+alias_option = click.option(
+    "--alias",
+    envvar=ENV_ALIAS,
+    required=True,
+    help=f"The alias searches use; rebuilt indexes are <alias>-<UTC time>. Env: {ENV_ALIAS}.",
+)

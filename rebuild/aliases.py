@@ -53,9 +53,7 @@ def alias_move_actions(alias: str, old: list[str], new: str) -> list[dict[str, A
 
 def indexes_to_delete(alias: str, indexes: list[str], current: str, keep: int) -> list[str]:
     """Rebuilt indexes beyond the ``keep`` newest ones before ``current`` (never ``current``)."""
-    previous = sorted(
-        name for name in indexes if is_rebuilt_index(alias, name) and name != current
-    )
+    previous = sorted(name for name in indexes if is_rebuilt_index(alias, name) and name != current)
     return previous[: max(0, len(previous) - keep)]
 
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from schemas.exceptions import RebuildError, SearchUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from concurrent.futures import Future
-
-    import pyarrow as pa
 
     from rebuild.search_sink import SearchSink
 
@@ -57,7 +57,9 @@ def entries_to_block(entries: list[bytes]) -> EntryBlock:
     return EntryBlock(b"".join(entries), list(accumulate(map(len, entries))))
 
 
-def bytes_to_blocks(entries: Iterable[bytes | None], block_size: int = 2000) -> Iterator[EntryBlock]:
+def bytes_to_blocks(
+    entries: Iterable[bytes | None], block_size: int = 2000
+) -> Iterator[EntryBlock]:
     """Group single entries into blocks (None entries, skipped documents, are dropped)."""
     pending: list[bytes] = []
     for entry in entries:
@@ -72,9 +74,11 @@ def bytes_to_blocks(entries: Iterable[bytes | None], block_size: int = 2000) -> 
 
 def arrow_to_block(column: pa.Array) -> EntryBlock:
     """The entries of an Arrow string column, sharing its data buffer (no copy per entry)."""
-    offsets = column.offsets.to_pylist()
+    _, offset_buffer, data_buffer = column.buffers()
+    width = "q" if pa.types.is_large_string(column.type) else "i"
+    offsets = memoryview(offset_buffer).cast(width)[column.offset : column.offset + len(column) + 1]
     first = offsets[0]
-    data = memoryview(column.buffers()[2])[first : offsets[-1]]
+    data = memoryview(data_buffer)[first : offsets[-1]]
     return EntryBlock(data, [end - first for end in offsets[1:]])
 
 
@@ -126,7 +130,8 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (0-based)."""
-        return min(self.cap_seconds, self.base_seconds * 2**attempt) * random.uniform(0.5, 1.0)
+        ceiling: float = min(self.cap_seconds, self.base_seconds * 2**attempt)
+        return ceiling * random.uniform(0.5, 1.0)
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,7 @@ def load_transform(spec: str) -> Callable[[dict[str, Any]], dict[str, Any] | Non
         module = importlib.import_module(module_name)
     except ImportError as error:
         raise TransformError(
-            f"--transform {spec!r}: cannot import {module_name!r} ({error}); "
-            "is it on PYTHONPATH?"
+            f"--transform {spec!r}: cannot import {module_name!r} ({error}); is it on PYTHONPATH?"
         ) from None
     function = getattr(module, function_name, None)
     if not callable(function):

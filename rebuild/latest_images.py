@@ -24,7 +24,7 @@ LATEST_TABLE = "changelake_latest"
 BATCH_ROWS = 20_000
 
 # The document _id: the item key, or for a key over the engine's 512-byte limit, ``sha256:`` and
-# the key's SHA-256 in hex. Item keys always contain '=', so the hashed form never collides with one.
+# the key's SHA-256 in hex. Item keys always contain '=', so a hashed form never equals one.
 DOCUMENT_ID_SQL = (
     f"CASE WHEN strlen(item_key) > {MAX_ID_BYTES} THEN 'sha256:' || sha256(item_key) "
     "ELSE item_key END"
@@ -34,7 +34,7 @@ DOCUMENT_ID_SQL = (
 # upsert. The image is the archive's JSON text, never parsed.
 _ACTION_SQL = (
     "'\"_id\":' || to_json(document_id) || ',\"version\":' || version || "
-    "',\"version_type\":\"external\"}}' || chr(10)"
+    '\',"version_type":"external"}}\' || chr(10)'
 )
 ENTRY_SQL = (
     "CASE WHEN event_name = 'REMOVE' THEN '{\"delete\":{' || "
@@ -117,7 +117,7 @@ def iter_latest_batches(
     columns = f"{ENTRY_SQL} AS entry" if entries else "*"
     reader = connection.execute(
         f"SELECT {columns} FROM {LATEST_TABLE} WHERE {where}"
-    ).fetch_record_batch(batch_rows)
+    ).to_arrow_reader(batch_rows)
     yield from reader
 
 

@@ -91,9 +91,7 @@ def settings_after_load(body: dict[str, Any]) -> dict[str, Any]:
     settings = body.get("settings", {})
     index_settings = settings.get("index", {})
     return {
-        "index": {
-            name: index_settings.get(name, settings.get(name)) for name in _LOAD_SETTINGS
-        }
+        "index": {name: index_settings.get(name, settings.get(name)) for name in _LOAD_SETTINGS}
     }
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from rebuild.bulk import EntryBlock
     from rebuild.search_sink import SearchSink
 
+
 @dataclass(frozen=True)
 class ReplayOptions:
     """How to turn records into requests, and how much failure to accept."""

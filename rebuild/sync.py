@@ -86,14 +86,16 @@ def sync_alias(
     )
     drop_latest(connection)
     stats = result.stats
-    if high is not None and (state.watermark is None or high > state.watermark):
+    newest = state.watermark
+    if high is not None and (newest is None or high > newest):
+        newest = high
         meta[META_KEY] = replace(state, watermark=high).to_meta()
         sink.put_meta(index, meta)
     return SyncSummary(
         index=index,
         alias=alias,
         watermark_from=state.watermark.isoformat() if state.watermark else None,
-        watermark_to=(high or state.watermark).isoformat() if (high or state.watermark) else None,
+        watermark_to=newest.isoformat() if newest else None,
         items=counts.upserts + counts.removes,
         indexed=stats.indexed,
         deleted=stats.deleted,

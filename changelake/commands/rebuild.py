@@ -1,0 +1,176 @@
+"""``changelake rebuild``: replay the change log into a fresh index and move the alias."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from changelake.clients import make_search_sink, open_archive
+from changelake.options import (
+    alias_option,
+    archive_option,
+    es_url_option,
+    output_option,
+    silent_option,
+    table_option,
+)
+from changelake.progress import progress
+from rebuild.bulk import DEFAULT_MAX_BYTES
+from rebuild.documents import load_transform
+from rebuild.rebuild_index import RebuildSummary, rebuild_index
+from rebuild.replay import ReplayOptions
+from schemas.archive_layout import parse_archive_uri
+from schemas.index_mappings import DEFAULT_MAPPING, load_index_body, shipped_mappings
+
+
+class Timestamp(click.ParamType):  # type: ignore[type-arg]
+    """An ISO 8601 instant; without a time zone it is taken as UTC."""
+
+    name = "timestamp"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Parse ``2026-11-20T09:00:00Z``."""
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-20T09:00:00Z", param, ctx)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def require_table(table_name: str | None) -> str:
+    """The table name, or a usage error saying how to give it."""
+    if not table_name:
+        raise click.UsageError("--table is required (or set CHANGELAKE_TABLE)")
+    return table_name
+
+
+def replay_options(
+    transform: str | None, max_errors: int, bulk_bytes: int = DEFAULT_MAX_BYTES
+) -> ReplayOptions:
+    """Replay options from the command line."""
+    return ReplayOptions(
+        transform=load_transform(transform) if transform else None,
+        max_bytes=bulk_bytes,
+        max_errors=max_errors,
+    )
+
+
+transform_option = click.option(
+    "--transform",
+    metavar="MODULE:FUNCTION",
+    help="Map each image (a dict) to a document, or None to skip it, "
+    "e.g. rebuild.transforms:post_document. Default: the image as it is.",
+)
+max_errors_option = click.option(
+    "--max-errors",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Documents the engine may refuse before the run fails.",
+)
+bulk_bytes_option = click.option(
+    "--bulk-bytes",
+    type=click.IntRange(min=1024),
+    default=DEFAULT_MAX_BYTES,
+    show_default=True,
+    help="Largest bulk request body in bytes (a larger single document goes alone).",
+)
+
+
+@click.command()
+@archive_option
+@table_option
+@es_url_option
+@alias_option
+@click.option("--as-of", type=Timestamp(), help="Rebuild the state as of this ISO 8601 instant.")
+@transform_option
+@click.option(
+    "--mapping",
+    default=DEFAULT_MAPPING,
+    show_default=True,
+    help=f"Index body (settings, mappings): a JSON file or one of {', '.join(shipped_mappings())}.",
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan and write nothing.")
+@click.option(
+    "--keep",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Previous rebuilt indexes to keep for rollback; older ones are deleted.",
+)
+@max_errors_option
+@bulk_bytes_option
+@output_option
+@silent_option
+def rebuild(
+    archive: str,
+    table_name: str | None,
+    es_url: str,
+    alias: str,
+    as_of: datetime | None,
+    transform: str | None,
+    mapping: str,
+    dry_run: bool,
+    keep: int,
+    max_errors: int,
+    bulk_bytes: int,
+    output: str,
+    silent: bool,
+) -> None:
+    """Rebuild the index behind --alias from the change log, then move the alias atomically."""
+    table = require_table(table_name)
+    index_body = load_index_body(mapping)
+    options = replay_options(transform, max_errors, bulk_bytes)
+    connection = open_archive(parse_archive_uri(archive), table)
+    sink = make_search_sink(es_url)
+    with progress(f"Indexing {alias}", silent or dry_run) as bar:
+        summary = rebuild_index(
+            connection,
+            sink,
+            archive_uri=archive,
+            table_name=table,
+            alias=alias,
+            index_body=index_body,
+            now=datetime.now(UTC),
+            as_of=as_of,
+            keep=keep,
+            dry_run=dry_run,
+            options=options,
+            on_start=bar.start,
+            on_progress=bar.advance,
+        )
+    if output == "json":
+        click.echo(json.dumps(summary.to_dict(), indent=2))
+        return
+    click.echo(summary_to_text(summary))
+    for warning in summary.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+
+
+def summary_to_text(summary: RebuildSummary) -> str:
+    """One or two lines saying what the rebuild did or would do."""
+    old = ", ".join(summary.alias_from) or "nothing"
+    as_of = f" as of {summary.as_of}" if summary.as_of else ""
+    if summary.dry_run:
+        return (
+            f"Would index {summary.documents} documents{as_of} into {summary.index} and move "
+            f"alias {summary.alias} from {old} ({summary.removed_items} removed items left out, "
+            f"{summary.skipped} without an image skipped)"
+        )
+    lines = [
+        f"Indexed {summary.documents} documents{as_of} into {summary.index} and moved alias "
+        f"{summary.alias} from {old} in {summary.seconds:.1f}s"
+    ]
+    details = [
+        f"{summary.skipped} skipped" if summary.skipped else "",
+        f"{summary.failed} refused" if summary.failed else "",
+        f"deleted {', '.join(summary.deleted_indexes)}" if summary.deleted_indexes else "",
+    ]
+    if any(details):
+        lines.append("; ".join(d for d in details if d))
+    return "\n".join(lines)
