@@ -75,8 +75,9 @@ def bytes_to_blocks(
 def arrow_to_block(column: pa.Array) -> EntryBlock:
     """The entries of an Arrow string column, sharing its data buffer (no copy per entry)."""
     _, offset_buffer, data_buffer = column.buffers()
-    width = "q" if pa.types.is_large_string(column.type) else "i"
-    offsets = memoryview(offset_buffer).cast(width)[column.offset : column.offset + len(column) + 1]
+    raw = memoryview(offset_buffer)
+    whole = raw.cast("q") if pa.types.is_large_string(column.type) else raw.cast("i")
+    offsets = whole[column.offset : column.offset + len(column) + 1]
     first = offsets[0]
     data = memoryview(data_buffer)[first : offsets[-1]]
     return EntryBlock(data, [end - first for end in offsets[1:]])
