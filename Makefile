@@ -7,11 +7,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Python of the Lambda runtime the package is built for (bytecode is shipped when it is this one).
+LAMBDA_PYTHON ?= 3.11
 
 OPENSEARCH_DIR := .cache/opensearch
 OPENSEARCH_STAMP := $(OPENSEARCH_DIR)/.installed
 
-.PHONY: install opensearch test lint demo bench-archive clean
+.PHONY: install opensearch test lint demo bench-archive package bench-lambda-import clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,5 +50,12 @@ demo: install
 bench-archive: install
 	$(BIN)/python bench/archive.py
 
+# The archive Lambda's zips (x86_64 and arm64) in build/lambda/, with their sizes.
+package: install
+	$(BIN)/python deploy/package.py --python-version $(LAMBDA_PYTHON)
+
+bench-lambda-import: install
+	$(BIN)/python bench/lambda_import.py
+
 clean:
-	rm -rf $(VENV) .services changelake-data
+	rm -rf $(VENV) .services changelake-data build
