@@ -82,7 +82,7 @@ class PackageReport:
         return {
             "arch": self.arch,
             "python_version": self.python_version,
-            "zip": str(self.zip_path.relative_to(ROOT)),
+            "zip": str(self.zip_path),
             "zip_mb": round(self.zip_bytes / 2**20, 1),
             "unzipped_mb": round(self.unzipped_bytes / 2**20, 1),
             "files": self.files,
