@@ -86,3 +86,7 @@ def aws_error_code(error: BaseException) -> str:
     if code:
         return str(code)
     return str(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or "")
+
+
+class CorruptArchiveError(TerminalError):
+    """A Parquet object in the archive cannot be read; it is named, never skipped silently."""

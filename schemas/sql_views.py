@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pyarrow as pa
 
 from schemas.change_record import CHANGE_RECORD_SCHEMA
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 _DUCKDB_TYPES = {
     pa.int16(): "SMALLINT",
@@ -27,24 +32,31 @@ def duckdb_type(data_type: pa.DataType) -> str:
     return _DUCKDB_TYPES[data_type]
 
 
-def changes_source_sql(parquet_glob: str | None) -> str:
-    """A relation over every change row of the glob, with ``dt`` as a DATE.
+def changes_source_sql(parquet_glob: str | Sequence[str] | None) -> str:
+    """A relation over every change row of the glob (or list of files), with ``dt`` as a DATE.
 
     ``dt`` comes from the hive partition path, so ``WHERE dt = DATE '...'`` prunes files unopened.
     With no glob (an empty archive) the relation is empty but typed.
     """
+    if not isinstance(parquet_glob, str) and parquet_glob is not None:
+        parquet_glob = list(parquet_glob) or None
     if parquet_glob is None:
         columns = ", ".join(
             f"CAST(NULL AS {duckdb_type(f.type)}) AS {f.name}" for f in CHANGE_RECORD_SCHEMA
         )
         return f"SELECT {columns}, CAST(NULL AS DATE) AS dt WHERE false"
+    files = (
+        quote_literal(parquet_glob)
+        if isinstance(parquet_glob, str)
+        else "[" + ", ".join(quote_literal(name) for name in parquet_glob) + "]"
+    )
     return (
         'SELECT * EXCLUDE ("table") REPLACE (CAST(dt AS DATE) AS dt) FROM read_parquet('
-        f"{quote_literal(parquet_glob)}, hive_partitioning = true, union_by_name = true)"
+        f"{files}, hive_partitioning = true, union_by_name = true)"
     )
 
 
-def create_changes_view_sql(parquet_glob: str | None) -> str:
+def create_changes_view_sql(parquet_glob: str | Sequence[str] | None) -> str:
     """``CREATE VIEW changes`` over the archive."""
     return f"CREATE OR REPLACE VIEW changes AS {changes_source_sql(parquet_glob)}"
 

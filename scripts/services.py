@@ -94,7 +94,10 @@ def _http_ok(url: str) -> bool:
 
 
 def start_seaweedfs(workdir: Path) -> Service:
-    """SeaweedFS ``weed mini``: a real S3 server with a test identity and the bucket ``archive``."""
+    """SeaweedFS ``weed mini``: a real S3 server with a test identity and the bucket ``archive``.
+
+    Started again in the same directory, it keeps its data and its ports (a restart).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     identities = {
         "identities": [
@@ -107,13 +110,16 @@ def start_seaweedfs(workdir: Path) -> Service:
     }
     (workdir / "s3.json").write_text(json.dumps(identities))
     (workdir / "data").mkdir(exist_ok=True)
-    ports = {
+    # A restart in the same directory keeps its ports, so clients reach it at the same address.
+    ports_file = workdir / "ports.json"
+    ports = json.loads(ports_file.read_text()) if ports_file.exists() else {
         name: free_port()
         for name in (
             "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
             "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc", "admin.port",
         )
     }  # fmt: skip
+    ports_file.write_text(json.dumps(ports))
     command = [
         _bin("weed"), "mini", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         "-master.telemetry=false", f"-s3.config={workdir / 's3.json'}", "-webdav=false",
@@ -138,8 +144,29 @@ def start_seaweedfs(workdir: Path) -> Service:
         },
     )
     _save(service)
-    wait_until(lambda: _bucket_ready(service), "SeaweedFS S3", 60, workdir / "seaweedfs.log")
+    master = f"http://127.0.0.1:{ports['master.port']}"
+    wait_until(
+        lambda: _bucket_ready(service) and _volumes_registered(master, workdir / "data"),
+        "SeaweedFS S3",
+        60,
+        workdir / "seaweedfs.log",
+    )
     return service
+
+
+def _volumes_registered(master: str, data: Path) -> bool:
+    """After a restart, objects read back only once the master knows every volume on disk."""
+    expected = {int(path.stem.rpartition("_")[2]) for path in data.glob("*.dat")}
+    with urllib.request.urlopen(f"{master}/vol/status", timeout=2) as response:
+        status = json.loads(response.read())
+    found = {
+        volume["Id"]
+        for racks in status["Volumes"]["DataCenters"].values()
+        for nodes in racks.values()
+        for volumes in nodes.values()
+        for volume in volumes
+    }
+    return expected <= found
 
 
 def _bucket_ready(service: Service) -> bool:

@@ -16,6 +16,7 @@ from archiver.locks import held_lock
 from changelake.clients import connect_duckdb, make_store
 from changelake.config import ENV_TABLE
 from changelake.options import archive_option, output_option, silent_option
+from changelake.unreadable_files import list_archive_files, naming_unreadable_files
 from schemas.archive_layout import check_table_name, lock_key, parse_archive_uri
 
 if TYPE_CHECKING:
@@ -119,10 +120,18 @@ def compact(
         target_size=target_size,
     )
     if dry_run:
-        _print_plans(plan_table(), output, archive)
+        with naming_unreadable_files(
+            connection, lambda: list_archive_files(connection, location, table_name)
+        ):
+            _print_plans(plan_table(), output, archive)
         return
     # One compaction per table at a time: two would each delete the other's inputs.
-    with held_lock(store, lock_key(table_name, "compaction")) as lease:
+    with (
+        held_lock(store, lock_key(table_name, "compaction")) as lease,
+        naming_unreadable_files(
+            connection, lambda: list_archive_files(connection, location, table_name)
+        ),
+    ):
         plans = plan_table()
         results = []
         total = sum(plan.input_rows for plan in plans)

@@ -1,0 +1,139 @@
+"""Find the Parquet objects of an archive that cannot be read, and read around them on request.
+
+Every command that reads the archive (rebuild, sync, verify, sql, compact) goes through here when
+a read fails: the error then names the object instead of a DuckDB message about a page. With
+``--skip-corrupt`` the readable files are read and the others are reported, never dropped
+silently.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from changelake.clients import connect_duckdb
+from schemas.archive_layout import parquet_glob
+from schemas.exceptions import CorruptArchiveError, StorageError
+from schemas.sql_views import create_changes_view_sql
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+
+    from schemas.archive_layout import ArchiveLocation
+
+# DuckDB raises these for a network or permission problem, which says nothing about the file.
+_STORAGE_ERRORS = ("IOException", "HTTPException", "PermissionException")
+
+
+@dataclass(frozen=True)
+class UnreadableFile:
+    """A Parquet object that cannot be read, and DuckDB's reason."""
+
+    url: str
+    error: str
+
+    def to_dict(self) -> dict[str, str]:
+        """A JSON-ready form."""
+        return {"url": self.url, "error": self.error}
+
+
+def list_archive_files(
+    connection: Any, location: ArchiveLocation, table_name: str | None
+) -> list[str]:
+    """Every Parquet object of one table (or of all tables), in name order."""
+    rows = connection.execute(
+        "SELECT file FROM glob(?) ORDER BY file", [parquet_glob(location, table_name)]
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def iter_unreadable_files(
+    connection: Any, urls: Iterable[str], *, full_scan: bool = False
+) -> Iterator[UnreadableFile]:
+    """The files whose footer (or, with ``full_scan``, any page) DuckDB cannot read.
+
+    A network failure is not a verdict on the file: it raises :class:`StorageError`.
+    """
+    check = (
+        "SELECT sum(hash(COLUMNS(*))) FROM read_parquet(?)"
+        if full_scan
+        else "SELECT num_rows FROM parquet_file_metadata(?)"
+    )
+    for url in urls:
+        try:
+            connection.execute(check, [url]).fetchall()
+        except Exception as error:
+            if type(error).__name__ in _STORAGE_ERRORS:
+                raise StorageError(f"cannot read {url}: {_first_line(error)}") from error
+            yield UnreadableFile(url, _first_line(error))
+
+
+def corrupt_archive_error(unreadable: Sequence[UnreadableFile]) -> CorruptArchiveError:
+    """The error naming the unreadable files and what to do about them."""
+    first = unreadable[0]
+    more = f" and {len(unreadable) - 1} more" if len(unreadable) > 1 else ""
+    return CorruptArchiveError(
+        f"{first.url} is not a readable Parquet file ({first.error}){more}; move it out of the "
+        "archive (changelake never deletes it for you) or pass --skip-corrupt to read around it"
+    )
+
+
+def explain_read_error(connection: Any, urls: Sequence[str], error: Exception) -> Exception:
+    """Turn a failed read of the archive into an error naming the unreadable file.
+
+    Footers are checked first (cheap); if they are all fine, every page is read. When no file is
+    to blame the original error is returned unchanged.
+    """
+    if type(error).__name__ in _STORAGE_ERRORS:
+        return StorageError(f"reading the archive failed: {_first_line(error)}")
+    for full_scan in (False, True):
+        unreadable = list(iter_unreadable_files(connection, urls, full_scan=full_scan))
+        if unreadable:
+            return corrupt_archive_error(unreadable)
+    return error
+
+
+@contextmanager
+def naming_unreadable_files(connection: Any, urls: Callable[[], Sequence[str]]) -> Iterator[None]:
+    """Run a block that reads the archive; a DuckDB failure comes out naming the bad file.
+
+    ``urls`` lists the files the block reads; it is only called when the block fails.
+    """
+    try:
+        yield
+    except duckdb.Error as error:
+        explained = explain_read_error(connection, urls(), error)
+        if explained is error:
+            raise
+        raise explained from error
+
+
+def open_readable_archive(
+    location: ArchiveLocation, table_name: str | None = None, *, skip_corrupt: bool = False
+) -> tuple[Any, list[UnreadableFile]]:
+    """A DuckDB connection with a ``changes`` view, and the files left out of it.
+
+    Creating the view reads every footer, so a file cut short is named here, as a
+    :class:`CorruptArchiveError`; a damaged page is named when a query reads it (wrap the query
+    in :func:`naming_unreadable_files`). With ``skip_corrupt`` every file is read once up front
+    and the view covers only the readable ones.
+    """
+    connection = connect_duckdb(location)
+    urls = list_archive_files(connection, location, table_name)
+    if not skip_corrupt:
+        with naming_unreadable_files(connection, lambda: urls):
+            connection.execute(
+                create_changes_view_sql(parquet_glob(location, table_name) if urls else None)
+            )
+        return connection, []
+    unreadable = list(iter_unreadable_files(connection, urls, full_scan=True))
+    skipped = {item.url for item in unreadable}
+    connection.execute(create_changes_view_sql([url for url in urls if url not in skipped]))
+    return connection, unreadable
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

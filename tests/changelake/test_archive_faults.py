@@ -1,0 +1,233 @@
+"""Faults on the archive side: S3 stopped mid-batch, poison records, malformed Lambda events.
+
+The S3 tests run against a SeaweedFS of their own, stopped and restarted by scripts/services.py,
+so that stopping it does not disturb the tests that share the session's server.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from archiver.batch import archive_records
+from archiver.object_store import S3Store
+from changelake import lambda_handler
+from changelake.cli import cli
+from changelake.clients import make_store, open_archive, s3_client
+from schemas.archive_layout import parse_archive_uri
+from schemas.exceptions import MalformedRecordError, StorageError
+from schemas.sql_views import latest_sql
+from scripts.services import start_seaweedfs, stop
+from tests.helpers import make_record
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+MIDNIGHT = 1_764_374_400  # 2025-11-29T00:00:00Z
+
+
+class OwnS3:
+    """A SeaweedFS of this test's own, which the test may stop and start again."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.service = start_seaweedfs(workdir)
+        self.running = True
+
+    @property
+    def bucket(self) -> str:
+        """The bucket the server was started with."""
+        return self.service.env["CHANGELAKE_TEST_BUCKET"]
+
+    def stop(self) -> None:
+        """Stop the server (its data stays in the work directory)."""
+        stop(self.service)
+        self.running = False
+
+    def restart(self) -> None:
+        """Start it again on the same ports, with the same data."""
+        self.service = start_seaweedfs(self.workdir)
+        self.running = True
+
+
+@pytest.fixture
+def own_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[OwnS3]:
+    """A SeaweedFS for this test alone; boto3 and DuckDB point at it while the test runs."""
+    server = OwnS3(tmp_path / "seaweedfs")
+    for variable, value in server.service.env.items():
+        monkeypatch.setenv(variable, value)
+    s3_client.cache_clear()
+    try:
+        yield server
+    finally:
+        if server.running:
+            server.stop()
+        s3_client.cache_clear()
+
+
+def _batch_across_midnight(count: int = 30) -> dict[str, Any]:
+    """One Lambda event whose records straddle midnight: two partitions, two objects."""
+    at = MIDNIGHT - count // 2
+    return {
+        "Records": [
+            make_record(100 + n, key=f"post#{n % 7}", at=at + n, title=f"v{n}")
+            for n in range(count)
+        ]
+    }
+
+
+def _visible_objects(archive: str) -> dict[str, bytes]:
+    store = make_store(parse_archive_uri(archive))
+    return {key: store.get_bytes(key) for key in store.list_keys("table=posts/")}
+
+
+@pytest.mark.s3
+def test_s3_stopped_mid_batch_fails_it_and_the_retry_archives_each_record_once(
+    own_s3: OwnS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = f"s3://{own_s3.bucket}/faults-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("CHANGELAKE_ARCHIVE", archive)
+    event = _batch_across_midnight()
+    real_put = S3Store.put_bytes
+    puts: list[str] = []
+
+    def put_then_stop_the_server(store: S3Store, key: str, data: bytes) -> None:
+        if puts:
+            own_s3.stop()  # the server goes away between the batch's two objects
+        real_put(store, key, data)
+        puts.append(key)
+
+    monkeypatch.setattr(S3Store, "put_bytes", put_then_stop_the_server)
+    started = time.monotonic()
+    with pytest.raises(StorageError, match=f"cannot write {archive}/table=posts/dt=2025-11-29/"):
+        lambda_handler.archive(event, None)
+    assert time.monotonic() - started < 30  # bounded retries, then the batch fails
+    monkeypatch.setattr(S3Store, "put_bytes", real_put)
+
+    own_s3.restart()
+    # What a reader sees after the failure: the first object, whole, and nothing else.
+    visible = _visible_objects(archive)
+    assert list(visible) == puts
+    (data,) = visible.values()
+    assert pq.read_table(io.BytesIO(data)).num_rows == 15
+
+    # Lambda retries the same batch: it succeeds and rewrites the same object names.
+    assert lambda_handler.archive(event, None) == {"batchItemFailures": []}
+    assert len(_visible_objects(archive)) == 2
+    connection = open_archive(parse_archive_uri(archive), "posts")
+    counts = connection.execute("SELECT count(*), count(DISTINCT event_id) FROM changes").fetchone()
+    assert counts == (30, 30)
+    latest = connection.execute(f"SELECT item_key, version FROM ({latest_sql()})").fetchall()
+    assert len(latest) == 7
+
+
+@pytest.mark.s3
+def test_s3_down_before_the_batch_fails_it_with_the_url(
+    own_s3: OwnS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = f"s3://{own_s3.bucket}/down-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("CHANGELAKE_ARCHIVE", archive)
+    own_s3.stop()
+    with pytest.raises(StorageError, match=f"cannot write {archive}/table=posts/"):
+        lambda_handler.archive(_batch_across_midnight(4), None)
+    event_file = tmp_path / "event.json"
+    event_file.write_text(json.dumps({"Records": [make_record(1)]}))
+    result = CliRunner().invoke(cli, ["archive", "--archive", archive, str(event_file)])
+    assert result.exit_code == 1
+    assert f"Error: cannot write {archive}/table=posts/" in result.output
+
+
+POISON = {
+    "unknown type tag": lambda r: r["dynamodb"]["NewImage"].update({"tags": {"SSX": ["a"]}}),
+    "no dynamodb block": lambda r: r.pop("dynamodb"),
+    "Keys is a list": lambda r: r["dynamodb"].update({"Keys": [1, 2]}),
+    "SequenceNumber is a number": lambda r: r["dynamodb"].update({"SequenceNumber": 12}),
+    "time is text": lambda r: r["dynamodb"].update({"ApproximateCreationDateTime": "noon"}),
+    "NewImage is text": lambda r: r["dynamodb"].update({"NewImage": "{}"}),
+    "unknown eventName": lambda r: r.update({"eventName": "UPSERT"}),
+}
+
+
+def test_poison_records_in_a_batch_of_1000_are_quarantined_and_the_rest_archived(
+    archive_uri: str,
+) -> None:
+    records = [make_record(n, key=f"post#{n % 50}", title=f"t{n}") for n in range(1000)]
+    poisoned_at = {kind: 17 + 131 * index for index, kind in enumerate(POISON)}
+    for kind, position in poisoned_at.items():
+        POISON[kind](records[position])
+    store = make_store(parse_archive_uri(archive_uri))
+    result = archive_records(records, store)
+    assert result.archived == 1000 - len(POISON)
+    assert sorted(q.event_id or "" for q in result.quarantined) == sorted(
+        f"event-{position}" for position in poisoned_at.values()
+    )
+    for item in result.quarantined:
+        kept = json.loads(store.get_bytes(item.key))
+        assert kept["record"]["eventID"] == item.event_id
+        assert kept["error"].startswith(f"record {item.event_id}: ")
+    connection = open_archive(parse_archive_uri(archive_uri), "posts")
+    archived = {row[0] for row in connection.execute("SELECT event_id FROM changes").fetchall()}
+    assert archived == {f"event-{n}" for n in range(1000)} - {
+        f"event-{p}" for p in poisoned_at.values()
+    }
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"detail": {}}, "the event has no 'Records' list (got ['detail'])"),
+        ([1, 2], "the event has no 'Records' list (got 'list')"),
+        ({"Records": "x"}, "the event has no 'Records' list"),
+    ],
+)
+def test_an_event_that_is_not_a_streams_event_is_refused_clearly(
+    event: Any,
+    message: str,
+    local_archive: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CHANGELAKE_ARCHIVE", local_archive)
+    with pytest.raises(MalformedRecordError) as raised:
+        lambda_handler.archive(event, None)
+    assert message in str(raised.value)
+    assert 'expected a DynamoDB Streams event: {"Records": [...]}' in str(raised.value)
+    event_file = tmp_path / "event.json"
+    event_file.write_text(json.dumps(event))
+    result = CliRunner().invoke(cli, ["archive", "--archive", local_archive, str(event_file)])
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("no dynamodb block", "record event-3: the record has no 'dynamodb' block"),
+        ("Keys is a list", "record event-3: the 'dynamodb' block has no Keys map"),
+        ("SequenceNumber is a number", "record event-3: SequenceNumber is 12; expected a decimal"),
+        ("time is text", "record event-3: ApproximateCreationDateTime is 'noon'; expected epoch"),
+        ("NewImage is text", "record event-3: NewImage is '{}'; expected a map of attributes"),
+        ("unknown eventName", "record event-3: eventName is 'UPSERT'; expected one of INSERT"),
+    ],
+)
+def test_a_malformed_record_in_a_lambda_event_is_named_and_reported(
+    kind: str, message: str, local_archive: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHANGELAKE_ARCHIVE", local_archive)
+    records = [make_record(n) for n in range(1, 6)]
+    POISON[kind](records[2])
+    response = lambda_handler.archive({"Records": records}, None)
+    identifier = records[2].get("dynamodb", {}).get("SequenceNumber")
+    expected = identifier if isinstance(identifier, str) else "event-3"
+    assert response == {"batchItemFailures": [{"itemIdentifier": expected}]}
+    store = make_store(parse_archive_uri(local_archive))
+    (key,) = store.list_keys("_quarantine/")
+    assert json.loads(store.get_bytes(key))["error"].startswith(message)
