@@ -41,6 +41,7 @@ def _register() -> None:
     from changelake.commands.rollback import rollback
     from changelake.commands.snapshot import snapshot
     from changelake.commands.sync import sync
+    from changelake.commands.verify import verify
 
     for command in (
         archive,
@@ -50,6 +51,7 @@ def _register() -> None:
         rollback,
         snapshot,
         sync,
+        verify,
     ):
         cli.add_command(command)
 

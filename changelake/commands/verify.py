@@ -1,0 +1,164 @@
+"""``changelake verify``: compare the index with the archive's latest state; repair the drift."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from changelake.clients import make_search_sink
+from changelake.commands.rebuild import max_errors_option, require_table, transform_option
+from changelake.options import (
+    alias_option,
+    archive_option,
+    es_url_option,
+    output_option,
+    silent_option,
+    table_option,
+)
+from changelake.unreadable_files import (
+    list_archive_files,
+    naming_unreadable_files,
+    open_readable_archive,
+)
+from rebuild.aliases import check_alias
+from rebuild.documents import load_transform
+from rebuild.verify import (
+    DRIFT_KINDS,
+    KIND_MEANINGS,
+    DriftReport,
+    drop_verify_tables,
+    repair_drift,
+    verify_alias,
+)
+from schemas.archive_layout import parse_archive_uri
+from schemas.exceptions import RebuildError
+
+# Exit status when drift remains: distinct from errors (1) and usage errors (2), for alerting.
+DRIFT_EXIT_CODE = 3
+
+
+@click.command()
+@archive_option
+@table_option
+@es_url_option
+@alias_option
+@transform_option
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Rewrite exactly the drifted documents from the archive, with external versions.",
+)
+@click.option(
+    "--examples",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Drifted documents to show for each kind of drift.",
+)
+@click.option(
+    "--skip-corrupt",
+    is_flag=True,
+    help="Read around unreadable Parquet objects and report them, instead of stopping.",
+)
+@max_errors_option
+@output_option
+@silent_option
+def verify(
+    archive: str,
+    table_name: str | None,
+    es_url: str,
+    alias: str,
+    transform: str | None,
+    repair: bool,
+    examples: int,
+    skip_corrupt: bool,
+    max_errors: int,
+    output: str,
+    silent: bool,
+) -> None:
+    """Compare the index behind --alias with the archive: missing, extra, stale, different.
+
+    Exits 0 when they agree (after --repair: when the repair left nothing), 3 when drift remains.
+    """
+    table = require_table(table_name)
+    location = parse_archive_uri(archive)
+    document = load_transform(transform) if transform else None
+    sink = make_search_sink(es_url)
+    targets = check_alias(sink, alias)
+    if len(targets) != 1:
+        raise RebuildError(
+            f"alias {alias!r} points to {len(targets)} indexes ({', '.join(targets) or 'none'}); "
+            "verify needs an alias on one index: run changelake rebuild first"
+        )
+    (index,) = targets
+    connection, skipped = open_readable_archive(location, table, skip_corrupt=skip_corrupt)
+    for item in skipped:
+        click.echo(f"Warning: skipped unreadable {item.url}: {item.error}", err=True)
+    with naming_unreadable_files(
+        connection, lambda: list_archive_files(connection, location, table)
+    ):
+        if not silent:
+            click.echo(f"Comparing {alias} ({index}) with {archive} ...", err=True)
+        report = verify_alias(
+            connection, sink, table_name=table, alias=alias, index=index, transform=document,
+            examples=examples,
+        )  # fmt: skip
+        if repair and report.drifted:
+            stats = repair_drift(connection, sink, index, transform=document, max_errors=max_errors)
+            drop_verify_tables(connection)
+            after = verify_alias(
+                connection, sink, table_name=table, alias=alias, index=index, transform=document,
+                examples=examples,
+            )  # fmt: skip
+            report.repair = {
+                "indexed": stats.indexed,
+                "deleted": stats.deleted,
+                "version_conflicts": stats.version_conflicts,
+                "failed": len(stats.failures),
+                "retries": stats.retries,
+                "remaining": after.counts,
+                "remaining_drifted": after.drifted,
+            }
+        drop_verify_tables(connection)
+    if output == "json":
+        skipped_files = [item.to_dict() for item in skipped]
+        click.echo(json.dumps({**report.to_dict(), "skipped_files": skipped_files}, indent=2))
+    else:
+        click.echo(report_to_text(report))
+    remaining = report.repair["remaining_drifted"] if report.repair else report.drifted
+    if remaining:
+        sys.exit(DRIFT_EXIT_CODE)
+
+
+def report_to_text(report: DriftReport) -> str:
+    """The drift report as a few lines: totals, counts per kind, first examples, the repair."""
+    lines = [
+        f"Compared {report.index_documents} documents in {report.index} (alias {report.alias}) "
+        f"with {report.archive_items} live items in the archive: "
+        + (f"{report.drifted} drifted" if report.drifted else "no drift")
+    ]
+    for kind in DRIFT_KINDS:
+        count = report.counts[kind]
+        if not count:
+            continue
+        shown = ", ".join(
+            f"{e['id']} (archive {e['archive_version']}, index {e['index_version']})"
+            for e in report.examples.get(kind, [])
+        )
+        lines.append(f"  {kind}: {count} ({KIND_MEANINGS[kind]}); e.g. {shown}")
+    if report.repair is not None:
+        repair = report.repair
+        lines.append(
+            f"Repaired: {repair['indexed']} indexed, {repair['deleted']} deleted, "
+            f"{repair['version_conflicts']} refused as stale, {repair['failed']} failed; "
+            + (
+                f"{repair['remaining_drifted']} still drifted"
+                if repair["remaining_drifted"]
+                else "no drift left"
+            )
+        )
+    elif report.counts["ahead"]:
+        lines.append("Documents ahead of the archive are not repaired: rebuild to reset them.")
+    return "\n".join(lines)

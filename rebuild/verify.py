@@ -1,0 +1,274 @@
+"""Verify: compare the index behind an alias with the archive's latest state, and repair drift.
+
+Both sides are reduced to ``(document_id, version, content hash)`` rows, streamed into local
+Parquet files (the index page by page through a point in time, the archive in Arrow batches from
+the latest-record SQL), and joined by DuckDB, which spills to disk: neither side is ever held in
+Python memory. Elasticsearch 8 refuses to sort on ``_id``, so the index cannot be streamed in
+``_id`` order; the join does the ordering instead.
+
+Content is compared through a hash of the document in a canonical form: keys sorted, every number
+as a 64-bit float. Engines that re-encode numbers (and the Python client, which parses them into
+floats) then compare equal to the archive; a difference below float precision is not seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rebuild.bulk import BulkLoader, BulkStats, RetryPolicy, bytes_to_blocks, iter_chunks
+from rebuild.documents import json_to_image, record_to_entry
+from rebuild.latest_images import LATEST_TABLE, Selection, drop_latest, materialize_latest
+from schemas.sql_views import quote_literal
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from rebuild.search_sink import SearchSink
+
+DRIFT_KINDS = ("missing", "extra", "stale", "ahead", "different")
+DRIFT_TABLE = "changelake_drift"
+_SIDE_SCHEMA = pa.schema(
+    [("document_id", pa.string()), ("version", pa.int64()), ("content_hash", pa.string())]
+)
+_PAGE = 5000
+
+# Why each kind is drift, for the report.
+KIND_MEANINGS = {
+    "missing": "live in the archive, absent from the index",
+    "extra": "in the index, removed from or unknown to the archive",
+    "stale": "the index holds an older version than the archive",
+    "ahead": "the index holds a newer version than the archive (written by something else)",
+    "different": "same version, different content",
+}
+
+
+@dataclass
+class DriftReport:
+    """What differs between the index and the archive, with the first examples of each kind."""
+
+    alias: str
+    index: str
+    archive_items: int
+    index_documents: int
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DRIFT_KINDS, 0))
+    examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    repair: dict[str, Any] | None = None
+
+    @property
+    def drifted(self) -> int:
+        """Documents that differ in any way."""
+        return sum(self.counts.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready report."""
+        return {**self.__dict__, "drifted": self.drifted}
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float | Decimal):
+        number = float(value)
+        return number if math.isfinite(number) else str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return str(value)
+
+
+def document_hash(document: Mapping[str, Any]) -> str:
+    """A hash of a document's content: keys sorted, numbers as 64-bit floats."""
+    text = json.dumps(
+        _canonical(document), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def write_index_side(sink: SearchSink, index: str, path: Path) -> int:
+    """Stream every document of ``index`` into a Parquet file of (id, version, hash) rows."""
+    count = 0
+    with pq.ParquetWriter(path, _SIDE_SCHEMA) as writer:
+        page: list[tuple[str, int, str]] = []
+        for document in sink.iter_documents(index):
+            page.append((document.id, document.version, document_hash(document.source)))
+            if len(page) >= _PAGE:
+                writer.write_table(_side_table(page))
+                count += len(page)
+                page = []
+        if page:
+            writer.write_table(_side_table(page))
+            count += len(page)
+    return count
+
+
+def write_archive_side(
+    connection: Any,
+    path: Path,
+    transform: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+) -> int:
+    """Stream the materialized latest records into (id, version, hash) rows; live items only.
+
+    An item whose latest record is a REMOVE, has no image, or that the transform skips is left
+    out: the index should not hold it.
+    """
+    count = 0
+    reader = connection.execute(
+        f"SELECT document_id, version, new_image FROM {LATEST_TABLE} "
+        "WHERE event_name <> 'REMOVE' AND new_image IS NOT NULL"
+    ).to_arrow_reader(_PAGE)
+    with pq.ParquetWriter(path, _SIDE_SCHEMA) as writer:
+        for batch in reader:
+            rows = []
+            for document_id, version, image_json in zip(
+                *(batch.column(i).to_pylist() for i in range(3)), strict=True
+            ):
+                image = json_to_image(image_json)
+                document = transform(image) if transform else image
+                if document is not None:
+                    rows.append((document_id, version, document_hash(document)))
+            if rows:
+                writer.write_table(_side_table(rows))
+                count += len(rows)
+    return count
+
+
+def _side_table(rows: list[tuple[str, int, str]]) -> pa.Table:
+    ids, versions, hashes = zip(*rows, strict=True)
+    return pa.table([list(ids), list(versions), list(hashes)], schema=_SIDE_SCHEMA)
+
+
+def drift_sql(archive_path: Path, index_path: Path) -> str:
+    """Every drifted document: its id, the kind of drift and both versions."""
+    archive = f"read_parquet({quote_literal(str(archive_path))})"
+    index = f"read_parquet({quote_literal(str(index_path))})"
+    return f"""
+SELECT coalesce(a.document_id, i.document_id) AS document_id,
+       CASE WHEN i.document_id IS NULL THEN 'missing'
+            WHEN a.document_id IS NULL THEN 'extra'
+            WHEN i.version < a.version THEN 'stale'
+            WHEN i.version > a.version THEN 'ahead'
+            ELSE 'different' END AS kind,
+       a.version AS archive_version, i.version AS index_version
+FROM {archive} a FULL OUTER JOIN {index} i ON a.document_id = i.document_id
+WHERE a.document_id IS NULL OR i.document_id IS NULL
+   OR a.version <> i.version OR a.content_hash <> i.content_hash
+""".strip()
+
+
+def verify_alias(
+    connection: Any,
+    sink: SearchSink,
+    *,
+    table_name: str,
+    alias: str,
+    index: str,
+    transform: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+    examples: int = 5,
+) -> DriftReport:
+    """Compare ``index`` (behind ``alias``) with the archive; leaves the drift table for repair.
+
+    The latest records stay materialized (``LATEST_TABLE``) and the drifted ids in
+    ``DRIFT_TABLE``, so that :func:`repair_drift` can fix exactly those; call
+    :func:`drop_verify_tables` when done.
+    """
+    materialize_latest(connection, Selection(table_name))
+    with tempfile.TemporaryDirectory(prefix="changelake-verify-") as workdir:
+        archive_path, index_path = Path(workdir, "archive.parquet"), Path(workdir, "index.parquet")
+        archive_items = write_archive_side(connection, archive_path, transform)
+        index_documents = write_index_side(sink, index, index_path)
+        connection.execute(
+            f"CREATE OR REPLACE TEMP TABLE {DRIFT_TABLE} AS {drift_sql(archive_path, index_path)}"
+        )
+    report = DriftReport(alias, index, archive_items, index_documents)
+    for kind, count in connection.execute(
+        f"SELECT kind, count(*) FROM {DRIFT_TABLE} GROUP BY kind"
+    ).fetchall():
+        report.counts[kind] = count
+    for kind in DRIFT_KINDS:
+        if report.counts[kind]:
+            rows = connection.execute(
+                f"SELECT document_id, archive_version, index_version FROM {DRIFT_TABLE} "
+                "WHERE kind = ? ORDER BY document_id LIMIT ?",
+                [kind, examples],
+            ).fetchall()
+            report.examples[kind] = [
+                {"id": i, "archive_version": a, "index_version": v} for i, a, v in rows
+            ]
+    return report
+
+
+def iter_repair_entries(
+    connection: Any, transform: Callable[[dict[str, Any]], dict[str, Any] | None] | None
+) -> Iterator[bytes | None]:
+    """Bulk entries that bring every repairable drifted document to the archive's state.
+
+    The archive's latest record is written with its own external version, as sync writes it,
+    but with ``external_gte`` so that a same-version document with other content is replaced;
+    a newer write still wins. A document the archive never knew is deleted at its own version.
+    Documents the index holds at a newer version (``ahead``) are left alone.
+    """
+    reader = connection.execute(
+        f"SELECT d.document_id, l.item_key, l.event_name, l.version, l.new_image, "
+        f"d.index_version FROM {DRIFT_TABLE} d LEFT JOIN {LATEST_TABLE} l "
+        "ON d.document_id = l.document_id WHERE d.kind <> 'ahead' ORDER BY d.document_id"
+    ).to_arrow_reader(_PAGE)
+    for batch in reader:
+        for record in batch.to_pylist():
+            if record["event_name"] is None:
+                action = {
+                    "delete": {
+                        "_id": record["document_id"],
+                        "version": record["index_version"],
+                        "version_type": "external_gte",
+                    }
+                }
+                yield json.dumps(action).encode() + b"\n"
+                continue
+            if record["event_name"] != "REMOVE" and record["new_image"] is None:
+                continue
+            entry = record_to_entry(record, transform or _as_is, delete_skipped=True)
+            yield (
+                None
+                if entry is None
+                else entry.replace(
+                    b'"version_type":"external"', b'"version_type":"external_gte"', 1
+                )
+            )
+
+
+def _as_is(image: dict[str, Any]) -> dict[str, Any]:
+    return image
+
+
+def repair_drift(
+    connection: Any,
+    sink: SearchSink,
+    index: str,
+    *,
+    transform: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+    retry: RetryPolicy | None = None,
+    max_errors: int = 0,
+) -> BulkStats:
+    """Send the repair entries for the drift found by :func:`verify_alias`; refresh the index."""
+    loader = BulkLoader(sink, index, max_errors=max_errors, retry=retry or RetryPolicy())
+    stats = loader.load(iter_chunks(bytes_to_blocks(iter_repair_entries(connection, transform))))
+    sink.refresh(index)
+    return stats
+
+
+def drop_verify_tables(connection: Any) -> None:
+    """Free the temporary tables of a verify."""
+    drop_latest(connection)
+    connection.execute(f"DROP TABLE IF EXISTS {DRIFT_TABLE}")

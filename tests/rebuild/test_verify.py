@@ -1,0 +1,119 @@
+"""``changelake verify``: drift between the index and the archive, found and repaired."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from rebuild.verify import document_hash
+from tests.helpers import make_record
+
+if TYPE_CHECKING:
+    from tests.rebuild.conftest import Posts
+
+AT = 1_764_288_000
+
+
+def _write(posts: Posts, *actions: tuple[dict[str, Any], dict[str, Any] | None]) -> None:
+    """Write to the index behind the alias directly, as a foreign indexer would."""
+    lines = []
+    for action, document in actions:
+        lines.append(json.dumps(action))
+        if document is not None:
+            lines.append(json.dumps(document))
+    (index,) = posts.targets()
+    response = posts.engine.sink.bulk(index, ("\n".join(lines) + "\n").encode())
+    assert not response.get("errors"), response
+    posts.engine.sink.refresh(index)
+
+
+def _gte(kind: str, document_id: str, version: int) -> dict[str, Any]:
+    return {kind: {"_id": document_id, "version": version, "version_type": "external_gte"}}
+
+
+def test_a_fresh_rebuild_has_no_drift(posts: Posts) -> None:
+    posts.add(*(make_record(n, key=f"post#{n}", at=AT + n, title=f"t{n}") for n in range(1, 30)))
+    posts.run("rebuild")
+    result = posts.run("verify", "--archive", posts.archive, "--table", "posts", "-s")
+    assert "with 29 live items in the archive: no drift" in result.stdout
+
+
+def test_every_kind_of_drift_is_found_and_the_repairable_ones_repaired(posts: Posts) -> None:
+    posts.add(*(make_record(n, key=f"post#{n}", at=AT + n, title=f"t{n}") for n in range(1, 8)))
+    posts.run("rebuild")
+    versions = {doc_id: version for doc_id, (version, _) in posts.documents().items()}
+    # Changes archived after the rebuild, never synced: a stale document and a removed one.
+    posts.add(
+        make_record(20, key="post#2", at=AT + 100, title="newer"),
+        make_record(21, key="post#5", at=AT + 101, event_name="REMOVE"),
+    )
+    # Writes by something other than changelake.
+    _write(
+        posts,
+        (_gte("delete", "id=post#1", versions["id=post#1"]), None),
+        (_gte("index", "id=ghost", 7), {"id": "ghost"}),
+        (_gte("index", "id=post#3", versions["id=post#3"] + 10), {"id": "post#3", "title": "x"}),
+        (_gte("index", "id=post#4", versions["id=post#4"]), {"id": "post#4", "title": "edited"}),
+    )
+    args = ["--archive", posts.archive, "--table", "posts", "-s"]
+
+    found = posts.run("verify", *args, "--output", "json", code=3)
+    report = json.loads(found.stdout)
+    assert report["counts"] == {
+        "missing": 1, "extra": 2, "stale": 1, "ahead": 1, "different": 1
+    }  # fmt: skip
+    assert report["drifted"] == 6
+    assert [e["id"] for e in report["examples"]["extra"]] == ["id=ghost", "id=post#5"]
+    assert report["examples"]["ahead"] == [
+        {
+            "id": "id=post#3",
+            "archive_version": versions["id=post#3"],
+            "index_version": versions["id=post#3"] + 10,
+        }
+    ]
+
+    repaired = posts.run("verify", *args, "--repair", "--output", "json", code=3)
+    repair = json.loads(repaired.stdout)["repair"]
+    assert (repair["indexed"], repair["deleted"], repair["failed"]) == (3, 2, 0)
+    assert repair["remaining"]["ahead"] == 1
+    assert repair["remaining_drifted"] == 1
+    documents = posts.documents()
+    assert "id=ghost" not in documents
+    assert "id=post#5" not in documents
+    assert documents["id=post#1"][1]["title"] == "t1"
+    assert documents["id=post#2"][1]["title"] == "newer"
+    assert documents["id=post#4"] == (versions["id=post#4"], {"id": "post#4", "title": "t4"})
+    assert documents["id=post#3"][1]["title"] == "x"  # newer than the archive: left alone
+
+    text = posts.run("verify", *args, code=3).stdout
+    assert "1 drifted" in text
+    assert "ahead: 1 (the index holds a newer version than the archive" in text
+    assert "rebuild to reset them" in text
+
+
+def test_verify_needs_an_alias_on_one_index(posts: Posts) -> None:
+    posts.add(make_record(1))
+    result = posts.run("verify", "--archive", posts.archive, "--table", "posts", code=1)
+    assert f"alias {posts.alias!r} points to 0 indexes" in result.output
+
+
+@pytest.mark.parametrize(
+    ("archived", "indexed"),
+    [
+        ({"n": Decimal("5")}, {"n": 5.0}),
+        ({"n": 12345678901234567890}, {"n": 1.2345678901234567e19}),
+        ({"b": {"z": 1, "a": [True, None]}}, {"b": {"a": [True, None], "z": 1}}),
+    ],
+)
+def test_document_hash_ignores_number_encoding_and_key_order(
+    archived: dict[str, Any], indexed: dict[str, Any]
+) -> None:
+    assert document_hash(archived) == document_hash(indexed)
+
+
+def test_document_hash_sees_a_changed_value() -> None:
+    assert document_hash({"title": "a"}) != document_hash({"title": "b"})
+    assert document_hash({"n": 1}) != document_hash({"n": "1"})
