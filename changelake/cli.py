@@ -36,6 +36,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 def _register() -> None:
     from changelake.commands.archive import archive
     from changelake.commands.compact import compact
+    from changelake.commands.import_export import import_export
     from changelake.commands.poll import poll
     from changelake.commands.rebuild import rebuild
     from changelake.commands.rollback import rollback
@@ -46,6 +47,7 @@ def _register() -> None:
     for command in (
         archive,
         compact,
+        import_export,
         poll,
         rebuild,
         rollback,
