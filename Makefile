@@ -13,7 +13,7 @@ LAMBDA_PYTHON ?= 3.11
 OPENSEARCH_DIR := .cache/opensearch
 OPENSEARCH_STAMP := $(OPENSEARCH_DIR)/.installed
 
-.PHONY: install opensearch test lint demo bench-archive package bench-lambda-import clean
+.PHONY: install opensearch test lint demo demo-dynamodb bench-archive package bench-lambda-import clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ lint: install
 
 demo: install
 	$(BIN)/python scripts/demo.py
+
+# The pipeline on Amazon's DynamoDB Local: table, posts, snapshot, poll, rebuild, search.
+demo-dynamodb: install
+	$(BIN)/python -m scripts.demo_dynamodb
 
 bench-archive: install
 	$(BIN)/python bench/archive.py
