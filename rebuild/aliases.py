@@ -32,6 +32,26 @@ def list_rebuilt_indexes(sink: SearchSink, alias: str) -> list[str]:
     return [name for name in sink.list_indices(f"{alias}-*") if is_rebuilt_index(alias, name)]
 
 
+# Written into an index's mapping _meta once its load has finished and been checked, just before
+# the alias moves to it. A rebuilt index without it was left by a rebuild that was killed.
+LOADED_KEY = "changelake_loaded"
+
+
+def is_loaded(sink: SearchSink, index: str) -> bool:
+    """True once a rebuild finished loading ``index`` (see ``LOADED_KEY``)."""
+    return bool(sink.get_meta(index).get(LOADED_KEY))
+
+
+def list_orphan_indexes(sink: SearchSink, alias: str) -> list[str]:
+    """Rebuilt indexes of ``alias`` whose load never finished and that no alias points to."""
+    current = set(sink.alias_targets(alias))
+    return [
+        name
+        for name in list_rebuilt_indexes(sink, alias)
+        if name not in current and not is_loaded(sink, name)
+    ]
+
+
 def check_alias(sink: SearchSink, alias: str) -> list[str]:
     """The indexes ``alias`` points to now; raise if ``alias`` is a concrete index."""
     if sink.is_concrete_index(alias):
@@ -76,6 +96,8 @@ def rollback_target(alias: str, indexes: list[str], current: list[str]) -> str:
 def rollback(sink: SearchSink, alias: str) -> tuple[str, str]:
     """Point ``alias`` back at the previous rebuilt index; (from, to)."""
     current = check_alias(sink, alias)
-    target = rollback_target(alias, list_rebuilt_indexes(sink, alias), current)
+    orphans = set(list_orphan_indexes(sink, alias))
+    loaded = [name for name in list_rebuilt_indexes(sink, alias) if name not in orphans]
+    target = rollback_target(alias, loaded, current)
     sink.update_aliases(alias_move_actions(alias, current, target))
     return current[0], target

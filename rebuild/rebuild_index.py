@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rebuild.aliases import (
+    LOADED_KEY,
     alias_move_actions,
     check_alias,
     indexes_to_delete,
+    list_orphan_indexes,
     list_rebuilt_indexes,
     new_index_name,
 )
@@ -46,6 +48,7 @@ class RebuildSummary:
     skipped: int = 0
     version_conflicts: int = 0
     failed: int = 0
+    retries: int = 0
     deleted_indexes: list[str] = field(default_factory=list)
     watermark: str | None = None
     as_of: str | None = None
@@ -64,6 +67,7 @@ class RebuildSummary:
             "skipped": self.skipped,
             "version_conflicts": self.version_conflicts,
             "failed": self.failed,
+            "retries": self.retries,
             "deleted_indexes": self.deleted_indexes,
             "watermark": self.watermark,
             "as_of": self.as_of,
@@ -155,6 +159,9 @@ def rebuild_index(
                 f"index {index!r} holds {found} documents after the load, but {stats.indexed} "
                 "were indexed; the alias was not moved"
             )
+        meta = sink.get_meta(index)
+        meta[LOADED_KEY] = now.isoformat()
+        sink.put_meta(index, meta)
         sink.update_aliases(alias_move_actions(alias, old, index))
     except BaseException:
         sink.delete_index(index)
@@ -163,16 +170,26 @@ def rebuild_index(
     summary.skipped += result.skipped
     summary.version_conflicts = stats.version_conflicts
     summary.failed = len(stats.failures)
+    summary.retries = stats.retries
     summary.deleted_indexes = _prune(sink, alias, index, keep, summary.warnings)
     summary.seconds = time.monotonic() - started
     return summary
 
 
 def _prune(sink: SearchSink, alias: str, current: str, keep: int, warnings: list[str]) -> list[str]:
-    """Delete rebuilt indexes beyond the ``keep`` previous ones; a failure is only a warning."""
+    """Delete orphans of killed rebuilds and rebuilt indexes beyond the ``keep`` previous ones.
+
+    A failure is only a warning: the alias has already moved.
+    """
     deleted = []
     try:
-        for name in indexes_to_delete(alias, list_rebuilt_indexes(sink, alias), current, keep):
+        orphans = [name for name in list_orphan_indexes(sink, alias) if name != current]
+        for name in orphans:
+            sink.delete_index(name)
+            deleted.append(name)
+            warnings.append(f"deleted {name}, left half-loaded by an interrupted rebuild")
+        loaded = [name for name in list_rebuilt_indexes(sink, alias) if name not in orphans]
+        for name in indexes_to_delete(alias, loaded, current, keep):
             sink.delete_index(name)
             deleted.append(name)
     except ChangelakeError as error:

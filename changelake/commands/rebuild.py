@@ -169,6 +169,7 @@ def summary_to_text(summary: RebuildSummary) -> str:
     details = [
         f"{summary.skipped} skipped" if summary.skipped else "",
         f"{summary.failed} refused" if summary.failed else "",
+        f"{summary.retries} requests retried" if summary.retries else "",
         f"deleted {', '.join(summary.deleted_indexes)}" if summary.deleted_indexes else "",
     ]
     if any(details):
