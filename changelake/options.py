@@ -46,3 +46,10 @@ alias_option = click.option(
     required=True,
     help=f"The alias searches use; rebuilt indexes are <alias>-<UTC time>. Env: {ENV_ALIAS}.",
 )
+
+skip_corrupt_option = click.option(
+    "--skip-corrupt",
+    is_flag=True,
+    help="Read around unreadable Parquet objects of the archive and report each one on stderr, "
+    "instead of stopping at the first.",
+)

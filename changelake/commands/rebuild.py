@@ -8,16 +8,22 @@ from typing import Any
 
 import click
 
-from changelake.clients import make_search_sink, open_archive
+from changelake.clients import make_search_sink
 from changelake.options import (
     alias_option,
     archive_option,
     es_url_option,
     output_option,
     silent_option,
+    skip_corrupt_option,
     table_option,
 )
 from changelake.progress import progress
+from changelake.unreadable_files import (
+    list_archive_files,
+    naming_unreadable_files,
+    open_readable_archive,
+)
 from rebuild.bulk import DEFAULT_MAX_BYTES
 from rebuild.documents import load_transform
 from rebuild.rebuild_index import RebuildSummary, rebuild_index
@@ -105,6 +111,7 @@ bulk_bytes_option = click.option(
 )
 @max_errors_option
 @bulk_bytes_option
+@skip_corrupt_option
 @output_option
 @silent_option
 def rebuild(
@@ -119,6 +126,7 @@ def rebuild(
     keep: int,
     max_errors: int,
     bulk_bytes: int,
+    skip_corrupt: bool,
     output: str,
     silent: bool,
 ) -> None:
@@ -126,9 +134,17 @@ def rebuild(
     table = require_table(table_name)
     index_body = load_index_body(mapping)
     options = replay_options(transform, max_errors, bulk_bytes)
-    connection = open_archive(parse_archive_uri(archive), table)
+    location = parse_archive_uri(archive)
+    connection, skipped = open_readable_archive(location, table, skip_corrupt=skip_corrupt)
+    for item in skipped:
+        click.echo(f"Warning: skipped unreadable {item.url}: {item.error}", err=True)
     sink = make_search_sink(es_url)
-    with progress(f"Indexing {alias}", silent or dry_run) as bar:
+    with (
+        naming_unreadable_files(
+            connection, lambda: list_archive_files(connection, location, table)
+        ),
+        progress(f"Indexing {alias}", silent or dry_run) as bar,
+    ):
         summary = rebuild_index(
             connection,
             sink,

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import click
 
-from changelake.clients import make_search_sink, open_archive
+from changelake.clients import make_search_sink
 from changelake.commands.rebuild import (
     bulk_bytes_option,
     max_errors_option,
@@ -21,9 +21,15 @@ from changelake.options import (
     es_url_option,
     output_option,
     silent_option,
+    skip_corrupt_option,
     table_option,
 )
 from changelake.progress import progress
+from changelake.unreadable_files import (
+    list_archive_files,
+    naming_unreadable_files,
+    open_readable_archive,
+)
 from rebuild.sync import sync_alias
 from rebuild.watermark import DEFAULT_OVERLAP
 from schemas.archive_layout import parse_archive_uri
@@ -45,6 +51,7 @@ from schemas.archive_layout import parse_archive_uri
 )
 @max_errors_option
 @bulk_bytes_option
+@skip_corrupt_option
 @output_option
 @silent_option
 def sync(
@@ -56,14 +63,23 @@ def sync(
     overlap: int,
     max_errors: int,
     bulk_bytes: int,
+    skip_corrupt: bool,
     output: str,
     silent: bool,
 ) -> None:
     """Index and delete, with external versions, what changed since the alias's watermark."""
     table = require_table(table_name)
     options = replay_options(transform, max_errors, bulk_bytes)
-    connection = open_archive(parse_archive_uri(archive), table)
-    with progress(f"Syncing {alias}", silent) as bar:
+    location = parse_archive_uri(archive)
+    connection, skipped = open_readable_archive(location, table, skip_corrupt=skip_corrupt)
+    for item in skipped:
+        click.echo(f"Warning: skipped unreadable {item.url}: {item.error}", err=True)
+    with (
+        naming_unreadable_files(
+            connection, lambda: list_archive_files(connection, location, table)
+        ),
+        progress(f"Syncing {alias}", silent) as bar,
+    ):
         summary = sync_alias(
             connection,
             make_search_sink(es_url),

@@ -15,6 +15,7 @@ from changelake.options import (
     es_url_option,
     output_option,
     silent_option,
+    skip_corrupt_option,
     table_option,
 )
 from changelake.unreadable_files import (
@@ -57,11 +58,7 @@ DRIFT_EXIT_CODE = 3
     show_default=True,
     help="Drifted documents to show for each kind of drift.",
 )
-@click.option(
-    "--skip-corrupt",
-    is_flag=True,
-    help="Read around unreadable Parquet objects and report them, instead of stopping.",
-)
+@skip_corrupt_option
 @max_errors_option
 @output_option
 @silent_option
