@@ -161,6 +161,20 @@ class ElasticsearchSink:
             lambda: self.client.indices.put_mapping(index=index, meta=dict(meta)),
         )
 
+    def get_documents(self, index: str, ids: Sequence[str]) -> list[StoredDocument]:
+        """The documents among ``ids`` that ``index`` holds (``_mget``); absent ones left out."""
+        if not ids:
+            return []
+        response = self._call(
+            f"get {len(ids)} documents from {index!r}",
+            lambda: self.client.mget(index=index, ids=list(ids)).body,
+        )
+        return [
+            StoredDocument(doc["_id"], int(doc["_version"]), doc["_source"])
+            for doc in response["docs"]
+            if doc.get("found")
+        ]
+
     def iter_documents(self, index: str, page_size: int = 1000) -> Iterator[StoredDocument]:
         """Every document of ``index`` in the engine's stable order, paged with a point in time."""
         pit = self._call(

@@ -90,6 +90,10 @@ class SearchSink(Protocol):
         """Replace the mapping ``_meta`` of a concrete index: durable, survives restarts."""
         ...
 
+    def get_documents(self, index: str, ids: Sequence[str]) -> list[StoredDocument]:
+        """The documents among ``ids`` that ``index`` holds (one request); absent ones left out."""
+        ...
+
     def iter_documents(self, index: str, page_size: int = 1000) -> Iterator[StoredDocument]:
         """Every document of ``index``, paged with a point in time and ``search_after``.
 

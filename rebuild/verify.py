@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 DRIFT_KINDS = ("missing", "extra", "stale", "ahead", "different")
 DRIFT_TABLE = "changelake_drift"
+SAMPLE_TABLE = "changelake_sample"
 _SIDE_SCHEMA = pa.schema(
     [("document_id", pa.string()), ("version", pa.int64()), ("content_hash", pa.string())]
 )
@@ -62,6 +63,7 @@ class DriftReport:
     archive_items: int
     index_documents: int
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DRIFT_KINDS, 0))
+    sampled: int | None = None
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     repair: dict[str, Any] | None = None
 
@@ -117,16 +119,19 @@ def write_archive_side(
     connection: Any,
     path: Path,
     transform: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+    *,
+    sampled: bool = False,
 ) -> int:
     """Stream the materialized latest records into (id, version, hash) rows; live items only.
 
     An item whose latest record is a REMOVE, has no image, or that the transform skips is left
-    out: the index should not hold it.
+    out: the index should not hold it. With ``sampled``, only the items of ``SAMPLE_TABLE``.
     """
     count = 0
+    only_sample = f" AND document_id IN (SELECT document_id FROM {SAMPLE_TABLE})" if sampled else ""
     reader = connection.execute(
         f"SELECT document_id, version, new_image FROM {LATEST_TABLE} "
-        "WHERE event_name <> 'REMOVE' AND new_image IS NOT NULL"
+        f"WHERE event_name <> 'REMOVE' AND new_image IS NOT NULL{only_sample}"
     ).to_arrow_reader(_PAGE)
     with pq.ParquetWriter(path, _SIDE_SCHEMA) as writer:
         for batch in reader:
@@ -139,6 +144,20 @@ def write_archive_side(
                 if document is not None:
                     rows.append((document_id, version, document_hash(document)))
             if rows:
+                writer.write_table(_side_table(rows))
+                count += len(rows)
+    return count
+
+
+def write_sampled_index_side(connection: Any, sink: SearchSink, index: str, path: Path) -> int:
+    """Fetch the sampled items' documents by id (``_mget``), page by page, into the Parquet file."""
+    count = 0
+    reader = connection.execute(f"SELECT document_id FROM {SAMPLE_TABLE}").to_arrow_reader(1000)
+    with pq.ParquetWriter(path, _SIDE_SCHEMA) as writer:
+        for batch in reader:
+            found = sink.get_documents(index, batch.column(0).to_pylist())
+            if found:
+                rows = [(d.id, d.version, document_hash(d.source)) for d in found]
                 writer.write_table(_side_table(rows))
                 count += len(rows)
     return count
@@ -176,22 +195,37 @@ def verify_alias(
     index: str,
     transform: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
     examples: int = 5,
+    sample: int | None = None,
+    same_sample: bool = False,
 ) -> DriftReport:
     """Compare ``index`` (behind ``alias``) with the archive; leaves the drift table for repair.
 
-    The latest records stay materialized (``LATEST_TABLE``) and the drifted ids in
-    ``DRIFT_TABLE``, so that :func:`repair_drift` can fix exactly those; call
-    :func:`drop_verify_tables` when done.
+    With ``sample``, only that many items of the archive, chosen at random (removed ones
+    included), are compared, their documents fetched by id: a quick check that cannot see
+    documents the archive never held. The latest records stay materialized (``LATEST_TABLE``)
+    and the drifted ids in ``DRIFT_TABLE``, so that :func:`repair_drift` can fix exactly those;
+    call :func:`drop_verify_tables` when done. ``same_sample`` compares the sample of the last
+    call again (after a repair).
     """
     materialize_latest(connection, Selection(table_name))
+    if sample is not None and not same_sample:
+        connection.execute(
+            f"CREATE OR REPLACE TEMP TABLE {SAMPLE_TABLE} AS SELECT document_id FROM "
+            f"{LATEST_TABLE} USING SAMPLE reservoir({int(sample)} ROWS)"
+        )
     with tempfile.TemporaryDirectory(prefix="changelake-verify-") as workdir:
         archive_path, index_path = Path(workdir, "archive.parquet"), Path(workdir, "index.parquet")
-        archive_items = write_archive_side(connection, archive_path, transform)
-        index_documents = write_index_side(sink, index, index_path)
+        archive_items = write_archive_side(
+            connection, archive_path, transform, sampled=sample is not None
+        )
+        if sample is None:
+            index_documents = write_index_side(sink, index, index_path)
+        else:
+            index_documents = write_sampled_index_side(connection, sink, index, index_path)
         connection.execute(
             f"CREATE OR REPLACE TEMP TABLE {DRIFT_TABLE} AS {drift_sql(archive_path, index_path)}"
         )
-    report = DriftReport(alias, index, archive_items, index_documents)
+    report = DriftReport(alias, index, archive_items, index_documents, sampled=sample)
     for kind, count in connection.execute(
         f"SELECT kind, count(*) FROM {DRIFT_TABLE} GROUP BY kind"
     ).fetchall():
@@ -268,7 +302,9 @@ def repair_drift(
     return stats
 
 
-def drop_verify_tables(connection: Any) -> None:
-    """Free the temporary tables of a verify."""
+def drop_verify_tables(connection: Any, *, keep_sample: bool = False) -> None:
+    """Free the temporary tables of a verify (the sample's too, unless ``keep_sample``)."""
     drop_latest(connection)
     connection.execute(f"DROP TABLE IF EXISTS {DRIFT_TABLE}")
+    if not keep_sample:
+        connection.execute(f"DROP TABLE IF EXISTS {SAMPLE_TABLE}")

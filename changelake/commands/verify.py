@@ -52,6 +52,12 @@ DRIFT_EXIT_CODE = 3
     help="Rewrite exactly the drifted documents from the archive, with external versions.",
 )
 @click.option(
+    "--sample",
+    type=click.IntRange(min=1),
+    help="Compare only N items of the archive, chosen at random, fetched from the index by id: "
+    "quick, but blind to documents the archive never held.",
+)
+@click.option(
     "--examples",
     type=click.IntRange(min=0),
     default=5,
@@ -69,6 +75,7 @@ def verify(
     alias: str,
     transform: str | None,
     repair: bool,
+    sample: int | None,
     examples: int,
     skip_corrupt: bool,
     max_errors: int,
@@ -100,14 +107,14 @@ def verify(
             click.echo(f"Comparing {alias} ({index}) with {archive} ...", err=True)
         report = verify_alias(
             connection, sink, table_name=table, alias=alias, index=index, transform=document,
-            examples=examples,
+            examples=examples, sample=sample,
         )  # fmt: skip
         if repair and report.drifted:
             stats = repair_drift(connection, sink, index, transform=document, max_errors=max_errors)
-            drop_verify_tables(connection)
+            drop_verify_tables(connection, keep_sample=True)
             after = verify_alias(
                 connection, sink, table_name=table, alias=alias, index=index, transform=document,
-                examples=examples,
+                examples=examples, sample=sample, same_sample=True,
             )  # fmt: skip
             report.repair = {
                 "indexed": stats.indexed,
@@ -133,7 +140,9 @@ def report_to_text(report: DriftReport) -> str:
     """The drift report as a few lines: totals, counts per kind, first examples, the repair."""
     lines = [
         f"Compared {report.index_documents} documents in {report.index} (alias {report.alias}) "
-        f"with {report.archive_items} live items in the archive: "
+        f"with {report.archive_items} live items in the archive"
+        + (f" (a sample of {report.sampled} items)" if report.sampled else "")
+        + ": "
         + (f"{report.drifted} drifted" if report.drifted else "no drift")
     ]
     for kind in DRIFT_KINDS:

@@ -117,3 +117,23 @@ def test_document_hash_ignores_number_encoding_and_key_order(
 def test_document_hash_sees_a_changed_value() -> None:
     assert document_hash({"title": "a"}) != document_hash({"title": "b"})
     assert document_hash({"n": 1}) != document_hash({"n": "1"})
+
+
+def test_a_sample_compares_and_repairs_only_the_items_drawn(posts: Posts) -> None:
+    posts.add(*(make_record(n, key=f"post#{n}", at=AT + n, title=f"t{n}") for n in range(60)))
+    posts.run("rebuild")
+    lost = [(_gte("delete", i, v), None) for i, (v, _) in posts.documents().items()]
+    _write(posts, *lost)  # the index lost every document
+    args = ["--archive", posts.archive, "--table", "posts", "-s", "--output", "json"]
+
+    sampled = json.loads(posts.run("verify", *args, "--sample", "20", code=3).stdout)
+    assert (sampled["sampled"], sampled["archive_items"], sampled["index_documents"]) == (20, 20, 0)
+    assert sampled["counts"]["missing"] == 20
+
+    repaired = json.loads(posts.run("verify", *args, "--sample", "20", "--repair").stdout)
+    assert repaired["repair"]["indexed"] == 20
+    assert repaired["repair"]["remaining_drifted"] == 0
+    assert len(posts.documents()) == 20
+
+    full = json.loads(posts.run("verify", *args, code=3).stdout)
+    assert full["counts"]["missing"] == 40
