@@ -186,10 +186,16 @@ def test_old_partitions_move_to_storage_that_rebuilds_can_still_read(
     template: dict[str, Any],
 ) -> None:
     rules = template["Resources"]["ArchiveBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
-    transitions = [t["StorageClass"] for rule in rules for t in rule.get("Transitions", [])]
-    assert transitions == ["STANDARD_IA", "GLACIER_IR"]
+    (archive_rule,) = [rule for rule in rules if "Transitions" in rule]
+    assert archive_rule["Prefix"] == {"Fn::Sub": "${ArchivePrefix}/table="}
+    first, optional = archive_rule["Transitions"]
+    assert first["StorageClass"] == "STANDARD_IA"
+    condition, glacier, absent = optional["Fn::If"]
+    assert template["Conditions"][condition]
+    assert absent == {"Ref": "AWS::NoValue"}
     # Flexible Retrieval and Deep Archive need a restore before DuckDB could read an object.
-    assert not {"GLACIER", "DEEP_ARCHIVE"} & set(transitions)
+    assert glacier["StorageClass"] == "GLACIER_IR"
+    assert template["Parameters"]["TransitionToGlacierInstantRetrievalDays"]["Default"] == 0
 
 
 def test_alarms_watch_iterator_age_and_the_handlers_quarantine_metric(
