@@ -75,6 +75,11 @@ LATEST_RECORD_COLUMNS = (
 )
 
 
+# Ordinals are counted from the TOP_IN_SECOND newest records of each item; only an item with at
+# least that many records in its newest second is counted again from all its records.
+TOP_IN_SECOND = 8
+
+
 def latest_records_sql(source: str = "changes", where: str = "true") -> str:
     """The newest record of every item of every table, removed items included, with its version.
 
@@ -83,28 +88,49 @@ def latest_records_sql(source: str = "changes", where: str = "true") -> str:
     record in the same second as a snapshot wins), then the numeric sequence number. Duplicate
     deliveries of one ``event_id`` count once. ``version`` = second << 20 | ordinal in that second,
     so it grows strictly with each record and is the same whenever it is computed.
+
+    One pass over the changes, grouped by item only (as cheap as a bare ``arg_max``): stream
+    records are ordered by sequence number alone, which agrees with time along an item's shard
+    lineage (README, "Order and versions"); snapshots by second and event id. The ordinal comes
+    from the item's newest (second, event) pairs, events told apart by their 64-bit hash.
     """
     record = ", ".join(f"'{c}': {c}" for c in LATEST_RECORD_COLUMNS)
-    columns = ", ".join(f"newest.last.{c} AS {c}" for c in LATEST_RECORD_COLUMNS)
+    columns = ", ".join(f"newest.{c} AS {c}" for c in LATEST_RECORD_COLUMNS)
+    stream_second = "epoch_ms(stream.approximate_creation_time) // 1000"
+    snapshot_second = "epoch_ms(snapshot.approximate_creation_time) // 1000"
+    top = TOP_IN_SECOND
     return f"""
-WITH records AS (
+WITH records AS NOT MATERIALIZED (
     SELECT *, epoch_ms(approximate_creation_time) // 1000 AS change_second
     FROM {source} WHERE {where}
-), per_second AS (
-    SELECT table_name, item_key, change_second,
-           count(DISTINCT event_id) - 1 AS ordinal,
-           arg_max({{{record}}},
-                   (event_name <> 'SNAPSHOT', coalesce(sequence_order, ''), event_id)) AS last
-    FROM records GROUP BY table_name, item_key, change_second
 ), per_item AS (
     SELECT table_name, item_key,
-           arg_max({{'last': last, 'change_second': change_second, 'ordinal': ordinal}},
-                   change_second) AS newest
-    FROM per_second GROUP BY table_name, item_key
+           arg_max({{{record}}}, sequence_order) FILTER (event_name <> 'SNAPSHOT') AS stream,
+           arg_max({{{record}}}, (change_second, event_id))
+               FILTER (event_name = 'SNAPSHOT') AS snapshot,
+           max((change_second::HUGEINT << 64) + hash(event_id), {top}) AS newest_events
+    FROM records GROUP BY table_name, item_key
+), counted AS (
+    SELECT table_name, item_key,
+           CASE WHEN snapshot IS NULL OR {stream_second} >= {snapshot_second}
+                THEN stream ELSE snapshot END AS newest,
+           (newest_events[1] >> 64)::BIGINT AS change_second,
+           len(list_distinct(list_filter(newest_events, e -> e >> 64 = newest_events[1] >> 64)))
+               AS in_second,
+           len(newest_events) = {top} AND newest_events[{top}] >> 64 = newest_events[1] >> 64
+               AS crowded
+    FROM per_item
+), recounted AS (
+    SELECT r.table_name, r.item_key, count(DISTINCT r.event_id) AS in_second
+    FROM records r SEMI JOIN (SELECT * FROM counted WHERE crowded) c
+        ON r.table_name = c.table_name AND r.item_key = c.item_key
+        AND r.change_second = c.change_second
+    GROUP BY r.table_name, r.item_key
 )
-SELECT table_name, item_key, {columns},
-       (newest.change_second << {VERSION_ORDINAL_BITS}) + newest.ordinal AS version
-FROM per_item
+SELECT c.table_name, c.item_key, {columns.replace("newest.", "c.newest.")},
+       (c.change_second << {VERSION_ORDINAL_BITS}) + coalesce(r.in_second, c.in_second) - 1
+           AS version
+FROM counted c LEFT JOIN recounted r ON c.table_name = r.table_name AND c.item_key = r.item_key
 """.strip()
 
 
