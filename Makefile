@@ -13,7 +13,7 @@ LAMBDA_PYTHON ?= 3.11
 OPENSEARCH_DIR := .cache/opensearch
 OPENSEARCH_STAMP := $(OPENSEARCH_DIR)/.installed
 
-.PHONY: install opensearch test lint demo demo-dynamodb bench-archive package bench-lambda-import bench-lambda-batch clean
+.PHONY: install opensearch test lint demo demo-dynamodb bench-archive package bench-lambda-import bench-lambda-batch bench-compact clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,9 @@ package: install
 
 bench-lambda-import: install
 	$(BIN)/python bench/lambda_import.py
+
+bench-compact: install
+	$(BIN)/python bench/compact.py
 
 bench-lambda-batch: install
 	$(BIN)/python bench/lambda_batch.py
