@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+from array import array
+from itertools import accumulate
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from schemas.change_record import CHANGE_RECORD_SCHEMA, COLUMN_NAMES
+from schemas.change_record import CHANGE_RECORD_SCHEMA
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -26,6 +29,16 @@ _DICTIONARY_COLUMNS = [
     "user_identity.principal_id",
 ]
 
+# The large JSON columns: min/max statistics of 1 KB documents help no reader and cost time.
+_JSON_COLUMNS = frozenset(
+    {"keys", "keys_ddb", "new_image", "old_image", "new_image_ddb", "old_image_ddb"}
+)
+_STATISTICS_COLUMNS = [
+    name
+    for name in CHANGE_RECORD_SCHEMA.names
+    if name not in _JSON_COLUMNS and name != "user_identity"
+] + ["user_identity.type", "user_identity.principal_id"]
+
 # 64k rows keeps a row group around a few MB for ~1 KB items: large enough for DuckDB to scan
 # efficiently, small enough that readers can skip by statistics.
 ROW_GROUP_SIZE = 65_536
@@ -39,9 +52,41 @@ WRITE_OPTIONS: dict[str, Any] = {
 
 
 def rows_to_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
-    """Build an Arrow table in the change-record schema from row dicts."""
-    columns = {name: [row[name] for row in rows] for name in COLUMN_NAMES}
-    return pa.Table.from_pydict(columns, schema=CHANGE_RECORD_SCHEMA)
+    """Build an Arrow table in the change-record schema from row dicts.
+
+    Text columns take ``str`` or UTF-8 ``bytes``; timestamps take datetimes or epoch microseconds.
+    """
+    arrays = []
+    for field in CHANGE_RECORD_SCHEMA:
+        values = list(map(itemgetter(field.name), rows))
+        if field.name in _JSON_COLUMNS:
+            arrays.append(text_array(values))
+        else:
+            arrays.append(pa.array(values, field.type))
+    return pa.Table.from_arrays(arrays, schema=CHANGE_RECORD_SCHEMA)
+
+
+def text_array(values: list[bytes | str | None]) -> pa.Array:
+    """A string array from UTF-8 bytes (None for null), built from two buffers in one go.
+
+    Values that are ``str``, or text beyond one array's 2 GiB, go through ``pa.array``.
+    """
+    present = [value or b"" for value in values if not isinstance(value, str)]
+    if len(present) != len(values):
+        return pa.array(values, pa.string())
+    offsets = array("i")
+    try:
+        offsets.extend(accumulate(map(len, present), initial=0))
+    except OverflowError:
+        return pa.array(values, pa.string())
+    validity = None
+    if None in values:
+        validity = pa.array([value is not None for value in values], pa.bool_()).buffers()[1]
+    return pa.Array.from_buffers(
+        pa.string(),
+        len(values),
+        [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(present))],
+    )
 
 
 def table_to_parquet_bytes(table: pa.Table, *, row_group_size: int = ROW_GROUP_SIZE) -> bytes:
@@ -53,6 +98,6 @@ def table_to_parquet_bytes(table: pa.Table, *, row_group_size: int = ROW_GROUP_S
         compression="zstd",
         row_group_size=row_group_size,
         use_dictionary=_DICTIONARY_COLUMNS,
-        write_statistics=True,
+        write_statistics=_STATISTICS_COLUMNS,
     )
     return sink.getvalue()

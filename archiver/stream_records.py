@@ -6,16 +6,27 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
+from schemas.archive_layout import check_table_name
 from schemas.change_record import SCHEMA_VERSION, keys_to_item_key, sequence_to_order
-from schemas.dynamodb_types import image_to_ddb_json, image_to_plain_json
+from schemas.dynamodb_types import (
+    image_to_ddb_bytes,
+    image_to_ddb_json,
+    image_to_plain_bytes,
+    image_to_plain_json,
+)
 from schemas.exceptions import MalformedRecordError, TerminalError
 
 STREAM_EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
 
 # arn:aws:dynamodb:<region>:<account>:table/<TableName>/stream/<label>
 _TABLE_IN_ARN = re.compile(r":table/([^/]+)/stream/")
+
+# Epoch seconds from 1970 up to the end of year 9999: what a date partition can hold.
+_MAX_EPOCH_SECONDS = 253_402_300_800
+_MAX_INT64 = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -29,7 +40,7 @@ class RejectedRecord:
     def event_id(self) -> str | None:
         """The record's eventID, when it has a readable one."""
         value = self.record.get("eventID") if isinstance(self.record, Mapping) else None
-        return value if isinstance(value, str) else None
+        return value if isinstance(value, str) and value else None
 
     @property
     def sequence_number(self) -> str | None:
@@ -38,30 +49,36 @@ class RejectedRecord:
             return None
         block = self.record.get("dynamodb")
         value = block.get("SequenceNumber") if isinstance(block, Mapping) else None
-        return value if isinstance(value, str) else None
+        return value if isinstance(value, str) and value else None
 
     @property
     def table_name(self) -> str | None:
-        """The table named by the record's eventSourceARN, when readable."""
+        """The table named by the record's eventSourceARN, when it is a valid table name."""
         if not isinstance(self.record, Mapping):
             return None
         arn = self.record.get("eventSourceARN")
-        match = _TABLE_IN_ARN.search(arn) if isinstance(arn, str) else None
-        return match.group(1) if match else None
+        try:
+            return table_name_from_arn(arn) if isinstance(arn, str) else None
+        except TerminalError:
+            return None
 
 
 def event_to_records(event: Any) -> list[Any]:
     """The records of a Lambda DynamoDB Streams event (``{"Records": [...]}``)."""
     records = event.get("Records") if isinstance(event, Mapping) else None
     if not isinstance(records, list):
-        shape = sorted(event) if isinstance(event, Mapping) else type(event).__name__
+        if isinstance(event, Mapping):
+            shape = f"an object with keys {_preview(sorted(map(str, event)))}"
+        else:
+            shape = f"a JSON {type(event).__name__}"
         raise MalformedRecordError(
-            f"the event has no 'Records' list (got {_preview(shape)}); "
+            f"the event has no 'Records' list (got {shape}); "
             'expected a DynamoDB Streams event: {"Records": [...]}'
         )
     return records
 
 
+@lru_cache(maxsize=64)
 def table_name_from_arn(arn: str) -> str:
     """The table name inside a stream ARN (``...:table/<name>/stream/<label>``)."""
     match = _TABLE_IN_ARN.search(arn)
@@ -71,7 +88,7 @@ def table_name_from_arn(arn: str) -> str:
             "(arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL); "
             "pass --table to name the table"
         )
-    return match.group(1)
+    return check_table_name(match.group(1))
 
 
 def record_to_row(
@@ -83,6 +100,8 @@ def record_to_row(
 ) -> dict[str, Any]:
     """Turn one Lambda-shaped stream record into a change row (a dict keyed by column name).
 
+    JSON columns hold UTF-8 bytes, as orjson writes them (``json.loads`` takes them as they are),
+    which :func:`archiver.parquet_files.rows_to_table` turns into Arrow without a copy per value.
     ``table_name`` overrides the name read from ``eventSourceARN``. Raises a
     :class:`TerminalError` naming the record when it is malformed.
     """
@@ -109,47 +128,54 @@ def _row(
     event_name = record.get("eventName")
     if event_name not in STREAM_EVENT_NAMES:
         raise MalformedRecordError(
-            f"eventName is {event_name!r}; expected one of INSERT, MODIFY, REMOVE"
+            f"eventName is {_preview(event_name)}; expected one of INSERT, MODIFY, REMOVE"
         )
     block = record.get("dynamodb")
     if not isinstance(block, Mapping):
-        raise MalformedRecordError("the record has no 'dynamodb' block with Keys and images")
+        raise MalformedRecordError(
+            f"the record has no 'dynamodb' block with Keys and images (got {_preview(block)})"
+        )
     keys = block.get("Keys")
-    if not isinstance(keys, Mapping):
-        raise MalformedRecordError("the 'dynamodb' block has no Keys map")
+    if not isinstance(keys, Mapping) or not keys:
+        raise MalformedRecordError(
+            f"the 'dynamodb' block has no Keys map (got {_preview(keys)}); "
+            "every stream record names its item's key"
+        )
     sequence_number = block.get("SequenceNumber")
     if not isinstance(sequence_number, str):
         raise MalformedRecordError(
             f"SequenceNumber is {_preview(sequence_number)}; expected a decimal string"
         )
     arn = record.get("eventSourceARN")
+    if arn is not None and not isinstance(arn, str):
+        raise MalformedRecordError(f"eventSourceARN is {_preview(arn)}; expected a string")
     if table_name is None:
-        if not isinstance(arn, str):
+        if arn is None:
             raise MalformedRecordError("the record has no eventSourceARN; pass --table NAME")
         table_name = table_name_from_arn(arn)
-    new_image = block.get("NewImage")
-    old_image = block.get("OldImage")
+    new_image = _image(block, "NewImage")
+    old_image = _image(block, "OldImage")
     return {
         "schema_version": SCHEMA_VERSION,
         "table_name": table_name,
         "event_id": event_id,
         "event_name": event_name,
         "item_key": keys_to_item_key(keys),
-        "keys": image_to_plain_json(keys),
-        "keys_ddb": image_to_ddb_json(keys),
+        "keys": image_to_plain_bytes(keys, "Keys"),
+        "keys_ddb": image_to_ddb_bytes(keys, "Keys"),
         "sequence_number": sequence_number,
         "sequence_order": sequence_to_order(sequence_number),
         "approximate_creation_time": creation_time(block.get("ApproximateCreationDateTime")),
         "user_identity": _user_identity(record.get("userIdentity")),
-        "stream_arn": arn if isinstance(arn, str) else None,
+        "stream_arn": arn,
         "stream_view_type": _optional_str(block, "StreamViewType"),
         "aws_region": _optional_str(record, "awsRegion"),
         "shard_id": shard_id,
         "size_bytes": _size_bytes(block.get("SizeBytes")),
-        "new_image": _plain_or_none(new_image, "NewImage"),
-        "old_image": _plain_or_none(old_image, "OldImage"),
-        "new_image_ddb": _ddb_or_none(new_image, "NewImage"),
-        "old_image_ddb": _ddb_or_none(old_image, "OldImage"),
+        "new_image": None if new_image is None else image_to_plain_bytes(new_image, "NewImage"),
+        "old_image": None if old_image is None else image_to_plain_bytes(old_image, "OldImage"),
+        "new_image_ddb": None if new_image is None else image_to_ddb_bytes(new_image, "NewImage"),
+        "old_image_ddb": None if old_image is None else image_to_ddb_bytes(old_image, "OldImage"),
         "archived_at": archived_at,
     }
 
@@ -206,44 +232,54 @@ def item_to_snapshot_row(
 
 def creation_time(value: Any) -> datetime:
     """ApproximateCreationDateTime (epoch seconds, or a datetime from boto3) as a UTC datetime."""
+    if type(value) is int and 0 <= value < _MAX_EPOCH_SECONDS:
+        return datetime.fromtimestamp(value, UTC)
     if isinstance(value, datetime):
-        return value.astimezone(UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and 0 <= value < _MAX_EPOCH_SECONDS
+    ):
         return datetime.fromtimestamp(value, UTC)
     raise MalformedRecordError(
-        f"ApproximateCreationDateTime is {_preview(value)}; expected epoch seconds"
+        f"ApproximateCreationDateTime is {_preview(value)}; expected epoch seconds "
+        "(a number between 1970 and 9999)"
     )
+
+
+def _image(block: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
+    image = block.get(name)
+    if image is None or isinstance(image, Mapping):
+        return image
+    raise MalformedRecordError(f"{name} is {_preview(image)}; expected a map of attributes")
 
 
 def _user_identity(value: Any) -> dict[str, str | None] | None:
     if value is None:
         return None
-    if not isinstance(value, Mapping):
-        raise MalformedRecordError(f"userIdentity is {_preview(value)}; expected an object")
-    return {"type": value.get("type"), "principal_id": value.get("principalId")}
+    if isinstance(value, Mapping):
+        kind, principal = value.get("type"), value.get("principalId")
+        if (kind is None or isinstance(kind, str)) and (
+            principal is None or isinstance(principal, str)
+        ):
+            return {"type": kind, "principal_id": principal}
+    raise MalformedRecordError(
+        f"userIdentity is {_preview(value)}; expected an object with string type and principalId"
+    )
 
 
 def _size_bytes(value: Any) -> int | None:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+    if value is None or (type(value) is int and 0 <= value <= _MAX_INT64):
         return value
-    raise MalformedRecordError(f"SizeBytes is {_preview(value)}; expected an integer")
+    raise MalformedRecordError(f"SizeBytes is {_preview(value)}; expected a non-negative integer")
 
 
 def _optional_str(block: Mapping[str, Any], name: str) -> str | None:
     value = block.get(name)
-    return value if isinstance(value, str) else None
-
-
-def _plain_or_none(image: Any, name: str) -> str | None:
-    if image is None:
-        return None
-    if not isinstance(image, Mapping):
-        raise MalformedRecordError(f"{name} is {_preview(image)}; expected a map of attributes")
-    return image_to_plain_json(image)
-
-
-def _ddb_or_none(image: Mapping[str, Any] | None, name: str) -> str | None:
-    return None if image is None else image_to_ddb_json(image)
+    if value is None or type(value) is str:
+        return value
+    raise MalformedRecordError(f"{name} is {_preview(value)}; expected a string")
 
 
 def _preview(value: Any) -> str:

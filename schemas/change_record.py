@@ -94,9 +94,12 @@ def keys_to_item_key(keys: Mapping[str, Any]) -> str:
     for name in sorted(keys):
         value = keys[name]
         if not isinstance(value, Mapping) or len(value) != 1:
-            raise DynamoDBTypeError(f"key attribute {name!r} is {value!r}, not a typed value")
+            raise DynamoDBTypeError(
+                f"key attribute {name!r} is {_preview(value)}, not a typed value such as "
+                '{"S": "text"}'
+            )
         ((tag, inner),) = value.items()
-        if tag == "S" and isinstance(inner, str):
+        if tag == "S" and type(inner) is str:
             text = inner
         elif tag == "N" and isinstance(inner, str):
             text = number_to_json(inner, name)
@@ -106,7 +109,7 @@ def keys_to_item_key(keys: Mapping[str, Any]) -> str:
             text = base64.b64encode(inner).decode()
         else:
             raise DynamoDBTypeError(
-                f"key attribute {name!r} has value {value!r}; keys must be S, N or B"
+                f"key attribute {name!r} has value {_preview(value)}; keys must be S, N or B"
             )
         parts.append(f"{_escape(name)}={_escape(text)}")
     return "&".join(parts)
@@ -114,7 +117,11 @@ def keys_to_item_key(keys: Mapping[str, Any]) -> str:
 
 def sequence_to_order(sequence_number: str) -> str:
     """Zero-pad a sequence number so that text order equals numeric order."""
-    if not sequence_number.isdigit() or len(sequence_number) > SEQUENCE_ORDER_WIDTH:
+    if (
+        not isinstance(sequence_number, str)
+        or not (sequence_number.isdigit() and sequence_number.isascii())
+        or len(sequence_number) > SEQUENCE_ORDER_WIDTH
+    ):
         raise DynamoDBTypeError(
             f"SequenceNumber {sequence_number!r} is not a decimal string of at most "
             f"{SEQUENCE_ORDER_WIDTH} digits"
@@ -123,4 +130,11 @@ def sequence_to_order(sequence_number: str) -> str:
 
 
 def _escape(text: str) -> str:
+    if "%" not in text and "&" not in text and "=" not in text:
+        return text
     return text.replace("%", "%25").replace("&", "%26").replace("=", "%3D")
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

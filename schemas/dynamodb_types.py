@@ -2,6 +2,11 @@
 
 Numbers never pass through float: an ``N`` value is written into the JSON text with exactly the
 digits DynamoDB delivered (``orjson.Fragment``), so 38 significant digits and ``-1.5E-10`` survive.
+Binary values arrive as base64 text in Lambda events and as ``bytes`` from boto3; both are accepted
+and written as base64 text.
+
+This is the archiver's hot path: the happy path builds no attribute paths and checks types with
+``type() is``; an error is traced back to its attribute path only when it happens.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -20,75 +25,210 @@ from schemas.exceptions import DynamoDBTypeError
 TYPE_TAGS = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
 
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+# Other spellings of a finite decimal ('+5', '.5', '1.', '007'): valid input, rewritten to JSON.
+_LOOSE_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+_Fragment = orjson.Fragment
 
 
-def image_to_plain_json(image: Mapping[str, Any]) -> str:
+class _InvalidValue(Exception):
+    """A value is wrong; ``path`` collects the attribute names on the way out (innermost first)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.path: list[str] = []
+
+
+def image_to_plain(image: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+    """An image as plain Python values ready for orjson (numbers are ``orjson.Fragment``).
+
+    ``where`` (``NewImage``, ``Keys``) is named in error messages.
+    """
+    return _attributes(image, where)
+
+
+def image_to_plain_bytes(image: Mapping[str, Any], where: str = "") -> bytes:
+    """Render a DynamoDB image (a map of typed attribute values) as plain JSON (UTF-8 bytes)."""
+    return _dumps(_attributes(image, where), where)
+
+
+def image_to_plain_json(image: Mapping[str, Any], where: str = "") -> str:
     """Render a DynamoDB image (a map of typed attribute values) as plain JSON text."""
-    return orjson.dumps({name: _plain(value, name) for name, value in image.items()}).decode()
+    return image_to_plain_bytes(image, where).decode()
 
 
-def image_to_ddb_json(image: Mapping[str, Any]) -> str:
+def image_to_ddb_bytes(image: Mapping[str, Any], where: str = "") -> bytes:
+    """Render an image as DynamoDB-typed JSON (UTF-8 bytes); binary values become base64."""
+    return _dumps(image, where)
+
+
+def image_to_ddb_json(image: Mapping[str, Any], where: str = "") -> str:
     """Render an image as DynamoDB-typed JSON text; binary values become base64 strings."""
-    return orjson.dumps(image, default=_bytes_to_base64).decode()
+    return image_to_ddb_bytes(image, where).decode()
 
 
-def ddb_json_to_image(text: str) -> dict[str, Any]:
+def _dumps(value: Any, where: str) -> bytes:
+    try:
+        return orjson.dumps(value, default=_jsonable)
+    except orjson.JSONEncodeError as error:
+        # Lone surrogates in strings, non-string attribute names, nesting beyond orjson's limit.
+        raise DynamoDBTypeError(
+            f"{where or 'the image'} cannot be written as JSON: {error}; "
+            "attribute names must be strings and text valid Unicode"
+        ) from None
+
+
+def ddb_json_to_image(text: str | bytes) -> dict[str, Any]:
     """Parse DynamoDB-typed JSON text back into the attribute map it was made from."""
     image = orjson.loads(text)
     if not isinstance(image, dict):
-        raise DynamoDBTypeError(f"expected a JSON object of attributes, got {text[:80]!r}")
+        raise DynamoDBTypeError(f"expected a JSON object of attributes, got {_preview(text)}")
     return image
 
 
 def number_to_json(text: str, path: str = "") -> str:
     """Return a DynamoDB number as JSON number text, keeping the digits as received when valid."""
-    if isinstance(text, str) and _JSON_NUMBER.fullmatch(text):
-        return text
     try:
-        number = Decimal(text)
-    except (InvalidOperation, TypeError, ValueError):
-        number = Decimal("NaN")
-    if not number.is_finite():
-        raise DynamoDBTypeError(
-            f"attribute {path!r} has N value {text!r}, which is not a number; "
-            "DynamoDB numbers are decimal strings such as '42' or '-1.5E-10'"
-        )
-    return str(number)
+        return _number_text(text)
+    except _InvalidValue as error:
+        raise DynamoDBTypeError(f"attribute {path!r} {error.problem}") from None
 
 
-def _plain(value: Any, path: str) -> Any:
-    if not isinstance(value, Mapping) or len(value) != 1:
+def _number_text(text: Any) -> str:
+    if type(text) is str:
+        if _JSON_NUMBER.fullmatch(text):
+            return text
+        if _LOOSE_NUMBER.fullmatch(text):
+            return str(Decimal(text))
+    try:
+        finite = Decimal(text).is_finite() if isinstance(text, str) else False
+    except (InvalidOperation, ValueError):
+        finite = False
+    reason = "is not a number" if not finite else "is not written as a plain decimal"
+    raise _InvalidValue(
+        f"has N value {_preview(text)}, which {reason}; "
+        "DynamoDB numbers are decimal strings such as '42' or '-1.5E-10'"
+    )
+
+
+def _attributes(attributes: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """Convert a map of typed values, naming the failing attribute's full path on error."""
+    plain = {}
+    try:
+        for name, value in attributes.items():
+            plain[name] = _plain(value)
+    except _InvalidValue as error:
+        of = f" of {path}" if path else ""
         raise DynamoDBTypeError(
-            f"attribute {path!r} is {_preview(value)}, not a typed value; "
-            'expected one type tag such as {"S": "text"}'
-        )
+            f"attribute {_full_path(name, error.path)!r}{of} {error.problem}"
+        ) from None
+    return plain
+
+
+def _plain(value: Any) -> Any:
+    if type(value) is not dict:
+        if not isinstance(value, Mapping):
+            raise _not_typed(value)
+        value = dict(value)
+    if len(value) != 1:
+        raise _not_typed(value)
     ((tag, inner),) = value.items()
-    convert = _CONVERTERS.get(tag)
-    if convert is None:
-        raise DynamoDBTypeError(
-            f"unknown DynamoDB type tag {tag!r} in attribute {path!r}; "
-            f"valid tags are {', '.join(sorted(TYPE_TAGS))}"
-        )
-    return convert(inner, path)
+    kind = type(inner)
+    # The common tags first, each with its fast check; anything unexpected falls to _slow.
+    if tag == "S":
+        if kind is str:
+            return inner
+    elif tag == "N":
+        if kind is not str:
+            raise _wrong("N", "a decimal string", inner)
+        if inner.isdigit() and inner.isascii() and (inner[0] != "0" or inner == "0"):
+            return _Fragment(inner)
+        return _Fragment(_number_text(inner))
+    elif tag == "M":
+        if kind is dict:
+            return _map(inner)
+    elif tag == "BOOL":
+        if kind is bool:
+            return inner
+    elif tag == "L":
+        if kind is list:
+            return _list(inner)
+    elif tag == "NULL" and inner is True:
+        return None
+    return _slow(tag, inner)
 
 
-def _string(inner: Any, path: str) -> str:
-    if not isinstance(inner, str):
-        raise _wrong(path, "S", "a string", inner)
-    return inner
+def _map(inner: dict[str, Any]) -> dict[str, Any]:
+    plain = {}
+    try:
+        for name, value in inner.items():
+            plain[name] = _plain(value)
+    except _InvalidValue as error:
+        error.path.append(f".{name}")
+        raise
+    return plain
 
 
-def _number(inner: Any, path: str) -> orjson.Fragment:
-    if not isinstance(inner, str):
-        raise _wrong(path, "N", "a decimal string", inner)
-    return orjson.Fragment(number_to_json(inner, path))
+def _list(inner: list[Any]) -> list[Any]:
+    try:
+        return [_plain(value) for value in inner]
+    except _InvalidValue as error:
+        index = next(i for i, value in enumerate(inner) if not _is_valid(value))
+        error.path.append(f"[{index}]")
+        raise
 
 
-def _binary(inner: Any, path: str) -> str:
-    return base64.b64encode(_binary_bytes(inner, path)).decode()
+def _is_valid(value: Any) -> bool:
+    try:
+        _plain(value)
+    except _InvalidValue:
+        return False
+    return True
 
 
-def _binary_bytes(inner: Any, path: str) -> bytes:
+def _slow(tag: str, inner: Any) -> Any:
+    """Every tag with every accepted input shape, and the errors."""
+    if tag == "S":
+        raise _wrong("S", "a string", inner)
+    if tag == "M":
+        if not isinstance(inner, Mapping):
+            raise _wrong("M", "an object of attributes", inner)
+        return _map(dict(inner))
+    if tag == "BOOL":
+        raise _wrong("BOOL", "true or false", inner)
+    if tag == "L":
+        if not isinstance(inner, list | tuple):
+            raise _wrong("L", "an array of typed values", inner)
+        return _list(list(inner))
+    if tag == "NULL":
+        raise _wrong("NULL", "true", inner)
+    if tag == "B":
+        return base64.b64encode(_binary_bytes(inner, "B")).decode()
+    if tag == "SS":
+        if not isinstance(inner, list | tuple | set | frozenset) or not all(
+            type(s) is str for s in inner
+        ):
+            raise _wrong("SS", "an array of strings", inner)
+        return sorted(inner)
+    if tag == "NS":
+        if not isinstance(inner, list | tuple | set | frozenset) or not all(
+            type(n) is str for n in inner
+        ):
+            raise _wrong("NS", "an array of decimal strings", inner)
+        texts = [_number_text(n) for n in inner]
+        return [_Fragment(text) for _, text in sorted((Decimal(t), t) for t in texts)]
+    if tag == "BS":
+        if not isinstance(inner, list | tuple | set | frozenset):
+            raise _wrong("BS", "an array of base64 strings or bytes", inner)
+        return [base64.b64encode(b).decode() for b in sorted(_binary_bytes(b, "BS") for b in inner)]
+    raise _InvalidValue(
+        f"has unknown DynamoDB type tag {_preview(tag)}; "
+        f"valid tags are {', '.join(sorted(TYPE_TAGS))}"
+    )
+
+
+def _binary_bytes(inner: Any, tag: str) -> bytes:
     if isinstance(inner, bytes | bytearray):
         return bytes(inner)
     if isinstance(inner, str):
@@ -96,77 +236,34 @@ def _binary_bytes(inner: Any, path: str) -> bytes:
             return base64.b64decode(inner, validate=True)
         except (binascii.Error, ValueError):
             pass
-    raise _wrong(path, "B", "base64 text or bytes", inner)
+    raise _wrong(tag, "base64 text or bytes", inner)
 
 
-def _bool(inner: Any, path: str) -> bool:
-    if not isinstance(inner, bool):
-        raise _wrong(path, "BOOL", "true or false", inner)
-    return inner
+def _full_path(name: str, inner: list[str]) -> str:
+    return name + "".join(reversed(inner))
 
 
-def _null(inner: Any, path: str) -> None:
-    if inner is not True:
-        raise _wrong(path, "NULL", "true", inner)
-    return None
+def _not_typed(value: Any) -> _InvalidValue:
+    return _InvalidValue(
+        f'is {_preview(value)}, not a typed value; expected one type tag such as {{"S": "text"}}'
+    )
 
 
-def _map(inner: Any, path: str) -> dict[str, Any]:
-    if not isinstance(inner, Mapping):
-        raise _wrong(path, "M", "an object of attributes", inner)
-    return {name: _plain(value, f"{path}.{name}") for name, value in inner.items()}
+def _wrong(tag: str, expected: str, inner: Any) -> _InvalidValue:
+    return _InvalidValue(
+        f"has type {tag} but its value is {_preview(inner)}; {tag} needs {expected}"
+    )
 
 
-def _list(inner: Any, path: str) -> list[Any]:
-    if not isinstance(inner, list):
-        raise _wrong(path, "L", "an array of typed values", inner)
-    return [_plain(value, f"{path}[{index}]") for index, value in enumerate(inner)]
-
-
-def _string_set(inner: Any, path: str) -> list[str]:
-    if not isinstance(inner, list) or not all(isinstance(s, str) for s in inner):
-        raise _wrong(path, "SS", "an array of strings", inner)
-    return sorted(inner)
-
-
-def _number_set(inner: Any, path: str) -> list[orjson.Fragment]:
-    if not isinstance(inner, list) or not all(isinstance(n, str) for n in inner):
-        raise _wrong(path, "NS", "an array of decimal strings", inner)
-    numbers = sorted((Decimal(number_to_json(n, path)), n) for n in inner)
-    return [orjson.Fragment(number_to_json(n, path)) for _, n in numbers]
-
-
-def _binary_set(inner: Any, path: str) -> list[str]:
-    if not isinstance(inner, list):
-        raise _wrong(path, "BS", "an array of base64 strings", inner)
-    return [base64.b64encode(b).decode() for b in sorted(_binary_bytes(b, path) for b in inner)]
-
-
-_CONVERTERS: dict[str, Callable[[Any, str], Any]] = {
-    "S": _string,
-    "N": _number,
-    "B": _binary,
-    "BOOL": _bool,
-    "NULL": _null,
-    "M": _map,
-    "L": _list,
-    "SS": _string_set,
-    "NS": _number_set,
-    "BS": _binary_set,
-}
-
-
-def _bytes_to_base64(value: Any) -> str:
+def _jsonable(value: Any) -> Any:
+    """orjson's fallback for what boto3 may hand us: bytes, other mappings and sequences."""
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode()
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
     raise TypeError(f"cannot serialize {type(value).__name__} value {_preview(value)}")
-
-
-def _wrong(path: str, tag: str, expected: str, inner: Any) -> DynamoDBTypeError:
-    return DynamoDBTypeError(
-        f"attribute {path!r} has type {tag} but its value is {_preview(inner)}; "
-        f"{tag} needs {expected}"
-    )
 
 
 def _preview(value: Any) -> str:

@@ -24,31 +24,31 @@ from schemas.exceptions import MalformedRecordError
 def archive(
     archive: str, table_name: str | None, output: str, files: tuple[IO[bytes], ...]
 ) -> None:
-    """Archive Lambda-format event files ({"Records": [...]}); '-' or none reads stdin."""
+    """Archive Lambda-format event files ({"Records": [...]}); '-' or none reads stdin.
+
+    Records that cannot be decoded are kept under _quarantine/ and reported on stderr.
+    """
     store = make_store(parse_archive_uri(archive))
     total = BatchResult()
     inputs: tuple[IO[bytes], ...] = files or (sys.stdin.buffer,)
     for file in inputs:
+        name = getattr(file, "name", "<stdin>")
         try:
             event = json.loads(file.read())
         except ValueError as error:
-            raise MalformedRecordError(f"{file.name} is not JSON: {error}") from None
+            raise MalformedRecordError(f"{name} is not JSON: {error}") from None
         try:
             records = event_to_records(event)
         except MalformedRecordError as error:
-            raise MalformedRecordError(f"{file.name}: {error}") from None
-        result = archive_records(records, store, table_name=table_name)
-        total.records += result.records
-        total.archived += result.archived
-        total.files += result.files
-        total.quarantined += result.quarantined
+            raise MalformedRecordError(f"{name}: {error}") from None
+        total.add(archive_records(records, store, table_name=table_name))
     if output == "json":
         click.echo(json.dumps(total.to_dict(), indent=2))
-        return
-    click.echo(
-        f"Archived {total.archived} of {total.records} records into {len(total.files)} files "
-        f"under {archive}"
-    )
+    else:
+        click.echo(
+            f"Archived {total.archived} of {total.records} records into {len(total.files)} files "
+            f"under {archive}"
+        )
     for item in total.quarantined:
         click.echo(
             f"Quarantined {item.event_id or 'a record'} in {item.key}: {item.error}", err=True
