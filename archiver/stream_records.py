@@ -67,12 +67,9 @@ def event_to_records(event: Any) -> list[Any]:
     """The records of a Lambda DynamoDB Streams event (``{"Records": [...]}``)."""
     records = event.get("Records") if isinstance(event, Mapping) else None
     if not isinstance(records, list):
-        if isinstance(event, Mapping):
-            shape = f"an object with keys {_preview(sorted(map(str, event)))}"
-        else:
-            shape = f"a JSON {type(event).__name__}"
+        shape = sorted(map(str, event)) if isinstance(event, Mapping) else type(event).__name__
         raise MalformedRecordError(
-            f"the event has no 'Records' list (got {shape}); "
+            f"the event has no 'Records' list (got {_preview(shape)}); "
             'expected a DynamoDB Streams event: {"Records": [...]}'
         )
     return records

@@ -45,13 +45,11 @@ def archive(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Written straight to stdout: EMF needs the log event to be the JSON document alone, and the
     # runtime's logging handler would prefix it with level, time and request id.
     sys.stdout.write(json.dumps(summary_to_emf("archive", result.to_dict(), counts)) + "\n")
-    # Lambda resumes the shard from the lowest failed sequence number. A record without a
-    # readable one is reported as "", which Lambda treats as a failure of the whole batch: the
-    # safe reading, since the record is kept in quarantine either way.
-    # https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html
+    # Streams resume from the lowest failed sequence number (Lambda partial batch responses);
+    # a record without one fails the whole batch, which is the safe reading.
     return {
         "batchItemFailures": [
-            {"itemIdentifier": q.sequence_number or ""} for q in result.quarantined
+            {"itemIdentifier": q.sequence_number or q.event_id or ""} for q in result.quarantined
         ]
     }
 

@@ -120,10 +120,10 @@ def test_records_without_an_event_id(record: Any) -> None:
 @pytest.mark.parametrize(
     ("event", "shape"),
     [
-        ({"records": []}, "an object with keys ['records']"),
-        ([1], "a JSON list"),
-        ("x", "a JSON str"),
-        ({"Records": {}}, "an object with keys ['Records']"),
+        ({"records": []}, "['records']"),
+        ([1], "'list'"),
+        ("x", "'str'"),
+        ({"Records": {}}, "['Records']"),
     ],
 )
 def test_events_that_are_not_streams_events(event: Any, shape: str) -> None:

@@ -67,7 +67,7 @@ def test_quarantined_records_are_reported_on_stderr(local_archive: str, tmp_path
     [
         ("{not json", "is not JSON"),
         ('{"records": []}', "the event has no 'Records' list"),
-        ("[1, 2]", "the event has no 'Records' list (got a JSON list)"),
+        ("[1, 2]", "the event has no 'Records' list (got 'list')"),
     ],
 )
 def test_bad_input_is_one_line_on_stderr_and_exit_1(
