@@ -40,7 +40,7 @@ def test_options_have_help(name: str, option: str) -> None:
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_commands_are_in_the_readme(name: str) -> None:
-    assert re.search(rf"`changelake {name}\b", README), (
+    assert re.search(rf"changelake {re.escape(name)}\b", README), (
         f"README.md does not mention changelake {name}"
     )
 
