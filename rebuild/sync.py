@@ -85,6 +85,7 @@ def sync_alias(
         connection, sink, alias, with_removes=True, options=options, on_progress=on_progress
     )
     drop_latest(connection)
+    sink.refresh(index)  # searches see the sync's writes when it returns
     stats = result.stats
     newest = state.watermark
     if high is not None and (newest is None or high > newest):
