@@ -66,7 +66,43 @@ def test_the_task_only_reads_the_archive_prefix(template: dict[str, Any]) -> Non
     task_role = template["Resources"]["TaskRole"]["Properties"]
     assert task_role["ManagedPolicyArns"] == [{"Ref": "ArchiveReaderPolicy"}]
     assert "Policies" not in task_role
-    assert not re.search(r"s3:(Put|Delete)", INDEXER.read_text())
+    sync_task = template["Resources"]["TaskDefinition"]["Properties"]
+    assert sync_task["TaskRoleArn"] == {"Fn::GetAtt": ["TaskRole", "Arn"]}
+
+
+def test_only_compaction_may_rewrite_and_only_the_archive_prefix(
+    template: dict[str, Any],
+) -> None:
+    roles = {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Role"
+    }
+    writers = {
+        name
+        for name, role in roles.items()
+        for policy in role.get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+        if any(action.startswith("s3:") for action in _as_list(statement["Action"]))
+    }
+    assert writers == {"CompactTaskRole"}
+    (policy,) = roles["CompactTaskRole"]["Policies"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert sorted(statement["Action"]) == ["s3:DeleteObject", "s3:PutObject"]
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:s3:::${ArchiveBucketName}/${ArchivePrefix}/*"
+    }
+    (container,) = template["Resources"]["CompactTaskDefinition"]["Properties"][
+        "ContainerDefinitions"
+    ]
+    assert container["Command"][0] == "compact"
+    assert_runs(container["Command"])
+    target = template["Resources"]["CompactTaskSchedule"]["Properties"]["Target"]
+    assert target["EcsParameters"]["TaskDefinitionArn"] == {"Ref": "CompactTaskDefinition"}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def test_the_scheduled_task_runs_sync_with_the_settings_changelake_reads(
