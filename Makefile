@@ -13,7 +13,7 @@ LAMBDA_PYTHON ?= 3.11
 OPENSEARCH_DIR := .cache/opensearch
 OPENSEARCH_STAMP := $(OPENSEARCH_DIR)/.installed
 
-.PHONY: install opensearch test lint demo demo-dynamodb bench-archive package bench-lambda-import bench-lambda-batch bench-compact clean
+.PHONY: install opensearch test lint demo demo-dynamodb bench-archive package bench-lambda-import bench-lambda-batch bench-compact bench-rebuild clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,7 @@ lint: install
 	$(BIN)/mypy
 
 demo: install
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python -m scripts.demo
 
 # The pipeline on Amazon's DynamoDB Local: table, posts, snapshot, poll, rebuild, search.
 demo-dynamodb: install
@@ -63,6 +63,9 @@ bench-lambda-import: install
 
 bench-compact: install
 	$(BIN)/python bench/compact.py
+
+bench-rebuild: install
+	$(BIN)/python bench/rebuild.py
 
 bench-lambda-batch: install
 	$(BIN)/python bench/lambda_batch.py
