@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import subprocess
 import sys
 import zipfile
@@ -112,3 +113,12 @@ def test_package_archives_the_sample_event_with_only_itself_and_boto3(
         .fetchall()
     )
     assert [row[0] for row in rows] == ["INSERT", "MODIFY", "INSERT", "REMOVE", "REMOVE"]
+
+
+def test_readme_states_the_package_size_that_is_built(host_package: PackageReport) -> None:
+    readme = (EVENTS.parent.parent / "README.md").read_text()
+    row = re.search(rf"^\| {HOST_ARCH} \| (\d+) MB \| (\d+) MB \|$", readme, re.MULTILINE)
+    assert row, f"README has no package size row for {HOST_ARCH}"
+    zipped, unzipped = (int(value) * 2**20 for value in row.groups())
+    assert abs(unzipped - host_package.unzipped_bytes) < 0.1 * host_package.unzipped_bytes
+    assert abs(zipped - host_package.zip_bytes) < 0.1 * host_package.zip_bytes
