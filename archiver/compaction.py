@@ -193,8 +193,9 @@ def write_compacted(
 ) -> PartitionResult:
     """Write a plan's outputs, each whole, leaving the inputs in place.
 
-    Rows stream from DuckDB in batches into a local file that is uploaded and replaced by the
-    next one once it reaches the target size, so memory holds one row group, not the partition.
+    Rows stream from DuckDB (which sorts, spilling to disk if it must) in batches into a local
+    file that is uploaded once it reaches the target size: memory holds a row group while
+    writing and one output file while uploading, never the partition.
     """
     result = PartitionResult(plan.directory, inputs=len(plan.inputs), rows_read=plan.input_rows)
     reader = connection.execute(
