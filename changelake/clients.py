@@ -16,7 +16,9 @@ from botocore.config import Config
 
 from archiver.object_store import LocalStore, ObjectStore, S3Store
 from changelake.config import s3_addressing_style
+from changelake.search_options import SearchOptions, aws_service_for_url, engine_from_info
 from schemas.archive_layout import ArchiveLocation, parquet_glob
+from schemas.exceptions import SearchConfigError
 from schemas.sql_views import create_changes_view_sql, quote_literal
 
 if TYPE_CHECKING:
@@ -37,13 +39,31 @@ def s3_client() -> Any:
     return boto3.session.Session().client("s3", config=config)
 
 
-def make_search_sink(url: str) -> SearchSink:
-    """The search sink for an Elasticsearch 8 URL (``http://host:9200``)."""
+def make_search_sink(url: str, options: SearchOptions | None = None) -> SearchSink:
+    """The search sink for ``url``: the engine named by ``options`` or detected from ``GET /``."""
+    options = options or SearchOptions()
+    engine = options.implied_engine() or detect_search_engine(url, options)
+    if engine == "opensearch":
+        from rebuild.opensearch_sink import OpenSearchSink
+
+        return OpenSearchSink(
+            opensearch_client(url, options), opensearch_client(url, options, max_retries=0)
+        )
+    from elastic_transport.client_utils import DEFAULT
     from elasticsearch import Elasticsearch
 
     from rebuild.elasticsearch_sink import ElasticsearchSink
 
-    client = Elasticsearch(url, request_timeout=120, max_retries=3, retry_on_timeout=True)
+    client = Elasticsearch(
+        url,
+        request_timeout=120,
+        max_retries=3,
+        retry_on_timeout=True,
+        basic_auth=options.basic_auth,
+        api_key=options.api_key,
+        verify_certs=options.verify_certs,
+        ca_certs=options.ca_certs or DEFAULT,
+    )
     return ElasticsearchSink(client)
 
 
@@ -63,6 +83,46 @@ def _aws_config() -> Config:
     return Config(
         retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60
     )
+
+
+def opensearch_client(url: str, options: SearchOptions, max_retries: int = 3) -> Any:
+    """An opensearch-py client; SigV4-signed from the AWS credentials chain with ``aws_region``."""
+    from opensearchpy import OpenSearch, Urllib3AWSV4SignerAuth
+
+    auth: Any = options.basic_auth
+    if options.aws_region is not None:
+        credentials = boto3.session.Session().get_credentials()
+        if credentials is None:
+            raise SearchConfigError(
+                "--aws-region asks for SigV4 signing but no AWS credentials were found; set "
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or an instance role"
+            )
+        # The signer freezes refreshable credentials per request, so role credentials rotate.
+        auth = Urllib3AWSV4SignerAuth(credentials, options.aws_region, aws_service_for_url(url))
+    return OpenSearch(
+        url,
+        http_auth=auth,
+        verify_certs=options.verify_certs,
+        ca_certs=options.ca_certs,
+        timeout=120,
+        max_retries=max_retries,
+        retry_on_timeout=max_retries > 0,
+    )
+
+
+def detect_search_engine(url: str, options: SearchOptions) -> str:
+    """``elasticsearch`` or ``opensearch``, from the engine's answer to ``GET /``."""
+    from opensearchpy import TransportError
+
+    # opensearch-py reads any engine's GET /; the elasticsearch client refuses OpenSearch.
+    try:
+        info = opensearch_client(url, options, max_retries=1).info()
+    except TransportError as error:
+        raise SearchConfigError(
+            f"could not ask {url} which search engine it is (GET /: {error}); check the URL and "
+            "credentials, or name the engine with --engine"
+        ) from None
+    return engine_from_info(info, url)
 
 
 def make_store(location: ArchiveLocation) -> ObjectStore:

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING, Any
+
 import click
 
-from changelake.config import ENV_ALIAS, ENV_ARCHIVE, ENV_ES_URL, ENV_TABLE
+from changelake.config import (
+    ENV_ALIAS,
+    ENV_ARCHIVE,
+    ENV_ES_URL,
+    ENV_SEARCH_API_KEY,
+    ENV_SEARCH_AWS_REGION,
+    ENV_SEARCH_CA_CERTS,
+    ENV_SEARCH_ENGINE,
+    ENV_SEARCH_PASSWORD,
+    ENV_SEARCH_USERNAME,
+    ENV_TABLE,
+)
+from changelake.search_options import ENGINES, SearchOptions
 from schemas.archive_layout import DEFAULT_ARCHIVE
+from schemas.exceptions import SearchConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 archive_option = click.option(
     "--archive",
@@ -53,3 +72,73 @@ skip_corrupt_option = click.option(
     help="Read around unreadable Parquet objects of the archive and report each one on stderr, "
     "instead of stopping at the first.",
 )
+
+
+def search_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the engine, auth and TLS options; the command receives them as ``search_options``."""
+    options = [
+        click.option(
+            "--engine",
+            type=click.Choice(ENGINES),
+            envvar=ENV_SEARCH_ENGINE,
+            default=None,
+            help=f"Search engine; detected from GET / when unset. Env: {ENV_SEARCH_ENGINE}.",
+        ),
+        click.option(
+            "--search-username",
+            envvar=ENV_SEARCH_USERNAME,
+            default=None,
+            help=f"User name for HTTP basic auth (both engines). Env: {ENV_SEARCH_USERNAME}.",
+        ),
+        click.option(
+            "--search-password",
+            envvar=ENV_SEARCH_PASSWORD,
+            default=None,
+            help=f"Password for HTTP basic auth; prefer the variable {ENV_SEARCH_PASSWORD}.",
+        ),
+        click.option(
+            "--api-key",
+            envvar=ENV_SEARCH_API_KEY,
+            default=None,
+            help=f"Elasticsearch API key (base64); prefer the variable {ENV_SEARCH_API_KEY}.",
+        ),
+        click.option(
+            "--aws-region",
+            envvar=ENV_SEARCH_AWS_REGION,
+            default=None,
+            help="Sign requests with SigV4 for Amazon OpenSearch Service in this region, with "
+            f"credentials from the standard AWS chain. Env: {ENV_SEARCH_AWS_REGION}.",
+        ),
+        click.option(
+            "--ca-certs",
+            type=click.Path(exists=True, dir_okay=False),
+            envvar=ENV_SEARCH_CA_CERTS,
+            default=None,
+            help=f"CA bundle to verify the engine's TLS certificate. Env: {ENV_SEARCH_CA_CERTS}.",
+        ),
+        click.option(
+            "--no-verify-certs",
+            is_flag=True,
+            help="Do not verify the engine's TLS certificate (verification is on by default).",
+        ),
+    ]
+
+    @functools.wraps(command)
+    def with_search_options(**kwargs: Any) -> Any:
+        try:
+            kwargs["search_options"] = SearchOptions(
+                engine=kwargs.pop("engine"),
+                username=kwargs.pop("search_username"),
+                password=kwargs.pop("search_password"),
+                api_key=kwargs.pop("api_key"),
+                aws_region=kwargs.pop("aws_region"),
+                ca_certs=kwargs.pop("ca_certs"),
+                verify_certs=not kwargs.pop("no_verify_certs"),
+            )
+        except SearchConfigError as error:
+            raise click.UsageError(str(error)) from None
+        return command(**kwargs)
+
+    for option in reversed(options):
+        with_search_options = option(with_search_options)
+    return with_search_options

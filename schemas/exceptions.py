@@ -90,3 +90,7 @@ def aws_error_code(error: BaseException) -> str:
 
 class CorruptArchiveError(TerminalError):
     """A Parquet object in the archive cannot be read; it is named, never skipped silently."""
+
+
+class SearchConfigError(TerminalError):
+    """The options for reaching the search engine contradict each other or name no engine."""

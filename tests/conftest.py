@@ -100,12 +100,22 @@ class SearchEngine:
 
 
 # Each search engine the integration tests run against; add an engine here with its fixture.
-SEARCH_ENGINES = {"elasticsearch": ("es_service", make_search_sink)}
+# Sinks are built with the engine detected from GET /, as the CLI does without --engine.
+SEARCH_ENGINES = {
+    "elasticsearch": ("es_service", make_search_sink),
+    "opensearch": ("opensearch_service", make_search_sink),
+}
+_ENGINE_MARKS = {"elasticsearch": pytest.mark.es, "opensearch": pytest.mark.opensearch}
 
 
-@pytest.fixture(params=sorted(SEARCH_ENGINES), ids=lambda name: str(name))
+@pytest.fixture(
+    params=[pytest.param(name, marks=_ENGINE_MARKS[name]) for name in sorted(SEARCH_ENGINES)],
+    ids=lambda name: str(name),
+)
 def search_engine(request: pytest.FixtureRequest) -> SearchEngine:
     """Each search engine in turn, as a URL and a sink."""
     fixture_name, make_sink = SEARCH_ENGINES[request.param]
     service: Service = request.getfixturevalue(fixture_name)
-    return SearchEngine(name=request.param, url=service.url, sink=make_sink(service.url))
+    sink = make_sink(service.url)
+    assert sink.engine == request.param, f"{service.url} was detected as {sink.engine}"
+    return SearchEngine(name=request.param, url=service.url, sink=sink)

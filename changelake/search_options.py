@@ -1,0 +1,106 @@
+"""How to reach a search engine: which engine, which credentials, how to check TLS.
+
+Pure: parsing and checking the options, and recognising the engine from a ``GET /`` body. The
+clients themselves are built in ``changelake/clients.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from schemas.exceptions import SearchConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+ENGINES = ("elasticsearch", "opensearch")
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """The engine (``None``: detect it from ``GET /``) and the credentials to use.
+
+    One way to authenticate at most: a user name and password (both engines), an Elasticsearch
+    API key, or SigV4 signing for Amazon OpenSearch Service when ``aws_region`` is set (the
+    credentials then come from the standard AWS chain: environment, profile, role).
+    """
+
+    engine: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)
+    aws_region: str | None = None
+    ca_certs: str | None = None
+    verify_certs: bool = True
+
+    def __post_init__(self) -> None:
+        if self.engine is not None and self.engine not in ENGINES:
+            raise SearchConfigError(
+                f"unknown search engine {self.engine!r}; use one of {', '.join(ENGINES)}"
+            )
+        if (self.username is None) != (self.password is None):
+            raise SearchConfigError(
+                "a search user name needs a password and a password needs a user name; "
+                "give both or neither"
+            )
+        methods = [
+            name
+            for name, given in (
+                ("a user name and password", self.username is not None),
+                ("an API key", self.api_key is not None),
+                ("SigV4 (--aws-region)", self.aws_region is not None),
+            )
+            if given
+        ]
+        if len(methods) > 1:
+            raise SearchConfigError(
+                f"choose one way to authenticate to the search engine, not {' and '.join(methods)}"
+            )
+        if self.api_key is not None and self.engine == "opensearch":
+            raise SearchConfigError(
+                "OpenSearch has no API keys; use a user name and password, or --aws-region "
+                "for Amazon OpenSearch Service"
+            )
+        if self.aws_region is not None and self.engine == "elasticsearch":
+            raise SearchConfigError(
+                "SigV4 (--aws-region) is for Amazon OpenSearch Service; Elasticsearch takes "
+                "a user name and password or an API key"
+            )
+
+    @property
+    def basic_auth(self) -> tuple[str, str] | None:
+        """``(username, password)`` if both are set."""
+        if self.username is None or self.password is None:
+            return None
+        return (self.username, self.password)
+
+    def implied_engine(self) -> str | None:
+        """The engine the options name or imply (SigV4 and API keys each fit only one)."""
+        if self.engine is not None:
+            return self.engine
+        if self.aws_region is not None:
+            return "opensearch"
+        if self.api_key is not None:
+            return "elasticsearch"
+        return None
+
+
+def engine_from_info(info: Mapping[str, Any], url: str) -> str:
+    """``elasticsearch`` or ``opensearch``, from the body of the engine's ``GET /``."""
+    version = info.get("version")
+    if not isinstance(version, dict) or "number" not in version:
+        raise SearchConfigError(
+            f"{url} did not answer GET / like a search engine (no version.number in "
+            f"{dict(info)!r}); check the URL, or name the engine with --engine"
+        )
+    if version.get("distribution") == "opensearch":
+        return "opensearch"
+    return "elasticsearch"
+
+
+def aws_service_for_url(url: str) -> str:
+    """The SigV4 service name: ``aoss`` for OpenSearch Serverless, else ``es`` (managed domains)."""
+    host = urlparse(url).hostname or ""
+    return "aoss" if host.endswith(".aoss.amazonaws.com") else "es"
