@@ -37,7 +37,9 @@ def test_node_is_opensearch_on_loopback(opensearch_service: Service) -> None:
     assert info["version"]["distribution"] == "opensearch"
     assert info["version"]["number"].startswith("2.19.")
     status, health = _request("GET", f"{opensearch_service.url}/_cluster/health")
-    assert health["status"] == "green"
+    # Yellow once other tests made indexes with a replica: one node has nowhere to put it.
+    assert health["status"] in {"green", "yellow"}
+    assert health["number_of_nodes"] == 1
     os.kill(opensearch_service.pid, 0)  # the PID the fixture will stop is the node's
 
 
