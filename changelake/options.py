@@ -75,7 +75,7 @@ skip_corrupt_option = click.option(
 
 
 def search_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the engine, auth and TLS options; the command receives them as ``search_options``."""
+    """Add the engine, auth and TLS options; the command receives them as ``search``."""
     options = [
         click.option(
             "--engine",
@@ -126,7 +126,7 @@ def search_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def with_search_options(**kwargs: Any) -> Any:
         try:
-            kwargs["search_options"] = SearchOptions(
+            kwargs["search"] = SearchOptions(
                 engine=kwargs.pop("engine"),
                 username=kwargs.pop("search_username"),
                 password=kwargs.pop("search_password"),

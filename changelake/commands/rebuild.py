@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,6 +14,7 @@ from changelake.options import (
     archive_option,
     es_url_option,
     output_option,
+    search_options,
     silent_option,
     skip_corrupt_option,
     table_option,
@@ -30,6 +31,9 @@ from rebuild.rebuild_index import RebuildSummary, rebuild_index
 from rebuild.replay import ReplayOptions
 from schemas.archive_layout import parse_archive_uri
 from schemas.index_mappings import DEFAULT_MAPPING, load_index_body, shipped_mappings
+
+if TYPE_CHECKING:
+    from changelake.search_options import SearchOptions
 
 
 class Timestamp(click.ParamType):  # type: ignore[type-arg]
@@ -92,6 +96,7 @@ bulk_bytes_option = click.option(
 @archive_option
 @table_option
 @es_url_option
+@search_options
 @alias_option
 @click.option("--as-of", type=Timestamp(), help="Rebuild the state as of this ISO 8601 instant.")
 @transform_option
@@ -118,6 +123,7 @@ def rebuild(
     archive: str,
     table_name: str | None,
     es_url: str,
+    search: SearchOptions,
     alias: str,
     as_of: datetime | None,
     transform: str | None,
@@ -138,7 +144,7 @@ def rebuild(
     connection, skipped = open_readable_archive(location, table, skip_corrupt=skip_corrupt)
     for item in skipped:
         click.echo(f"Warning: skipped unreadable {item.url}: {item.error}", err=True)
-    sink = make_search_sink(es_url)
+    sink = make_search_sink(es_url, search)
     with (
         naming_unreadable_files(
             connection, lambda: list_archive_files(connection, location, table)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import click
 
-from changelake.clients import make_search_sink
+from archiver.locks import held_lock
+from changelake.clients import make_search_sink, make_store
 from changelake.commands.rebuild import (
     bulk_bytes_option,
     max_errors_option,
@@ -20,6 +22,7 @@ from changelake.options import (
     archive_option,
     es_url_option,
     output_option,
+    search_options,
     silent_option,
     skip_corrupt_option,
     table_option,
@@ -32,13 +35,17 @@ from changelake.unreadable_files import (
 )
 from rebuild.sync import sync_alias
 from rebuild.watermark import DEFAULT_OVERLAP
-from schemas.archive_layout import parse_archive_uri
+from schemas.archive_layout import lock_key, parse_archive_uri
+
+if TYPE_CHECKING:
+    from changelake.search_options import SearchOptions
 
 
 @click.command()
 @archive_option
 @table_option
 @es_url_option
+@search_options
 @alias_option
 @transform_option
 @click.option(
@@ -58,6 +65,7 @@ def sync(
     archive: str,
     table_name: str | None,
     es_url: str,
+    search: SearchOptions,
     alias: str,
     transform: str | None,
     overlap: int,
@@ -71,25 +79,36 @@ def sync(
     table = require_table(table_name)
     options = replay_options(transform, max_errors, bulk_bytes)
     location = parse_archive_uri(archive)
-    connection, skipped = open_readable_archive(location, table, skip_corrupt=skip_corrupt)
-    for item in skipped:
-        click.echo(f"Warning: skipped unreadable {item.url}: {item.error}", err=True)
-    with (
-        naming_unreadable_files(
-            connection, lambda: list_archive_files(connection, location, table)
-        ),
-        progress(f"Syncing {alias}", silent) as bar,
-    ):
-        summary = sync_alias(
-            connection,
-            make_search_sink(es_url),
-            table_name=table,
-            alias=alias,
-            overlap=timedelta(seconds=overlap),
-            options=options,
-            on_start=bar.start,
-            on_progress=bar.advance,
-        )
+    sink = make_search_sink(es_url, search)
+    # One sync per alias at a time, reading the archive only once it holds the lock: a sync that
+    # read an older archive could otherwise send an item's older version after another sync
+    # deleted it, and only a real engine's delete tombstone (kept for index.gc_deletes, 60 s)
+    # would refuse that write. See "Deletes and tombstones" in the README.
+    with held_lock(make_store(location), lock_key(table, f"sync-{alias}")) as lease:
+        connection, skipped = open_readable_archive(location, table, skip_corrupt=skip_corrupt)
+        for item in skipped:
+            click.echo(f"Warning: skipped unreadable {item.url}: {item.error}", err=True)
+        with (
+            naming_unreadable_files(
+                connection, lambda: list_archive_files(connection, location, table)
+            ),
+            progress(f"Syncing {alias}", silent) as bar,
+        ):
+
+            def on_progress(actions: int) -> None:
+                lease.renew_if_due()
+                bar.advance(actions)
+
+            summary = sync_alias(
+                connection,
+                sink,
+                table_name=table,
+                alias=alias,
+                overlap=timedelta(seconds=overlap),
+                options=options,
+                on_start=bar.start,
+                on_progress=on_progress,
+            )
     if output == "json":
         click.echo(json.dumps(summary.to_dict(), indent=2))
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +15,7 @@ from changelake.options import (
     archive_option,
     es_url_option,
     output_option,
+    search_options,
     silent_option,
     skip_corrupt_option,
     table_option,
@@ -36,6 +38,9 @@ from rebuild.verify import (
 from schemas.archive_layout import parse_archive_uri
 from schemas.exceptions import RebuildError
 
+if TYPE_CHECKING:
+    from changelake.search_options import SearchOptions
+
 # Exit status when drift remains: distinct from errors (1) and usage errors (2), for alerting.
 DRIFT_EXIT_CODE = 3
 
@@ -44,6 +49,7 @@ DRIFT_EXIT_CODE = 3
 @archive_option
 @table_option
 @es_url_option
+@search_options
 @alias_option
 @transform_option
 @click.option(
@@ -72,6 +78,7 @@ def verify(
     archive: str,
     table_name: str | None,
     es_url: str,
+    search: SearchOptions,
     alias: str,
     transform: str | None,
     repair: bool,
@@ -89,7 +96,7 @@ def verify(
     table = require_table(table_name)
     location = parse_archive_uri(archive)
     document = load_transform(transform) if transform else None
-    sink = make_search_sink(es_url)
+    sink = make_search_sink(es_url, search)
     targets = check_alias(sink, alias)
     if len(targets) != 1:
         raise RebuildError(

@@ -62,9 +62,9 @@ def test_aws_service_for_url() -> None:
 
 @click.command()
 @search_options
-def show(search_options: SearchOptions) -> None:
-    click.echo(repr(search_options))
-    click.echo(f"basic auth: {search_options.basic_auth is not None}")
+def show(search: SearchOptions) -> None:
+    click.echo(repr(search))
+    click.echo(f"basic auth: {search.basic_auth is not None}")
 
 
 def test_cli_options_build_search_options(monkeypatch: pytest.MonkeyPatch) -> None:
