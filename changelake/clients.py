@@ -18,7 +18,7 @@ from archiver.object_store import LocalStore, ObjectStore, S3Store
 from changelake.config import s3_addressing_style
 from changelake.search_options import SearchOptions, aws_service_for_url, engine_from_info
 from schemas.archive_layout import ArchiveLocation, parquet_glob
-from schemas.exceptions import SearchConfigError
+from schemas.exceptions import SearchConfigError, SearchUnavailableError
 from schemas.sql_views import create_changes_view_sql, quote_literal
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ def make_search_sink(url: str, options: SearchOptions | None = None) -> SearchSi
         basic_auth=options.basic_auth,
         api_key=options.api_key,
         verify_certs=options.verify_certs,
+        ssl_show_warn=False,  # only --no-verify-certs turns verification off: asked for
         ca_certs=options.ca_certs or DEFAULT,
     )
     return ElasticsearchSink(client)
@@ -103,6 +104,7 @@ def opensearch_client(url: str, options: SearchOptions, max_retries: int = 3) ->
         url,
         http_auth=auth,
         verify_certs=options.verify_certs,
+        ssl_show_warn=False,  # only --no-verify-certs turns verification off: asked for
         ca_certs=options.ca_certs,
         timeout=120,
         max_retries=max_retries,
@@ -112,14 +114,19 @@ def opensearch_client(url: str, options: SearchOptions, max_retries: int = 3) ->
 
 def detect_search_engine(url: str, options: SearchOptions) -> str:
     """``elasticsearch`` or ``opensearch``, from the engine's answer to ``GET /``."""
-    from opensearchpy import TransportError
+    from opensearchpy import ConnectionError, TransportError
 
     # opensearch-py reads any engine's GET /; the elasticsearch client refuses OpenSearch.
     try:
         info = opensearch_client(url, options, max_retries=1).info()
+    except ConnectionError as error:
+        raise SearchUnavailableError(
+            f"the search engine could not be reached to ask which engine it is (GET {url}): "
+            f"{error}; check --es-url"
+        ) from None
     except TransportError as error:
         raise SearchConfigError(
-            f"could not ask {url} which search engine it is (GET /: {error}); check the URL and "
+            f"could not ask {url} which search engine it is (GET /: {error}); check the "
             "credentials, or name the engine with --engine"
         ) from None
     return engine_from_info(info, url)

@@ -28,7 +28,7 @@ def _translated(what: str) -> Iterator[None]:
         yield
     except OpenSearchConnectionError as error:
         raise SearchUnavailableError(
-            f"OpenSearch could not be reached to {what}: {error}; check the search URL"
+            f"OpenSearch could not be reached to {what}: {error}; check --es-url"
         ) from None
     except TransportError as error:
         status = error.status_code if isinstance(error.status_code, int) else 0
@@ -158,6 +158,20 @@ class OpenSearchSink:
             f"write the _meta of {index!r}",
             lambda: self.client.indices.put_mapping(index=index, body={"_meta": dict(meta)}),
         )
+
+    def get_documents(self, index: str, ids: Sequence[str]) -> list[StoredDocument]:
+        """The documents among ``ids`` that ``index`` holds (``_mget``); absent ones left out."""
+        if not ids:
+            return []
+        response = self._call(
+            f"get {len(ids)} documents from {index!r}",
+            lambda: self.client.mget(index=index, body={"ids": list(ids)}),
+        )
+        return [
+            StoredDocument(doc["_id"], int(doc["_version"]), doc["_source"])
+            for doc in response["docs"]
+            if doc.get("found")
+        ]
 
     def iter_documents(self, index: str, page_size: int = 1000) -> Iterator[StoredDocument]:
         """Every document of ``index`` in the engine's stable order, from one consistent view.

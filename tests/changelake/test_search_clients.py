@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import re
+import ssl
 import threading
 import urllib.error
 import urllib.request
@@ -18,15 +19,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pytest
+import trustme
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from changelake.clients import make_search_sink
 from changelake.search_options import SearchOptions
+from schemas.exceptions import SearchUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from scripts.services import Service
 
@@ -50,8 +54,8 @@ class RecordingProxy:
 
 
 @contextmanager
-def recording_proxy(target: str) -> Iterator[RecordingProxy]:
-    """Forward every request to ``target`` and record it."""
+def recording_proxy(target: str, tls: ssl.SSLContext | None = None) -> Iterator[RecordingProxy]:
+    """Forward every request to ``target`` and record it; serve HTTPS with ``tls``."""
     proxy = RecordingProxy(url="")
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -84,7 +88,10 @@ def recording_proxy(target: str) -> Iterator[RecordingProxy]:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    scheme = "http" if tls is None else "https"
+    proxy.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -183,3 +190,48 @@ def test_engine_is_detected_from_get_root(opensearch_service: Service, es_servic
     assert make_search_sink(es_service.url).engine == "elasticsearch"
     forced = make_search_sink(opensearch_service.url, SearchOptions(engine="opensearch"))
     assert forced.engine == "opensearch"
+
+
+@pytest.fixture(scope="module")
+def tls_authority() -> trustme.CA:
+    """A throwaway certificate authority for the HTTPS proxies."""
+    return trustme.CA()
+
+
+def _server_context(authority: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    return context
+
+
+@pytest.mark.opensearch
+def test_tls_is_verified_by_default_on_opensearch(
+    opensearch_service: Service, tls_authority: trustme.CA, tmp_path: Path
+) -> None:
+    with recording_proxy(opensearch_service.url, _server_context(tls_authority)) as proxy:
+        with pytest.raises(SearchUnavailableError, match="CERTIFICATE_VERIFY_FAILED"):
+            make_search_sink(proxy.url)
+        bundle = tmp_path / "ca.pem"
+        tls_authority.cert_pem.write_to_path(str(bundle))
+        sink = make_search_sink(proxy.url, SearchOptions(ca_certs=str(bundle)))
+        assert sink.engine == "opensearch"
+        assert not sink.index_exists(f"missing-{uuid.uuid4().hex[:8]}")
+        unchecked = make_search_sink(proxy.url, SearchOptions(verify_certs=False))
+        assert unchecked.engine == "opensearch"
+
+
+@pytest.mark.es
+def test_tls_is_verified_by_default_on_elasticsearch(
+    es_service: Service, tls_authority: trustme.CA, tmp_path: Path
+) -> None:
+    with recording_proxy(es_service.url, _server_context(tls_authority)) as proxy:
+        sink = make_search_sink(proxy.url, SearchOptions(engine="elasticsearch"))
+        with pytest.raises(SearchUnavailableError, match="CERTIFICATE_VERIFY_FAILED"):
+            sink.index_exists("anything")
+        bundle = tmp_path / "ca.pem"
+        tls_authority.cert_pem.write_to_path(str(bundle))
+        sink = make_search_sink(proxy.url, SearchOptions(ca_certs=str(bundle)))
+        assert sink.engine == "elasticsearch"
+        assert not sink.index_exists("anything")
+        unchecked = make_search_sink(proxy.url, SearchOptions(verify_certs=False))
+        assert not unchecked.index_exists("anything")

@@ -66,7 +66,7 @@ def test_search_engine_down_at_the_start_is_a_clear_error(posts: Posts) -> None:
         )  # fmt: skip
         assert result.exit_code == 1, (command, result.output)
         (line,) = result.output.strip().splitlines()
-        assert line.startswith("Error: Elasticsearch could not be reached to ")
+        assert line.startswith("Error: ") and " could not be reached to " in line
         assert line.endswith("check --es-url")
 
 
