@@ -189,3 +189,25 @@ def test_quarantine_and_checkpoints_are_left_alone(archive_uri: str) -> None:
 )
 def test_needs_compaction(names: list[str], expected: bool) -> None:
     assert needs_compaction(names) is expected
+
+
+def test_files_archived_while_a_compaction_runs_are_kept(archive_uri: str) -> None:
+    location = parse_archive_uri(archive_uri)
+    store = make_store(location)
+    _archive_batches(store, batches=6)
+    connection = connect_duckdb(location)
+    plans = plan_compaction(store, connection, "posts")
+    late = [make_record(5000 + n, key=f"late#{n}", at=DAY_ONE + 50) for n in range(10)]
+
+    def archive_late_batches(rows: int) -> None:
+        # Called as the compaction writes its outputs: the archiver keeps writing meanwhile.
+        if late:
+            archive_records([late.pop()], store)
+
+    for plan in plans:
+        compact_partition(plan, store, connection, on_rows=archive_late_batches)
+    keys = _parquet_keys(store)
+    assert sum(not key.rpartition("/")[2].startswith("compacted-") for key in keys) >= 1
+    archived = open_archive(location).execute("SELECT count(DISTINCT event_id) FROM changes")
+    late_count = 10 - len(late)
+    assert archived.fetchone() == (6 * 25 + late_count,)
