@@ -8,14 +8,21 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from botocore.exceptions import ClientError
 
+from archiver.backoff import THROTTLED
 from archiver.checkpoints import load_shard_checkpoint, load_stream_state
 from archiver.stream_gaps import load_gap
 from archiver.stream_poller import Clock, poll_stream
 from archiver.stream_shards import iter_shards
 from changelake.clients import dynamodb_client, make_store, open_archive, streams_client
 from schemas.archive_layout import parse_archive_uri
-from schemas.exceptions import CheckpointConflictError, StorageError, StreamGapError
+from schemas.exceptions import (
+    CheckpointConflictError,
+    StorageError,
+    StreamGapError,
+    StreamReadError,
+)
 from schemas.sql_views import latest_sql
 from tests.helpers import create_posts_table, put_post
 
@@ -279,3 +286,35 @@ def test_a_changed_stream_is_a_gap_kept_for_stats(
     assert gap is not None and gap.stream_arn == new_arn
     with pytest.raises(StreamGapError):  # stays failed until a snapshot closes the gap
         poll(store, (name, new_arn))
+
+
+class Throttled:
+    """The real Streams client, but its first GetRecords calls are refused as over the limit."""
+
+    def __init__(self, client: Any, refusals: int) -> None:
+        self._client = client
+        self.refusals = refusals
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_records(self, **request: Any) -> Any:
+        if self.refusals:
+            self.refusals -= 1
+            raise ClientError(
+                {"Error": {"Code": "LimitExceededException", "Message": "slow down"}}, "GetRecords"
+            )
+        return self._client.get_records(**request)
+
+
+def test_throttled_reads_back_off_then_go_on(table: tuple[str, str], local_archive: str) -> None:
+    name, _ = table
+    put_post(dynamodb_client(), name, "p1", title="x")
+    slept: list[float] = []
+    clock = Clock(sleep=slept.append)
+    store = make_store(parse_archive_uri(local_archive))
+    result = poll(store, table, client=Throttled(streams_client(), 3), clock=clock)
+    assert result.archived == 1
+    assert slept[:3] == THROTTLED.schedule()[:3]
+    with pytest.raises(StreamReadError, match="throttled 10 times"):
+        poll(store, table, client=Throttled(streams_client(), 100), clock=clock)
