@@ -175,7 +175,7 @@ def trim_pyarrow(target: Path) -> None:
 
 
 def copy_sources(target: Path, sources: list[Path]) -> None:
-    """Copy our modules, keeping their package paths, with each package's ``py.typed``."""
+    """Copy our modules, keeping their package paths."""
     for source in sources:
         destination = target / source.relative_to(ROOT)
         destination.parent.mkdir(parents=True, exist_ok=True)

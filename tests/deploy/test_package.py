@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 import zipfile
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 
@@ -17,14 +17,12 @@ from deploy.package import (
     LAMBDA_UNZIPPED_LIMIT,
     PackageReport,
     build_package,
+    check_third_party_imports,
     link_runtime_packages,
     zip_directory,
 )
 from schemas.archive_layout import parse_archive_uri
 from tests.helpers import EVENTS
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 HOST_ARCH = {"x86_64": "x86_64", "aarch64": "arm64"}[platform.machine()]
 
@@ -69,6 +67,13 @@ def test_package_carries_no_duckdb_no_search_client_and_no_boto3(
     assert packages == {"archiver", "changelake", "schemas", "pyarrow", "orjson"}
     assert host_package.unzipped_bytes < 150 * 2**20 < LAMBDA_UNZIPPED_LIMIT
     assert host_package.files == sum(1 for p in host_package.package_dir.rglob("*") if p.is_file())
+
+
+def test_package_build_refuses_a_handler_that_imports_duckdb() -> None:
+    import duckdb
+
+    with pytest.raises(SystemExit, match=r"imports \['duckdb'\]"):
+        check_third_party_imports([Path(duckdb.__file__)])
 
 
 def test_package_zip_is_reproducible(host_package: PackageReport, tmp_path: Path) -> None:
