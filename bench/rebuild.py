@@ -25,8 +25,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-# This file's folder comes first on sys.path and its name would shadow the rebuild package.
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
+# This file's folder comes first on sys.path, and its name would shadow the rebuild package.
+sys.path.remove(str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.synthetic_archive import synthetic_archive
 from changelake.clients import make_search_sink, open_archive
