@@ -294,9 +294,16 @@ def repair_drift(
     transform: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
     retry: RetryPolicy | None = None,
     max_errors: int = 0,
+    on_progress: Callable[[int], None] = lambda actions: None,
 ) -> BulkStats:
     """Send the repair entries for the drift found by :func:`verify_alias`; refresh the index."""
-    loader = BulkLoader(sink, index, max_errors=max_errors, retry=retry or RetryPolicy())
+    loader = BulkLoader(
+        sink,
+        index,
+        max_errors=max_errors,
+        retry=retry or RetryPolicy(),
+        on_progress=on_progress,
+    )
     stats = loader.load(iter_chunks(bytes_to_blocks(iter_repair_entries(connection, transform))))
     sink.refresh(index)
     return stats

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 import click
 
-from changelake.clients import make_search_sink
+from archiver.locks import held_lock
+from changelake.clients import make_search_sink, make_store
 from changelake.commands.rebuild import max_errors_option, require_table, transform_option
 from changelake.options import (
     alias_option,
@@ -35,7 +37,7 @@ from rebuild.verify import (
     repair_drift,
     verify_alias,
 )
-from schemas.archive_layout import parse_archive_uri
+from schemas.archive_layout import lock_key, parse_archive_uri
 from schemas.exceptions import RebuildError
 
 if TYPE_CHECKING:
@@ -104,20 +106,33 @@ def verify(
             "verify needs an alias on one index: run changelake rebuild first"
         )
     (index,) = targets
-    connection, skipped = open_readable_archive(location, table, skip_corrupt=skip_corrupt)
-    for item in skipped:
-        click.echo(f"Warning: skipped unreadable {item.url}: {item.error}", err=True)
-    with naming_unreadable_files(
-        connection, lambda: list_archive_files(connection, location, table)
-    ):
+    with ExitStack() as stack:
+        lease = None
+        if repair:
+            # A repair writes like a sync, so it takes the sync's lock before reading the archive
+            # (see "Deletes and tombstones" in the README).
+            lease = stack.enter_context(
+                held_lock(make_store(location), lock_key(table, f"sync-{alias}"))
+            )
+        connection, skipped = open_readable_archive(location, table, skip_corrupt=skip_corrupt)
+        for item in skipped:
+            click.echo(f"Warning: skipped unreadable {item.url}: {item.error}", err=True)
+        stack.enter_context(
+            naming_unreadable_files(
+                connection, lambda: list_archive_files(connection, location, table)
+            )
+        )
         if not silent:
             click.echo(f"Comparing {alias} ({index}) with {archive} ...", err=True)
         report = verify_alias(
             connection, sink, table_name=table, alias=alias, index=index, transform=document,
             examples=examples, sample=sample,
         )  # fmt: skip
-        if repair and report.drifted:
-            stats = repair_drift(connection, sink, index, transform=document, max_errors=max_errors)
+        if lease is not None and report.drifted:
+            stats = repair_drift(
+                connection, sink, index, transform=document, max_errors=max_errors,
+                on_progress=lambda actions: lease.renew_if_due(),
+            )  # fmt: skip
             drop_verify_tables(connection, keep_sample=True)
             after = verify_alias(
                 connection, sink, table_name=table, alias=alias, index=index, transform=document,

@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from archiver.locks import held_lock
+from changelake.clients import make_store
 from rebuild.verify import document_hash
+from schemas.archive_layout import lock_key, parse_archive_uri
 from tests.helpers import make_record
 
 if TYPE_CHECKING:
@@ -137,3 +140,16 @@ def test_a_sample_compares_and_repairs_only_the_items_drawn(posts: Posts) -> Non
 
     full = json.loads(posts.run("verify", *args, code=3).stdout)
     assert full["counts"]["missing"] == 40
+
+
+def test_repair_waits_for_no_sync_but_a_plain_verify_reads_alongside(posts: Posts) -> None:
+    posts.add(*(make_record(n, key=f"post#{n}", at=AT + n) for n in range(1, 4)))
+    posts.run("rebuild")
+    posts.add(make_record(9, key="post#9", at=AT + 9))
+    args = ["--archive", posts.archive, "--table", "posts", "-s"]
+    store = make_store(parse_archive_uri(posts.archive))
+    with held_lock(store, lock_key("posts", f"sync-{posts.alias}"), owner="a-running-sync"):
+        assert "missing: 1" in posts.run("verify", *args, code=3).stdout
+        refused = posts.run("verify", *args, "--repair", code=1)
+        assert "is held by 'a-running-sync'" in refused.output
+    assert "no drift left" in posts.run("verify", *args, "--repair").stdout
