@@ -185,16 +185,32 @@ def changelake(event: dict[str, Any]) -> bytes:
     return b"".join(store.objects.values())
 
 
-def median_rate(convert: Any, event: dict[str, Any], runs: int) -> tuple[float, int]:
-    """Median records per second over ``runs`` runs, and the output size."""
+def median_rates(
+    paths: dict[str, Any], event: dict[str, Any], runs: int
+) -> dict[str, tuple[float, float, int]]:
+    """Per path: median records/s by wall time and by CPU time, and the output size.
+
+    Runs alternate between the paths, so that load from other jobs on the machine hits both
+    alike; CPU time (this process's) is the steadier measure on a busy machine.
+    """
     count = len(event["Records"])
-    seconds = []
-    size = 0
+    wall: dict[str, list[float]] = {name: [] for name in paths}
+    cpu: dict[str, list[float]] = {name: [] for name in paths}
+    sizes: dict[str, int] = {}
     for _ in range(runs):
-        start = time.perf_counter()
-        size = len(convert(event))
-        seconds.append(time.perf_counter() - start)
-    return count / statistics.median(seconds), size
+        for name, convert in paths.items():
+            start_wall, start_cpu = time.perf_counter(), time.process_time()
+            sizes[name] = len(convert(event))
+            cpu[name].append(time.process_time() - start_cpu)
+            wall[name].append(time.perf_counter() - start_wall)
+    return {
+        name: (
+            count / statistics.median(wall[name]),
+            count / statistics.median(cpu[name]),
+            sizes[name],
+        )
+        for name in paths
+    }
 
 
 def cold_import_ms(runs: int = 5) -> float:
@@ -223,16 +239,18 @@ def main() -> int:
     print(
         f"{args.records} records, NEW_AND_OLD_IMAGES, ~{item_bytes:.0f} B of typed JSON per image"
     )
-    base_rate, base_size = median_rate(baseline, event, args.runs)
-    ours_rate, ours_size = median_rate(changelake, event, args.runs)
-    ratio = ours_rate / base_rate
+    rates = median_rates({"baseline": baseline, "changelake": changelake}, event, args.runs)
+    (base_wall, base_cpu, base_size), (ours_wall, ours_cpu, ours_size) = rates.values()
+    ratio = ours_cpu / base_cpu
     verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
-    print(f"baseline (TypeDeserializer, json, from_pylist): {base_rate:9,.0f} records/s")
-    print(f"changelake (every lossless column):             {ours_rate:9,.0f} records/s")
+    print(f"median of {args.runs} alternating runs     records/s (wall)  records/s (CPU)")
+    print(f"baseline (TypeDeserializer, json, from_pylist): {base_wall:9,.0f} {base_cpu:9,.0f}")
+    print(f"changelake (every lossless column):             {ours_wall:9,.0f} {ours_cpu:9,.0f}")
+    print(f"Parquet bytes: baseline {base_size / 1e6:.1f} MB, changelake {ours_size / 1e6:.1f} MB")
     print(
-        f"  Parquet bytes: baseline {base_size / 1e6:.1f} MB, changelake {ours_size / 1e6:.1f} MB"
+        f"ratio: {ratio:.2f}x by CPU time, {ours_wall / base_wall:.2f}x by wall time "
+        f"({verdict} the {TARGET_RATIO:.0f}x target)"
     )
-    print(f"ratio: {ratio:.2f}x ({verdict} the {TARGET_RATIO:.0f}x target)")
     print(f"cold import of changelake.lambda_handler: {cold_import_ms():.0f} ms")
     return 0
 
