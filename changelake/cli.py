@@ -37,10 +37,13 @@ def _register() -> None:
     from changelake.commands.archive import archive
     from changelake.commands.compact import compact
     from changelake.commands.import_export import import_export
+    from changelake.commands.history import history
     from changelake.commands.poll import poll
     from changelake.commands.rebuild import rebuild
     from changelake.commands.rollback import rollback
     from changelake.commands.snapshot import snapshot
+    from changelake.commands.sql import sql
+    from changelake.commands.stats import stats
     from changelake.commands.sync import sync
     from changelake.commands.verify import verify
 
@@ -48,10 +51,13 @@ def _register() -> None:
         archive,
         compact,
         import_export,
+        history,
         poll,
         rebuild,
         rollback,
         snapshot,
+        sql,
+        stats,
         sync,
         verify,
     ):

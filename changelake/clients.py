@@ -19,7 +19,12 @@ from changelake.config import s3_addressing_style
 from changelake.search_options import SearchOptions, aws_service_for_url, engine_from_info
 from schemas.archive_layout import ArchiveLocation, parquet_glob
 from schemas.exceptions import SearchConfigError, SearchUnavailableError
-from schemas.sql_views import create_changes_view_sql, quote_literal
+from schemas.sql_views import (
+    archive_views_sql,
+    create_changes_view_sql,
+    quote_literal,
+    read_only_settings_sql,
+)
 
 if TYPE_CHECKING:
     from rebuild.search_sink import SearchSink
@@ -160,13 +165,32 @@ def open_archive(location: ArchiveLocation, table_name: str | None = None) -> An
     return connection
 
 
+def open_read_only_archive(location: ArchiveLocation) -> Any:
+    """A DuckDB connection that can read the archive and nothing else, and never write to it.
+
+    Views ``changes`` and ``latest`` and macros ``history(key)`` and ``as_of(ts)`` are set up,
+    then the connection is locked: no file or URL outside the archive, no extension loading, and
+    the S3 secret is scoped to the archive prefix. Statements that write are refused before they
+    run (``ask.read_only``).
+    """
+    connection = open_archive(location)
+    for statement in archive_views_sql():
+        connection.execute(statement)
+    root = location.url().rstrip("/") + "/"
+    if location.is_s3:
+        connection.execute(s3_secret_sql(scope=root))
+    for statement in read_only_settings_sql([root]):
+        connection.execute(statement)
+    return connection
+
+
 def httpfs_extension_path() -> str:
     """The httpfs extension shipped by the duckdb-extension-httpfs wheel (never downloaded)."""
     package = resources.files("duckdb_extension_httpfs")
     return str(package / "extensions" / HTTPFS_VERSION / "httpfs.duckdb_extension")
 
 
-def s3_secret_sql() -> str:
+def s3_secret_sql(scope: str | None = None) -> str:
     """``CREATE SECRET`` for DuckDB with the same endpoint, region and credentials as boto3."""
     session = boto3.session.Session()
     credentials = session.get_credentials()
@@ -189,6 +213,8 @@ def s3_secret_sql() -> str:
         options["ENDPOINT"] = parsed.netloc
         options["USE_SSL"] = "true" if parsed.scheme == "https" else "false"
         options["URL_STYLE"] = "vhost" if s3_addressing_style() == "virtual" else "path"
+    if scope:
+        options["SCOPE"] = scope
     body = ", ".join(
         f"{name} {value if name in {'TYPE', 'USE_SSL'} else quote_literal(value)}"
         for name, value in options.items()

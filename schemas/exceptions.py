@@ -94,3 +94,11 @@ class CorruptArchiveError(TerminalError):
 
 class SearchConfigError(TerminalError):
     """The options for reaching the search engine contradict each other or name no engine."""
+
+
+class ReadOnlyError(TerminalError):
+    """A statement given to ``changelake sql`` would write; the archive is read-only there."""
+
+
+class QueryError(TerminalError):
+    """DuckDB rejected a query given to ``changelake sql`` (syntax, unknown column, ...)."""

@@ -137,3 +137,106 @@ FROM counted c LEFT JOIN recounted r ON c.table_name = r.table_name AND c.item_k
 def latest_sql(source: str = "changes", where: str = "true") -> str:
     """The latest live image of every item: items whose newest record is a REMOVE are absent."""
     return f"SELECT * FROM ({latest_records_sql(source, where)}) WHERE event_name <> 'REMOVE'"
+
+
+# --- The views and macros of `changelake sql` -------------------------------------------------
+
+TTL_PRINCIPAL = "dynamodb.amazonaws.com"
+
+# Who made a change: DynamoDB names no user in stream records; TTL expiries carry a Service
+# identity (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/time-to-live-ttl-streams.html).
+WHO_SQL = (
+    "CASE WHEN user_identity.type = 'Service' AND user_identity.principal_id = "
+    f"'{TTL_PRINCIPAL}' THEN 'TTL' ELSE coalesce(user_identity.principal_id, 'user') END"
+)
+
+_CHANGE_SECOND = "epoch_ms(approximate_creation_time) // 1000"
+
+
+def create_latest_view_sql() -> str:
+    """``CREATE VIEW latest``: the latest live image per item, the rebuild's own definition."""
+    return f"CREATE OR REPLACE VIEW latest AS {latest_sql()}"
+
+
+def create_as_of_macro_sql() -> str:
+    """``as_of(ts)``: every item as it was at ``ts`` (items removed by then are absent)."""
+    where = (
+        "approximate_creation_time <= CAST(ts AS TIMESTAMPTZ) "
+        "AND dt <= CAST(CAST(ts AS TIMESTAMPTZ) AS DATE)"
+    )
+    return f"CREATE OR REPLACE MACRO as_of(ts) AS TABLE {latest_sql(where=where)}"
+
+
+def history_sql(source: str = "changes", where: str = "true") -> str:
+    """Every change of the selected rows in item order, redeliveries once, with its version.
+
+    The order and the versions are those of ``latest_records_sql``: the last row of an item has
+    the version its latest record has there.
+    """
+    return f"""
+SELECT table_name, item_key, approximate_creation_time, event_name, {WHO_SQL} AS who,
+       ({_CHANGE_SECOND} << {VERSION_ORDINAL_BITS})
+       + dense_rank() OVER (
+           PARTITION BY table_name, item_key, {_CHANGE_SECOND}
+           ORDER BY event_name <> 'SNAPSHOT', coalesce(sequence_order, ''), event_id) - 1
+       AS version,
+       event_id, sequence_number, old_image, new_image, dt
+FROM {source} WHERE {where}
+QUALIFY row_number() OVER (PARTITION BY table_name, event_id ORDER BY archived_at) = 1
+ORDER BY table_name, item_key, version
+""".strip()
+
+
+def create_history_macro_sql() -> str:
+    """``history(key)``: the timeline of one item (every table), oldest change first."""
+    return f"CREATE OR REPLACE MACRO history(key) AS TABLE {history_sql(where='item_key = key')}"
+
+
+def archive_views_sql() -> list[str]:
+    """The statements that set up ``latest``, ``history(key)`` and ``as_of(ts)``."""
+    return [create_latest_view_sql(), create_history_macro_sql(), create_as_of_macro_sql()]
+
+
+def read_only_settings_sql(readable: list[str]) -> list[str]:
+    """Settings that leave a connection able to read only ``readable`` (directories, prefixes).
+
+    DuckDB then refuses every file or URL outside them, loading extensions, persistent secrets
+    and unredacted secrets, and ``lock_configuration`` refuses any SET that would undo this.
+    """
+    allowed = "[" + ", ".join(quote_literal(path) for path in readable) + "]"
+    return [
+        "SET autoload_known_extensions = false",
+        "SET autoinstall_known_extensions = false",
+        "SET allow_community_extensions = false",
+        "SET allow_unredacted_secrets = false",
+        "SET allow_persistent_secrets = false",
+        f"SET allowed_directories = {allowed}",
+        "SET enable_external_access = false",
+        "SET lock_configuration = true",
+    ]
+
+
+def partition_stats_sql(parquet_glob: str) -> str:
+    """Per table, day and file: records by event, oldest and newest record, and the file size.
+
+    File sizes come from ``read_blob`` without reading the contents; the rows need only the
+    ``event_name`` and ``approximate_creation_time`` columns.
+    """
+    glob = quote_literal(parquet_glob)
+    return f"""
+WITH sizes AS (SELECT filename, size FROM read_blob({glob})),
+rows AS (
+    SELECT filename, "table" AS table_name, CAST(dt AS DATE) AS dt,
+           count(*) AS records,
+           count(*) FILTER (event_name = 'INSERT') AS inserts,
+           count(*) FILTER (event_name = 'MODIFY') AS modifies,
+           count(*) FILTER (event_name = 'REMOVE') AS removes,
+           count(*) FILTER (event_name = 'SNAPSHOT') AS snapshots,
+           min(approximate_creation_time) AS oldest,
+           max(approximate_creation_time) AS newest
+    FROM read_parquet({glob}, hive_partitioning = true, union_by_name = true, filename = true)
+    GROUP BY ALL
+)
+SELECT rows.*, sizes.size AS bytes FROM rows JOIN sizes USING (filename)
+ORDER BY table_name, dt, filename
+""".strip()

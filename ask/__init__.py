@@ -1,0 +1,1 @@
+"""Asking the change log: SQL results, item timelines with diffs, and archive statistics."""

@@ -1,0 +1,58 @@
+"""``changelake history``: one item's timeline, with what each change did."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ask.timeline import TIMELINE_COLUMNS, rows_to_timeline, timeline_to_lines
+from changelake.clients import open_archive
+from changelake.config import ENV_TABLE
+from changelake.options import archive_option, output_option
+from schemas.archive_layout import parse_archive_uri
+from schemas.exceptions import QueryError
+from schemas.sql_views import history_sql
+
+
+@click.command()
+@archive_option
+@click.option(
+    "--table",
+    "table_name",
+    envvar=ENV_TABLE,
+    required=True,
+    help=f"DynamoDB table of the item. Env: {ENV_TABLE}.",
+)
+@output_option
+@click.argument("key")
+def history(archive: str, table_name: str, output: str, key: str) -> None:
+    """Show every change of the item KEY, oldest first, with a diff of its attributes.
+
+    KEY is the item key as the archive writes it: key attributes sorted by name,
+    'name=value' joined with '&' (e.g. 'postId=post#0001&seriesId=series-7').
+    """
+    location = parse_archive_uri(archive)
+    connection = open_archive(location, table_name)
+    sql = history_sql(where="item_key = $key")
+    result = connection.execute(f"SELECT {', '.join(TIMELINE_COLUMNS)} FROM ({sql})", {"key": key})
+    names = [column[0] for column in result.description]
+    entries = rows_to_timeline(dict(zip(names, row, strict=True)) for row in result.fetchall())
+    if not entries:
+        raise QueryError(
+            f"no changes of item {key!r} in table {table_name!r} under {archive}; item keys "
+            "look like 'id=post-1' (list some: changelake sql \"select distinct item_key from "
+            'changes limit 5")'
+        )
+    if output == "json":
+        click.echo(
+            json.dumps(
+                {"table": table_name, "item_key": key, "changes": [e.to_dict() for e in entries]},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    click.echo(f"{table_name} {key}: {len(entries)} change{'s' if len(entries) != 1 else ''}")
+    for line in timeline_to_lines(entries):
+        click.echo(line)

@@ -1,0 +1,89 @@
+"""``changelake sql``: ad-hoc, read-only SQL over the change log."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import IO
+
+import click
+
+from ask.query_runner import run_sql
+from ask.result_output import OUTPUT_FORMATS
+from changelake.clients import open_read_only_archive
+from changelake.options import archive_option
+from schemas.archive_layout import ArchiveLocation, parse_archive_uri
+from schemas.exceptions import ReadOnlyError
+
+
+@click.command()
+@archive_option
+@click.argument("query", required=False)
+@click.option(
+    "-f",
+    "--file",
+    "sql_file",
+    type=click.File("r"),
+    help="Read the SQL from FILE ('-' for stdin) instead of the QUERY argument.",
+)
+@click.option(
+    "--output",
+    type=click.Choice(OUTPUT_FORMATS),
+    default="table",
+    show_default=True,
+    help="Result format: an aligned table, CSV, JSON Lines (one object per row) or Parquet.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    help="Write the result to this local file instead of stdout (required for parquet).",
+)
+def sql(
+    archive: str, query: str | None, sql_file: IO[str] | None, output: str, out_path: str | None
+) -> None:
+    """Run SQL over the archive, read-only; with no QUERY on a terminal, an interactive prompt.
+
+    \b
+    Views and macros:
+      changes      every change record; filter on dt (a DATE) to read only those days
+      latest       the latest live image of every item (what a rebuild indexes)
+      history(key) one item's changes, oldest first, with versions and who made them
+      as_of(ts)    every item as it was at ts (TIMESTAMPTZ), removed items absent
+    Image columns are JSON: new_image->>'title', new_image->>'$.author.name'.
+    """
+    if query is not None and sql_file is not None:
+        raise click.UsageError("give either QUERY or -f FILE, not both")
+    if output == "parquet" and out_path is None:
+        raise click.UsageError("--output parquet needs --out FILE")
+    location = parse_archive_uri(archive)
+    out_file = None if out_path is None else _check_out_path(out_path, location)
+    connection = open_read_only_archive(location)
+    if query is None and sql_file is None and sys.stdin.isatty():
+        from changelake.sql_prompt import run_prompt
+
+        run_prompt(connection, output)
+        return
+    text = query if query is not None else (sql_file or sys.stdin).read()
+    if out_file is None:
+        run_sql(connection, text, output, sys.stdout.buffer)
+        return
+    partial = out_file.with_name(out_file.name + ".partial")
+    try:
+        with partial.open("wb") as out:
+            run_sql(connection, text, output, out)
+        partial.replace(out_file)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _check_out_path(out_path: str, location: ArchiveLocation) -> Path:
+    if "://" in out_path:
+        raise click.UsageError(f"--out {out_path} is not a local file path")
+    path = Path(out_path).expanduser()
+    if not location.is_s3 and path.resolve().is_relative_to(location.prefix):
+        raise ReadOnlyError(
+            f"--out {out_path} is inside the archive {location.uri}; the archive cannot be "
+            "changed through sql: write the result elsewhere"
+        )
+    return path

@@ -1,0 +1,49 @@
+"""``changelake stats``: what the archive holds, per table and day, and how fresh it is."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import click
+
+from ask.archive_stats import DEFAULT_SMALL_FILE_SIZE, file_rows_to_stats, stats_to_lines
+from changelake.clients import connect_duckdb
+from changelake.commands.compact import ByteSize
+from changelake.options import archive_option, output_option
+from schemas.archive_layout import parquet_glob, parse_archive_uri
+from schemas.sql_views import partition_stats_sql
+
+
+@click.command()
+@archive_option
+@click.option("--table", "table_name", default=None, help="Only this table (default: every table).")
+@click.option(
+    "--small-file-size",
+    type=ByteSize(),
+    default=str(DEFAULT_SMALL_FILE_SIZE),
+    show_default="16MB",
+    help="Flag files smaller than this (e.g. 16MB); `changelake compact` merges them.",
+)
+@output_option
+def stats(archive: str, table_name: str | None, small_file_size: int, output: str) -> None:
+    """Per table and day: records by event, files, bytes, oldest and newest record, and lag."""
+    location = parse_archive_uri(archive)
+    connection = connect_duckdb(location)
+    glob = parquet_glob(location, table_name)
+    found = connection.execute("SELECT count(*) FROM glob(?)", [glob]).fetchone()
+    rows = []
+    if found and found[0]:
+        result = connection.execute(partition_stats_sql(glob))
+        names = [column[0] for column in result.description]
+        rows = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+    report = file_rows_to_stats(rows, small_file_size)
+    now = datetime.now(UTC)
+    if output == "json":
+        click.echo(json.dumps([s.to_dict(now) for s in report], indent=2))
+        return
+    if not report:
+        click.echo(f"no change files under {archive}")
+        return
+    for line in stats_to_lines(report, now, small_file_size):
+        click.echo(line)
