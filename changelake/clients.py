@@ -21,6 +21,7 @@ from schemas.archive_layout import ArchiveLocation, parquet_glob
 from schemas.exceptions import SearchConfigError, SearchUnavailableError
 from schemas.sql_views import (
     archive_views_sql,
+    clear_s3_credential_settings_sql,
     create_changes_view_sql,
     quote_literal,
     read_only_settings_sql,
@@ -148,7 +149,10 @@ def connect_duckdb(location: ArchiveLocation) -> Any:
     """An in-memory DuckDB connection that can read the archive (S3 through httpfs)."""
     import duckdb
 
-    connection = duckdb.connect(config={"autoinstall_known_extensions": False})
+    # Secrets live in memory only: a persistent one would be written under ~/.duckdb.
+    connection = duckdb.connect(
+        config={"autoinstall_known_extensions": False, "allow_persistent_secrets": False}
+    )
     connection.execute("SET TimeZone = 'UTC'")
     if location.is_s3:
         connection.execute(f"LOAD {quote_literal(httpfs_extension_path())}")
@@ -179,6 +183,8 @@ def open_read_only_archive(location: ArchiveLocation) -> Any:
     root = location.url().rstrip("/") + "/"
     if location.is_s3:
         connection.execute(s3_secret_sql(scope=root))
+        for statement in clear_s3_credential_settings_sql():
+            connection.execute(statement)
     for statement in read_only_settings_sql([root]):
         connection.execute(statement)
     return connection

@@ -209,11 +209,20 @@ def read_only_settings_sql(readable: list[str]) -> list[str]:
         "SET autoinstall_known_extensions = false",
         "SET allow_community_extensions = false",
         "SET allow_unredacted_secrets = false",
-        "SET allow_persistent_secrets = false",
         f"SET allowed_directories = {allowed}",
         "SET enable_external_access = false",
         "SET lock_configuration = true",
     ]
+
+
+# httpfs copies AWS_* environment variables into these settings when it loads, where
+# duckdb_settings() would show them; the session's scoped secret is what reads S3.
+S3_CREDENTIAL_SETTINGS = ("s3_access_key_id", "s3_secret_access_key", "s3_session_token")
+
+
+def clear_s3_credential_settings_sql() -> list[str]:
+    """Empty the legacy S3 credential settings (httpfs must be loaded)."""
+    return [f"SET {name} = ''" for name in S3_CREDENTIAL_SETTINGS]
 
 
 def partition_stats_sql(parquet_glob: str) -> str:

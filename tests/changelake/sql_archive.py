@@ -1,0 +1,55 @@
+"""A small archive with known history, for the sql, history and stats tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archiver.batch import archive_records
+from changelake.clients import make_store
+from schemas.archive_layout import parse_archive_uri
+from tests.helpers import make_record
+
+DAY1 = 1_764_288_000  # 2025-11-28 00:00:00 UTC
+DAY2 = DAY1 + 86_400  # 2025-11-29
+TTL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+
+
+def _image(key: str, **attributes: Any) -> dict[str, Any]:
+    image: dict[str, Any] = {"id": {"S": key}}
+    for name, value in attributes.items():
+        image[name] = {"N": str(value)} if isinstance(value, int) else {"S": value}
+    return image
+
+
+def write_sample_archive(archive: str) -> None:
+    """Three posts over two days, in two batches (one file per day per batch).
+
+    post#1: INSERT, two MODIFYs in one second, a MODIFY on day 2. post#2: INSERT, TTL REMOVE on
+    day 2. post#3: INSERT on day 2.
+    """
+    p1 = [
+        _image("post#1", title="a"),
+        _image("post#1", title="b", views=1),
+        _image("post#1", title="c", views=1),
+        _image("post#1", title="d", views=2),
+    ]
+    first = [
+        make_record(1, key="post#1", event_name="INSERT", at=DAY1, new_image=p1[0]),
+        make_record(
+            2, key="post#2", event_name="INSERT", at=DAY1, new_image=_image("post#2", title="x")
+        ),
+        make_record(3, key="post#1", at=DAY1 + 10, new_image=p1[1], old_image=p1[0]),
+        make_record(4, key="post#1", at=DAY1 + 10, new_image=p1[2], old_image=p1[1]),
+    ]
+    removal = make_record(
+        6, key="post#2", event_name="REMOVE", at=DAY2 + 5, old_image=_image("post#2", title="x")
+    )
+    removal["userIdentity"] = TTL
+    second = [
+        make_record(5, key="post#1", at=DAY2, new_image=p1[3], old_image=p1[2]),
+        removal,
+        make_record(7, key="post#3", event_name="INSERT", at=DAY2 + 20, new_image=_image("post#3")),
+    ]
+    store = make_store(parse_archive_uri(archive))
+    archive_records(first, store)
+    archive_records(second, store)
