@@ -36,8 +36,8 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 def _register() -> None:
     from changelake.commands.archive import archive
     from changelake.commands.compact import compact
-    from changelake.commands.import_export import import_export
     from changelake.commands.history import history
+    from changelake.commands.import_export import import_export
     from changelake.commands.poll import poll
     from changelake.commands.rebuild import rebuild
     from changelake.commands.rollback import rollback

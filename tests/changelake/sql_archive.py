@@ -33,17 +33,14 @@ def write_sample_archive(archive: str) -> None:
         _image("post#1", title="c", views=1),
         _image("post#1", title="d", views=2),
     ]
+    p2 = _image("post#2", title="x")
     first = [
         make_record(1, key="post#1", event_name="INSERT", at=DAY1, new_image=p1[0]),
-        make_record(
-            2, key="post#2", event_name="INSERT", at=DAY1, new_image=_image("post#2", title="x")
-        ),
+        make_record(2, key="post#2", event_name="INSERT", at=DAY1, new_image=p2),
         make_record(3, key="post#1", at=DAY1 + 10, new_image=p1[1], old_image=p1[0]),
         make_record(4, key="post#1", at=DAY1 + 10, new_image=p1[2], old_image=p1[1]),
     ]
-    removal = make_record(
-        6, key="post#2", event_name="REMOVE", at=DAY2 + 5, old_image=_image("post#2", title="x")
-    )
+    removal = make_record(6, key="post#2", event_name="REMOVE", at=DAY2 + 5, old_image=p2)
     removal["userIdentity"] = TTL
     second = [
         make_record(5, key="post#1", at=DAY2, new_image=p1[3], old_image=p1[2]),
