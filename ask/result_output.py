@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import unicodedata
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
@@ -50,7 +51,7 @@ def iter_table_lines(
         cells = [[value_to_text(v) for v in row.values()] for row in batch.to_pylist()]
         if widths is None:
             widths = [
-                min(max_width, max([len(name), *(len(r[i]) for r in cells)]))
+                min(max_width, max([display_width(name), *(display_width(r[i]) for r in cells)]))
                 for i, name in enumerate(names)
             ]
             yield _line(names, widths)
@@ -59,7 +60,7 @@ def iter_table_lines(
             yield _line(row, widths)
         rows += len(cells)
     if widths is None:
-        yield _line(names, [len(n) for n in names])
+        yield _line(names, [display_width(n) for n in names])
     yield f"({rows} row{'' if rows == 1 else 's'})"
 
 
@@ -99,11 +100,19 @@ def _line(cells: list[str], widths: list[int]) -> str:
     return "  ".join(_fit(cell, width) for cell, width in zip(cells, widths, strict=True))
 
 
+def display_width(text: str) -> int:
+    """Columns the text takes in a terminal: East Asian wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def _fit(text: str, width: int) -> str:
     text = text.replace("\n", "\\n")
-    if len(text) > width:
-        return text[: width - 1] + "…"
-    return text.ljust(width)
+    if display_width(text) > width:
+        text = text[:width]
+        while display_width(text) > width - 1:
+            text = text[:-1]
+        text += "…"
+    return text + " " * (width - display_width(text))
 
 
 def _flat_field(field: pa.Field) -> pa.Field:
