@@ -64,7 +64,7 @@ bench-lambda-import: install
 bench-compact: install
 	$(BIN)/python bench/compact.py
 
-bench-rebuild: install
+bench-rebuild: install opensearch
 	$(BIN)/python bench/rebuild.py
 
 bench-lambda-batch: install

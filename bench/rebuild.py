@@ -8,7 +8,9 @@
    size, into an index with the same settings. Target >= 0.9x the raw loader's throughput.
 3. Peak RSS of ``changelake rebuild`` over the 5M-change archive. Target < 1 GB.
 
-The search engine is the local Elasticsearch-API server, started and stopped by PID here.
+Benchmark 2 runs on each engine (``--engine``, default both): the local Elasticsearch-API server
+and the real OpenSearch node, each started and stopped by PID here; the raw loader runs on the
+same engine as the rebuild it is compared with. Benchmark 3 runs on the first engine.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 # This file's folder comes first on sys.path, and its name would shadow the rebuild package.
@@ -34,7 +37,17 @@ from changelake.clients import make_search_sink, open_archive
 from rebuild.bulk import DEFAULT_MAX_BYTES, arrow_to_block, iter_chunks
 from rebuild.latest_images import Selection, iter_latest_batches, materialize_latest
 from schemas.archive_layout import parse_archive_uri
-from scripts.services import start_elasticsearch_api, stop
+from scripts.services import start_elasticsearch_api, start_opensearch, stop
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from scripts.services import Service
+
+ENGINES: dict[str, Callable[[Path], Service]] = {
+    "elasticsearch": start_elasticsearch_api,
+    "opensearch": start_opensearch,
+}
 
 BARE_SQL = (
     "CREATE OR REPLACE TEMP TABLE bare_latest AS "
@@ -122,6 +135,33 @@ def drop_alias_indexes(url: str, alias: str) -> None:
         sink.delete_index(index)
 
 
+def bench_end_to_end(
+    url: str, engine: str, archive: Path, requests: list[bytes], repeats: int
+) -> None:
+    """Print the medians of changelake rebuild and of the raw loader on one engine."""
+    raw, rebuilt, documents = [], [], 0
+    for repeat in range(repeats):
+        raw.append(raw_bulk_load(url, f"raw-{repeat}", requests))
+        seconds, documents, _ = run_rebuild(archive, url, "bench")
+        rebuilt.append(seconds)
+    drop_alias_indexes(url, "bench")
+    raw_median, rebuild_median = statistics.median(raw), statistics.median(rebuilt)
+    print(f"rebuild end to end on {engine}, {documents:,} documents, {len(requests)} requests:")
+    print(f"  raw _bulk loader  {raw_median:7.2f} s  {documents / raw_median:9,.0f} docs/s")
+    print(f"  changelake        {rebuild_median:7.2f} s  {documents / rebuild_median:9,.0f} docs/s")
+    print(f"  ratio             {raw_median / rebuild_median:7.2f}x   (target >= 0.9x)", flush=True)
+
+
+def bench_peak_rss(url: str, archive: Path, changes: int) -> None:
+    """Print the peak RSS of one changelake rebuild of ``archive``."""
+    print(f"peak RSS of changelake rebuild, {changes:,} changes:", flush=True)
+    seconds, documents, rss = run_rebuild(archive, url, "bench-big")
+    drop_alias_indexes(url, "bench-big")
+    print(
+        f"  {rss / 2**20:7.0f} MB   (target < 1024 MB; {documents:,} documents in {seconds:.1f} s)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the three benchmarks and print medians and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -130,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e2e-changes", type=int, default=1_000_000)
     parser.add_argument("--e2e-items", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--engine", choices=[*ENGINES, "both"], default="both")
     args = parser.parse_args(argv)
 
     big = synthetic_archive(changes=args.changes, items=args.items)
@@ -141,32 +182,16 @@ def main(argv: list[str] | None = None) -> int:
 
     small = synthetic_archive(changes=args.e2e_changes, items=args.e2e_items)
     requests = serialized_requests(small)
-    with tempfile.TemporaryDirectory(prefix="bench-rebuild-") as workdir:
-        service = start_elasticsearch_api(Path(workdir))
-        try:
-            raw, rebuilt, documents = [], [], 0
-            for repeat in range(args.repeats):
-                raw.append(raw_bulk_load(service.url, f"raw-{repeat}", requests))
-                seconds, documents, _ = run_rebuild(small, service.url, "bench")
-                rebuilt.append(seconds)
-            drop_alias_indexes(service.url, "bench")
-            raw_median, rebuild_median = statistics.median(raw), statistics.median(rebuilt)
-            print(f"rebuild end to end, {documents:,} documents, {len(requests)} requests:")
-            print(f"  raw _bulk loader  {raw_median:7.2f} s  {documents / raw_median:9,.0f} docs/s")
-            print(
-                f"  changelake        {rebuild_median:7.2f} s  "
-                f"{documents / rebuild_median:9,.0f} docs/s"
-            )
-            print(f"  ratio             {raw_median / rebuild_median:7.2f}x   (target >= 0.9x)")
-            print(f"peak RSS of changelake rebuild, {args.changes:,} changes:", flush=True)
-            seconds, documents, rss = run_rebuild(big, service.url, "bench-big")
-            drop_alias_indexes(service.url, "bench-big")
-            print(
-                f"  {rss / 2**20:7.0f} MB   (target < 1024 MB; "
-                f"{documents:,} documents in {seconds:.1f} s)"
-            )
-        finally:
-            stop(service)
+    engines = list(ENGINES) if args.engine == "both" else [args.engine]
+    for engine in engines:
+        with tempfile.TemporaryDirectory(prefix="bench-rebuild-") as workdir:
+            service = ENGINES[engine](Path(workdir))
+            try:
+                bench_end_to_end(service.url, engine, small, requests, args.repeats)
+                if engine == engines[0]:
+                    bench_peak_rss(service.url, big, args.changes)
+            finally:
+                stop(service)
     return 0
 
 
