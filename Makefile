@@ -13,7 +13,7 @@ LAMBDA_PYTHON ?= 3.11
 OPENSEARCH_DIR := .cache/opensearch
 OPENSEARCH_STAMP := $(OPENSEARCH_DIR)/.installed
 
-.PHONY: install opensearch test lint demo demo-dynamodb bench-archive package bench-lambda-import bench-lambda-batch bench-compact bench-rebuild bench-dynamodb clean
+.PHONY: install opensearch test lint demo demo-dynamodb bench-archive package bench-lambda-import bench-lambda-batch bench-compact bench-rebuild bench-dynamodb bench-sql clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,9 @@ bench-lambda-batch: install
 
 bench-dynamodb: install
 	$(BIN)/python bench/dynamodb_ingest.py
+
+bench-sql: install
+	$(BIN)/python bench/sql.py
 
 clean:
 	rm -rf $(VENV) .services changelake-data build
