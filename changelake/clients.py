@@ -28,6 +28,8 @@ from schemas.sql_views import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rebuild.search_sink import SearchSink
 
 HTTPFS_VERSION = "v1.5.5"
@@ -160,16 +162,24 @@ def connect_duckdb(location: ArchiveLocation) -> Any:
     return connection
 
 
-def open_archive(location: ArchiveLocation, table_name: str | None = None) -> Any:
-    """A DuckDB connection with a ``changes`` view over the archive (or one table of it)."""
+def open_archive(
+    location: ArchiveLocation, table_name: str | None = None, files: Sequence[str] | None = None
+) -> Any:
+    """A DuckDB connection with a ``changes`` view over the archive (or one table of it).
+
+    ``files`` narrows the view to those Parquet objects (``--skip-corrupt`` leaves some out).
+    """
     connection = connect_duckdb(location)
+    if files is not None:
+        connection.execute(create_changes_view_sql(files))
+        return connection
     glob = parquet_glob(location, table_name)
     found = connection.execute("SELECT count(*) FROM glob(?)", [glob]).fetchone()
     connection.execute(create_changes_view_sql(glob if found and found[0] else None))
     return connection
 
 
-def open_read_only_archive(location: ArchiveLocation) -> Any:
+def open_read_only_archive(location: ArchiveLocation, files: Sequence[str] | None = None) -> Any:
     """A DuckDB connection that can read the archive and nothing else, and never write to it.
 
     Views ``changes`` and ``latest`` and macros ``history(key)`` and ``as_of(ts)`` are set up,
@@ -177,7 +187,7 @@ def open_read_only_archive(location: ArchiveLocation) -> Any:
     the S3 secret is scoped to the archive prefix. Statements that write are refused before they
     run (``ask.read_only``).
     """
-    connection = open_archive(location)
+    connection = open_archive(location, files=files)
     for statement in archive_views_sql():
         connection.execute(statement)
     root = location.url().rstrip("/") + "/"

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from changelake.clients import connect_duckdb
+from changelake.clients import connect_duckdb, open_archive
 from schemas.archive_layout import parquet_glob
 from schemas.exceptions import CorruptArchiveError, StorageError
-from schemas.sql_views import create_changes_view_sql
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -112,27 +111,29 @@ def naming_unreadable_files(connection: Any, urls: Callable[[], Sequence[str]]) 
 
 
 def open_readable_archive(
-    location: ArchiveLocation, table_name: str | None = None, *, skip_corrupt: bool = False
+    location: ArchiveLocation,
+    table_name: str | None = None,
+    *,
+    skip_corrupt: bool = False,
+    opener: Callable[[list[str] | None], Any] | None = None,
 ) -> tuple[Any, list[UnreadableFile]]:
     """A DuckDB connection with a ``changes`` view, and the files left out of it.
 
     Creating the view reads every footer, so a file cut short is named here, as a
     :class:`CorruptArchiveError`; a damaged page is named when a query reads it (wrap the query
     in :func:`naming_unreadable_files`). With ``skip_corrupt`` every file is read once up front
-    and the view covers only the readable ones.
+    and the view covers only the readable ones. ``opener`` builds the connection from the list of
+    files (None: all of them); by default ``open_archive``.
     """
-    connection = connect_duckdb(location)
-    urls = list_archive_files(connection, location, table_name)
-    if not skip_corrupt:
-        with naming_unreadable_files(connection, lambda: urls):
-            connection.execute(
-                create_changes_view_sql(parquet_glob(location, table_name) if urls else None)
-            )
-        return connection, []
-    unreadable = list(iter_unreadable_files(connection, urls, full_scan=True))
+    probe = connect_duckdb(location)
+    urls = list_archive_files(probe, location, table_name)
+    unreadable = list(iter_unreadable_files(probe, urls, full_scan=True)) if skip_corrupt else []
     skipped = {item.url for item in unreadable}
-    connection.execute(create_changes_view_sql([url for url in urls if url not in skipped]))
-    return connection, unreadable
+    files = [url for url in urls if url not in skipped] if skip_corrupt else None
+    with naming_unreadable_files(probe, lambda: urls):
+        if opener is not None:
+            return opener(files), unreadable
+        return open_archive(location, table_name, files=files), unreadable
 
 
 def _first_line(error: Exception) -> str:

@@ -11,7 +11,8 @@ import click
 from ask.query_runner import run_sql
 from ask.result_output import OUTPUT_FORMATS
 from changelake.clients import open_read_only_archive
-from changelake.options import archive_option
+from changelake.options import archive_option, skip_corrupt_option
+from changelake.unreadable_files import open_readable_archive
 from schemas.archive_layout import ArchiveLocation, parse_archive_uri
 from schemas.exceptions import ReadOnlyError
 
@@ -39,8 +40,14 @@ from schemas.exceptions import ReadOnlyError
     type=click.Path(dir_okay=False),
     help="Write the result to this local file instead of stdout (required for parquet).",
 )
+@skip_corrupt_option
 def sql(
-    archive: str, query: str | None, sql_file: IO[str] | None, output: str, out_path: str | None
+    archive: str,
+    query: str | None,
+    sql_file: IO[str] | None,
+    output: str,
+    out_path: str | None,
+    skip_corrupt: bool,
 ) -> None:
     """Run SQL over the archive, read-only; with no QUERY on a terminal, an interactive prompt.
 
@@ -58,7 +65,13 @@ def sql(
         raise click.UsageError("--output parquet needs --out FILE")
     location = parse_archive_uri(archive)
     out_file = None if out_path is None else _check_out_path(out_path, location)
-    connection = open_read_only_archive(location)
+    connection, skipped = open_readable_archive(
+        location,
+        skip_corrupt=skip_corrupt,
+        opener=lambda files: open_read_only_archive(location, files=files),
+    )
+    for item in skipped:
+        click.echo(f"Warning: skipped unreadable {item.url}: {item.error}", err=True)
     if query is None and sql_file is None and sys.stdin.isatty():
         from changelake.sql_prompt import run_prompt
 

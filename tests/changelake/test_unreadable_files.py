@@ -81,3 +81,17 @@ def test_compact_names_the_corrupt_file_and_deletes_nothing(archive_uri: str) ->
     assert f"Error: {bad_url} is not a readable Parquet file" in result.output
     assert list(store.list_keys("table=posts/")) == before
     assert list(store.list_keys("_locks/")) == []
+
+
+def test_sql_names_a_corrupt_file_or_reads_around_it(archive_uri: str) -> None:
+    bad_url = _archive_with_a_corrupt_file(archive_uri)
+    query = "select count(*) as n from latest"
+    refused = CliRunner().invoke(cli, ["sql", "--archive", archive_uri, query])
+    assert refused.exit_code == 1
+    assert f"Error: {bad_url} is not a readable Parquet file" in refused.output
+    done = CliRunner().invoke(
+        cli, ["sql", "--archive", archive_uri, "--skip-corrupt", "--output", "csv", query]
+    )
+    assert done.exit_code == 0, done.output
+    assert f"Warning: skipped unreadable {bad_url}: " in done.stderr
+    assert done.stdout.splitlines()[1:] == ["8"]
