@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+# This file's folder comes first on sys.path, and bench/rebuild.py would shadow the rebuild package.
+sys.path.remove(str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from archiver.compaction import compact_partition, plan_compaction
