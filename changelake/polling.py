@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from archiver.stream_poller import poll_stream
 from archiver.stream_records import table_name_from_arn
 from archiver.stream_shards import table_stream_arn
+from changelake.aws_errors import explained_aws_errors
 from changelake.clients import dynamodb_client, make_store, streams_client
 from schemas.archive_layout import check_table_name, parse_archive_uri
 
@@ -18,14 +19,16 @@ def run_poll(
     archive: str, *, stream_arn: str | None, table_name: str | None, max_seconds: float
 ) -> PollResult:
     """Poll the stream named by ARN, or the current stream of a table, into the archive."""
-    if stream_arn is None:
-        if table_name is None:
-            raise ValueError("name a stream ARN or a table")
-        stream_arn = table_stream_arn(dynamodb_client(), check_table_name(table_name))
-    return poll_stream(
-        streams_client(),
-        make_store(parse_archive_uri(archive)),
-        stream_arn,
-        table_name=table_name or table_name_from_arn(stream_arn),
-        max_seconds=max_seconds,
-    )
+    store = make_store(parse_archive_uri(archive))
+    with explained_aws_errors(f"cannot poll the stream of {stream_arn or table_name}"):
+        if stream_arn is None:
+            if table_name is None:
+                raise ValueError("name a stream ARN or a table")
+            stream_arn = table_stream_arn(dynamodb_client(), check_table_name(table_name))
+        return poll_stream(
+            streams_client(),
+            store,
+            stream_arn,
+            table_name=table_name or table_name_from_arn(stream_arn),
+            max_seconds=max_seconds,
+        )

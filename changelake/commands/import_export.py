@@ -12,6 +12,7 @@ from archiver.checkpoints import record_snapshot
 from archiver.dynamodb_export import import_export as import_dynamodb_export
 from archiver.dynamodb_export import load_export_manifest
 from archiver.table_snapshot import snapshot_time
+from changelake.aws_errors import explained_aws_errors
 from changelake.clients import dynamodb_client, make_store
 from changelake.options import archive_option, output_option, silent_option
 from schemas.archive_layout import parse_archive_uri
@@ -50,7 +51,8 @@ def import_export(
     manifest = load_export_manifest(bucket, location.prefix)
     table_name = table_name or manifest.table_name
     # The export holds no key schema; the table's stream is the one to follow afterwards.
-    table = dynamodb_client().describe_table(TableName=table_name)["Table"]
+    with explained_aws_errors(f"cannot describe table {table_name}"):
+        table = dynamodb_client().describe_table(TableName=table_name)["Table"]
     key_names = [key["AttributeName"] for key in table["KeySchema"]]
     stream_on = table.get("StreamSpecification", {}).get("StreamEnabled", False)
     stream_arn = table.get("LatestStreamArn") if stream_on else None

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
 from archiver.table_snapshot import snapshot_table
+from changelake.aws_errors import explained_aws_errors
 from changelake.clients import dynamodb_client, make_store
 from changelake.config import ENV_TABLE
 from changelake.options import archive_option, output_option, silent_option
@@ -42,8 +43,9 @@ def snapshot(table_name: str, archive: str, segments: int, output: str, silent: 
     client = dynamodb_client()
     table_name = check_table_name(table_name)
     store = make_store(parse_archive_uri(archive))
-    # ItemCount is refreshed about every six hours: a hint for the bar, not a promise.
-    estimate = client.describe_table(TableName=table_name)["Table"].get("ItemCount") or None
+    with explained_aws_errors(f"cannot describe table {table_name}"):
+        # ItemCount is refreshed about every six hours: a hint for the bar, not a promise.
+        estimate = client.describe_table(TableName=table_name)["Table"].get("ItemCount") or None
     lock = threading.Lock()
     bar: ProgressBar[int]
     with click.progressbar(
@@ -58,7 +60,8 @@ def snapshot(table_name: str, archive: str, segments: int, output: str, silent: 
             with lock:
                 bar.update(items)
 
-        result = snapshot_table(client, store, table_name, segments=segments, progress=advance)
+        with explained_aws_errors(f"cannot scan table {table_name}"):
+            result = snapshot_table(client, store, table_name, segments=segments, progress=advance)
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
         return

@@ -77,3 +77,18 @@ def test_the_scheduled_lambda_polls_the_configured_table(
     summary = poll({"source": "aws.events"}, LambdaContext())
     assert summary["archived"] == 2
     assert summary["complete"] is True
+
+
+@pytest.mark.dynamodb
+@pytest.mark.parametrize("command", ["poll", "snapshot"])
+def test_a_missing_table_is_one_line_naming_it(
+    dynamodb_service: Service, local_archive: str, command: str
+) -> None:
+    result = CliRunner().invoke(
+        cli, [command, "--table", "no-such-table", "--archive", local_archive]
+    )
+    assert result.exit_code == 1
+    assert "no-such-table" in result.output
+    assert "ResourceNotFoundException" in result.output
+    assert "check the name, the region and the endpoint" in result.output
+    assert "Traceback" not in result.output
