@@ -12,8 +12,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from archiver.checkpoints import load_stream_state
+from schemas.archive_layout import CHECKPOINT_DIR, table_dir
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from archiver.checkpoints import StreamState
     from archiver.object_store import ObjectStore
 
@@ -116,3 +119,17 @@ def stream_status(store: ObjectStore, table_name: str) -> dict[str, Any] | None:
 
 def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
+
+
+def iter_stream_statuses(
+    store: ObjectStore, table_name: str | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(table, stream_status)`` for every table the poller or a snapshot has state for."""
+    prefix = f"{CHECKPOINT_DIR}/{table_dir(table_name)}/" if table_name else f"{CHECKPOINT_DIR}/"
+    for key in store.list_keys(prefix):
+        parts = key.split("/")
+        if len(parts) == 3 and parts[1].startswith("table=") and parts[2] == "stream.json":
+            name = parts[1].removeprefix("table=")
+            status = stream_status(store, name)
+            if status is not None:
+                yield name, status

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import click
 
+from archiver.stream_gaps import iter_stream_statuses
 from ask.archive_stats import DEFAULT_SMALL_FILE_SIZE, file_rows_to_stats, stats_to_lines
-from changelake.clients import connect_duckdb
+from changelake.clients import connect_duckdb, make_store
 from changelake.commands.compact import ByteSize
 from changelake.options import archive_option, output_option
 from schemas.archive_layout import parquet_glob, parse_archive_uri
@@ -39,11 +40,21 @@ def stats(archive: str, table_name: str | None, small_file_size: int, output: st
         rows = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
     report = file_rows_to_stats(rows, small_file_size)
     now = datetime.now(UTC)
+    streams = list(iter_stream_statuses(make_store(location), table_name))
+    for name, status in streams:
+        if status["gap"]:
+            click.echo(f"Gap in {name}: {status['gap']}", err=True)
     if output == "json":
         click.echo(json.dumps([s.to_dict(now) for s in report], indent=2))
         return
     if not report:
         click.echo(f"no change files under {archive}")
-        return
-    for line in stats_to_lines(report, now, small_file_size):
-        click.echo(line)
+    else:
+        for line in stats_to_lines(report, now, small_file_size):
+            click.echo(line)
+    for name, status in streams:
+        snapshot = f", snapshot as of {status['snapshot_at']}" if status["snapshot_at"] else ""
+        click.echo(
+            f"Stream of {name}: {status['stream_arn']}, archive complete until "
+            f"{status['covered_until']}{snapshot}{'; GAP (see above)' if status['gap'] else ''}"
+        )

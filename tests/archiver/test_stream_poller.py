@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.exceptions import ClientError
+from click.testing import CliRunner
 
 from archiver.backoff import THROTTLED
 from archiver.checkpoints import load_shard_checkpoint, load_stream_state
 from archiver.stream_gaps import load_gap
 from archiver.stream_poller import Clock, poll_stream
 from archiver.stream_shards import iter_shards
+from changelake.cli import cli
 from changelake.clients import dynamodb_client, make_store, open_archive, streams_client
 from schemas.archive_layout import parse_archive_uri
 from schemas.exceptions import (
@@ -286,6 +288,11 @@ def test_a_changed_stream_is_a_gap_kept_for_stats(
     assert gap is not None and gap.stream_arn == new_arn
     with pytest.raises(StreamGapError):  # stays failed until a snapshot closes the gap
         poll(store, (name, new_arn))
+    shown = CliRunner().invoke(cli, ["stats", "--archive", local_archive, "--table", name])
+    assert shown.exit_code == 0, shown.output
+    assert f"Gap in {name}: table {name}: changes between" in shown.stderr
+    assert f"Stream of {name}: {old_arn}, archive complete until" in shown.stdout
+    assert "GAP (see above)" in shown.stdout
 
 
 class Throttled:
