@@ -75,11 +75,6 @@ LATEST_RECORD_COLUMNS = (
 )
 
 
-# Ordinals are counted from the TOP_IN_SECOND newest records of each item; only an item with at
-# least that many records in its newest second is counted again from all its records.
-TOP_IN_SECOND = 8
-
-
 def latest_records_sql(source: str = "changes", where: str = "true") -> str:
     """The newest record of every item of every table, removed items included, with its version.
 
@@ -89,37 +84,37 @@ def latest_records_sql(source: str = "changes", where: str = "true") -> str:
     deliveries of one ``event_id`` count once. ``version`` = second << 20 | ordinal in that second,
     so it grows strictly with each record and is the same whenever it is computed.
 
-    One pass over the changes, grouped by item only (as cheap as a bare ``arg_max``): stream
-    records are ordered by sequence number alone, which agrees with time along an item's shard
-    lineage (README, "Order and versions"); snapshots by second and event id. The ordinal comes
-    from the item's newest (second, event) pairs, events told apart by their 64-bit hash.
+    Stream records are grouped by item once, ordered by sequence number alone (which agrees with
+    time along an item's shard lineage: README, "Order and versions"), so the cost stays close to
+    a bare ``arg_max``; snapshot rows are grouped apart. Only items with two records in their
+    newest second have that second's distinct events counted again.
     """
     record = ", ".join(f"'{c}': {c}" for c in LATEST_RECORD_COLUMNS)
-    columns = ", ".join(f"newest.{c} AS {c}" for c in LATEST_RECORD_COLUMNS)
-    stream_second = "epoch_ms(stream.approximate_creation_time) // 1000"
-    snapshot_second = "epoch_ms(snapshot.approximate_creation_time) // 1000"
-    top = TOP_IN_SECOND
+    columns = ", ".join(f"c.newest.{c} AS {c}" for c in LATEST_RECORD_COLUMNS)
+    stream_second = "epoch_ms(s.newest.approximate_creation_time) // 1000"
+    snapshot_second = "epoch_ms(n.newest.approximate_creation_time) // 1000"
+    newest_second = "greatest(s.seconds[1], n.seconds[1])"
     return f"""
 WITH records AS NOT MATERIALIZED (
     SELECT *, epoch_ms(approximate_creation_time) // 1000 AS change_second
     FROM {source} WHERE {where}
-), per_item AS (
+), streamed AS (
     SELECT table_name, item_key,
-           arg_max({{{record}}}, sequence_order) FILTER (event_name <> 'SNAPSHOT') AS stream,
-           arg_max({{{record}}}, (change_second, event_id))
-               FILTER (event_name = 'SNAPSHOT') AS snapshot,
-           max((change_second::HUGEINT << 64) + hash(event_id), {top}) AS newest_events
-    FROM records GROUP BY table_name, item_key
+           arg_max({{{record}}}, sequence_order) AS newest, max(change_second, 2) AS seconds
+    FROM records WHERE event_name <> 'SNAPSHOT' GROUP BY table_name, item_key
+), snapshotted AS (
+    SELECT table_name, item_key,
+           arg_max({{{record}}}, (change_second, event_id)) AS newest,
+           max(change_second, 2) AS seconds
+    FROM records WHERE event_name = 'SNAPSHOT' GROUP BY table_name, item_key
 ), counted AS (
     SELECT table_name, item_key,
-           CASE WHEN snapshot IS NULL OR {stream_second} >= {snapshot_second}
-                THEN stream ELSE snapshot END AS newest,
-           (newest_events[1] >> 64)::BIGINT AS change_second,
-           len(list_distinct(list_filter(newest_events, e -> e >> 64 = newest_events[1] >> 64)))
-               AS in_second,
-           len(newest_events) = {top} AND newest_events[{top}] >> 64 = newest_events[1] >> 64
-               AS crowded
-    FROM per_item
+           CASE WHEN n.newest IS NULL OR {stream_second} >= {snapshot_second}
+                THEN s.newest ELSE n.newest END AS newest,
+           {newest_second} AS change_second,
+           len(list_filter(list_concat(coalesce(s.seconds, []), coalesce(n.seconds, [])),
+                           second -> second = {newest_second})) > 1 AS crowded
+    FROM streamed s FULL OUTER JOIN snapshotted n USING (table_name, item_key)
 ), recounted AS (
     SELECT r.table_name, r.item_key, count(DISTINCT r.event_id) AS in_second
     FROM records r SEMI JOIN (SELECT * FROM counted WHERE crowded) c
@@ -127,9 +122,8 @@ WITH records AS NOT MATERIALIZED (
         AND r.change_second = c.change_second
     GROUP BY r.table_name, r.item_key
 )
-SELECT c.table_name, c.item_key, {columns.replace("newest.", "c.newest.")},
-       (c.change_second << {VERSION_ORDINAL_BITS}) + coalesce(r.in_second, c.in_second) - 1
-           AS version
+SELECT c.table_name, c.item_key, {columns},
+       (c.change_second << {VERSION_ORDINAL_BITS}) + coalesce(r.in_second - 1, 0) AS version
 FROM counted c LEFT JOIN recounted r ON c.table_name = r.table_name AND c.item_key = r.item_key
 """.strip()
 
