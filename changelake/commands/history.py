@@ -7,9 +7,9 @@ import json
 import click
 
 from ask.timeline import TIMELINE_COLUMNS, rows_to_timeline, timeline_to_lines
-from changelake.clients import open_archive
 from changelake.config import ENV_TABLE
-from changelake.options import archive_option, output_option
+from changelake.options import archive_option, output_option, skip_corrupt_option
+from changelake.unreadable_files import open_readable_archive
 from schemas.archive_layout import parse_archive_uri
 from schemas.exceptions import QueryError
 from schemas.sql_views import history_sql
@@ -25,15 +25,18 @@ from schemas.sql_views import history_sql
     help=f"DynamoDB table of the item. Env: {ENV_TABLE}.",
 )
 @output_option
+@skip_corrupt_option
 @click.argument("key")
-def history(archive: str, table_name: str, output: str, key: str) -> None:
+def history(archive: str, table_name: str, output: str, skip_corrupt: bool, key: str) -> None:
     """Show every change of the item KEY, oldest first, with a diff of its attributes.
 
     KEY is the item key as the archive writes it: key attributes sorted by name,
     'name=value' joined with '&' (e.g. 'postId=post#0001&seriesId=series-7').
     """
     location = parse_archive_uri(archive)
-    connection = open_archive(location, table_name)
+    connection, skipped = open_readable_archive(location, table_name, skip_corrupt=skip_corrupt)
+    for item in skipped:
+        click.echo(f"Warning: skipped unreadable {item.url}: {item.error}", err=True)
     sql = history_sql(where="item_key = $key")
     result = connection.execute(f"SELECT {', '.join(TIMELINE_COLUMNS)} FROM ({sql})", {"key": key})
     names = [column[0] for column in result.description]

@@ -95,3 +95,14 @@ def test_sql_names_a_corrupt_file_or_reads_around_it(archive_uri: str) -> None:
     assert done.exit_code == 0, done.output
     assert f"Warning: skipped unreadable {bad_url}: " in done.stderr
     assert done.stdout.splitlines()[1:] == ["8"]
+
+
+def test_history_names_a_corrupt_file_or_reads_around_it(local_archive: str) -> None:
+    bad_url = _archive_with_a_corrupt_file(local_archive)
+    args = ["history", "--archive", local_archive, "--table", "posts", "id=post#2"]
+    refused = CliRunner().invoke(cli, args)
+    assert refused.exit_code == 1
+    assert f"Error: {bad_url} is not a readable Parquet file" in refused.output
+    done = CliRunner().invoke(cli, [*args[:-1], "--skip-corrupt", "id=post#2"])
+    assert done.exit_code == 0, done.output
+    assert f"Warning: skipped unreadable {bad_url}: " in done.stderr
