@@ -153,3 +153,28 @@ def test_repair_waits_for_no_sync_but_a_plain_verify_reads_alongside(posts: Post
         refused = posts.run("verify", *args, "--repair", code=1)
         assert "is held by 'a-running-sync'" in refused.output
     assert "no drift left" in posts.run("verify", *args, "--repair").stdout
+
+
+def test_verify_compares_documents_through_the_same_transform(posts: Posts) -> None:
+    posts.add(
+        *(
+            make_record(
+                n,
+                key=f"post#{n}",
+                new_image={
+                    "id": {"S": f"post#{n}"},
+                    "title": {"S": f"t{n}"},
+                    "blocks": {"L": [{"M": {"text": {"S": f"paragraph {n}"}}}]},
+                },
+            )
+            for n in range(1, 6)
+        )
+    )
+    transform = ["--transform", "rebuild.transforms:post_document"]
+    posts.run("rebuild", *transform)
+    args = ["--archive", posts.archive, "--table", "posts", "-s", "--output", "json"]
+    same = json.loads(posts.run("verify", *args, *transform).stdout)
+    assert (same["drifted"], same["index_documents"], same["archive_items"]) == (0, 5, 5)
+    # Compared with the images as they are, every document differs in content, not in version.
+    plain = json.loads(posts.run("verify", *args, code=3).stdout)
+    assert plain["counts"]["different"] == plain["drifted"] == 5
