@@ -55,13 +55,18 @@ def search(url: str, query: str) -> dict[str, object]:
         return answer
 
 
-def main() -> int:
-    """Start the servers, run the steps, stop the servers."""
-    shutil.rmtree(WORKDIR, ignore_errors=True)
-    shutil.rmtree(ARCHIVE, ignore_errors=True)
-    dynamodb = start_dynamodb_local(WORKDIR / "dynamodb-local")
+def main(argv: list[str]) -> int:
+    """Start the servers, run the steps, stop the servers.
+
+    ``argv`` may name another scratch folder and archive: ``[WORKDIR [ARCHIVE]]``.
+    """
+    workdir = Path(argv[0]) if argv else WORKDIR
+    archive = argv[1] if len(argv) > 1 else ARCHIVE
+    shutil.rmtree(workdir, ignore_errors=True)
+    shutil.rmtree(archive, ignore_errors=True)
+    dynamodb = start_dynamodb_local(workdir / "dynamodb-local")
     try:
-        search_server = start_elasticsearch_api(WORKDIR / "elasticsearch-api")
+        search_server = start_elasticsearch_api(workdir / "elasticsearch-api")
     except BaseException:
         stop(dynamodb)
         raise
@@ -80,14 +85,14 @@ def main() -> int:
         )
         write_posts(client, 0, POSTS, "First post")
         print(f"Wrote {POSTS} posts before the snapshot")
-        run("snapshot", "--table", TABLE, "--archive", ARCHIVE, "--segments", "4")
+        run("snapshot", "--table", TABLE, "--archive", archive, "--segments", "4")
         write_posts(client, 0, 20, "Edited post")
         write_posts(client, POSTS, 30, "Newer post")
         for n in range(20, 30):
             client.delete_item(TableName=TABLE, Key={"id": {"S": f"post#{n:04d}"}})
         print("Edited 20 posts, wrote 30 new ones and deleted 10 after the snapshot")
-        run("poll", "--table", TABLE, "--archive", ARCHIVE, "--max-seconds", "120")
-        run("rebuild", "--archive", ARCHIVE, "--table", TABLE, "--es-url", search_server.url,
+        run("poll", "--table", TABLE, "--archive", archive, "--max-seconds", "120")
+        run("rebuild", "--archive", archive, "--table", TABLE, "--es-url", search_server.url,
             "--alias", TABLE)  # fmt: skip
         items = client.scan(TableName=TABLE, Select="COUNT")["Count"]
         answer = search(search_server.url, "edited")
@@ -104,4 +109,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
