@@ -167,3 +167,14 @@ def test_bad_sql_is_one_clear_error(local_archive: str) -> None:
     result = _sql(local_archive, "selec 1")
     assert result.exit_code == 1
     assert result.output.startswith('Error: Parser Error: syntax error at or near "selec"')
+
+
+def test_sql_from_stdin_when_it_is_not_a_terminal(local_archive: str) -> None:
+    write_sample_archive(local_archive)
+    result = CliRunner().invoke(
+        cli,
+        ["sql", "--archive", local_archive, "--output", "csv"],
+        input="select count(*) as n from changes where event_name = 'MODIFY';\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == ['"n"', "3"]
