@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from schemas.exceptions import LockHeldError, PreconditionFailedError
+from schemas.exceptions import LockHeldError, PreconditionFailedError, StorageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -128,12 +128,24 @@ def held_lock(
     owner: str | None = None,
     duration: timedelta = DEFAULT_LEASE,
 ) -> Iterator[Lease]:
-    """Hold the lock for the ``with`` block, releasing it however the block ends."""
+    """Hold the lock for the ``with`` block, releasing it however the block ends.
+
+    If the block failed because the store is down, releasing fails too: the block's own error is
+    raised (it says what went wrong), and the lock stays until it expires or is deleted.
+    """
     lease = acquire_lock(store, key, owner=owner, duration=duration)
     try:
         yield lease
-    finally:
-        lease.release()
+    except BaseException as error:
+        try:
+            lease.release()
+        except StorageError as release_error:
+            error.add_note(
+                f"the lock {store.location.url(key)} was not released ({release_error}); "
+                f"it expires at {lease.expires_at.isoformat()}"
+            )
+        raise
+    lease.release()
 
 
 def _parse_holder(data: bytes) -> dict[str, Any]:

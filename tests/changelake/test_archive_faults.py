@@ -231,3 +231,51 @@ def test_a_malformed_record_in_a_lambda_event_is_named_and_reported(
     store = make_store(parse_archive_uri(local_archive))
     (key,) = store.list_keys("_quarantine/")
     assert json.loads(store.get_bytes(key))["error"].startswith(message)
+
+
+@pytest.mark.s3
+def test_s3_stopped_mid_compaction_keeps_readers_right_and_a_rerun_finishes(
+    own_s3: OwnS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = f"s3://{own_s3.bucket}/compact-{uuid.uuid4().hex[:8]}"
+    store = make_store(parse_archive_uri(archive))
+    for batch in range(4):
+        archive_records(
+            [make_record(batch * 10 + n, key=f"post#{n}", title=f"b{batch}") for n in range(5)],
+            store,
+        )
+
+    def latest() -> list[tuple[Any, ...]]:
+        connection = open_archive(parse_archive_uri(archive), "posts")
+        return sorted(connection.execute(latest_sql()).fetchall())
+
+    before = latest()
+    real_delete = S3Store.delete
+
+    def stop_the_server_then_delete(store: S3Store, key: str) -> None:
+        if own_s3.running:
+            own_s3.stop()  # the outputs are written; the server goes away before the deletes
+        real_delete(store, key)
+
+    monkeypatch.setattr(S3Store, "delete", stop_the_server_then_delete)
+    args = ["compact", "--archive", archive, "--table", "posts", "-s"]
+    failed = CliRunner().invoke(cli, args)
+    assert failed.exit_code == 1
+    assert f"Error: cannot delete {archive}/table=posts/dt=2025-11-28/" in failed.output
+    monkeypatch.setattr(S3Store, "delete", real_delete)
+    own_s3.restart()
+
+    # Inputs and the output side by side: readers still count every event once.
+    assert len(list(store.list_keys("table=posts/"))) == 5
+    assert latest() == before
+    # The lock could not be released while S3 was down: the next run names it and its expiry.
+    refused = CliRunner().invoke(cli, args)
+    assert refused.exit_code == 1
+    assert "compaction.json is held by" in refused.output
+    assert "the lock expires then, or delete the object" in refused.output
+    store.delete("_locks/table=posts/compaction.json")
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 0, done.output
+    (key,) = store.list_keys("table=posts/")
+    assert key.rpartition("/")[2].startswith("compacted-")
+    assert latest() == before
