@@ -111,10 +111,13 @@ class PartitionResult:
         return self.rows_read - self.rows_written
 
 
-def iter_partition_files(store: ObjectStore, table_name: str) -> Iterator[tuple[date, str]]:
-    """Every Parquet object of a table with its partition day, in key order."""
+def iter_partition_files(
+    store: ObjectStore, table_name: str, day: date | None = None
+) -> Iterator[tuple[date, str]]:
+    """Every Parquet object of a table (or of one day of it) with its partition day, in order."""
     prefix = f"{table_dir(table_name)}/"
-    for key in store.list_keys(prefix):
+    listed = f"{partition_dir(table_name, day)}/" if day is not None else prefix
+    for key in store.list_keys(listed):
         directory, _, name = key[len(prefix) :].rpartition("/")
         if not name.endswith(".parquet") or not directory.startswith("dt="):
             continue
@@ -149,7 +152,7 @@ def plan_compaction(
     counts come from the Parquet footers, read through the DuckDB connection.
     """
     by_day: dict[date, list[str]] = {}
-    for found_day, key in iter_partition_files(store, table_name):
+    for found_day, key in iter_partition_files(store, table_name, day):
         if (day is not None and found_day != day) or (before is not None and found_day >= before):
             continue
         by_day.setdefault(found_day, []).append(key)
