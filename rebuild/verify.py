@@ -33,6 +33,7 @@ from schemas.sql_views import quote_literal
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from datetime import datetime
 
     from rebuild.search_sink import SearchSink
 
@@ -197,6 +198,7 @@ def verify_alias(
     examples: int = 5,
     sample: int | None = None,
     same_sample: bool = False,
+    as_of: datetime | None = None,
 ) -> DriftReport:
     """Compare ``index`` (behind ``alias``) with the archive; leaves the drift table for repair.
 
@@ -205,9 +207,10 @@ def verify_alias(
     documents the archive never held. The latest records stay materialized (``LATEST_TABLE``)
     and the drifted ids in ``DRIFT_TABLE``, so that :func:`repair_drift` can fix exactly those;
     call :func:`drop_verify_tables` when done. ``same_sample`` compares the sample of the last
-    call again (after a repair).
+    call again (after a repair); ``as_of`` compares with the state at that instant (an index
+    rebuilt with ``--as-of``).
     """
-    materialize_latest(connection, Selection(table_name))
+    materialize_latest(connection, Selection(table_name, as_of=as_of))
     if sample is not None and not same_sample:
         connection.execute(
             f"CREATE OR REPLACE TEMP TABLE {SAMPLE_TABLE} AS SELECT document_id FROM "

@@ -37,11 +37,15 @@ from rebuild.verify import (
     repair_drift,
     verify_alias,
 )
+from rebuild.watermark import META_KEY, SyncState
 from schemas.archive_layout import lock_key, parse_archive_uri
 from schemas.exceptions import RebuildError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from changelake.search_options import SearchOptions
+    from rebuild.search_sink import SearchSink
 
 # Exit status when drift remains: distinct from errors (1) and usage errors (2), for alerting.
 DRIFT_EXIT_CODE = 3
@@ -106,6 +110,7 @@ def verify(
             "verify needs an alias on one index: run changelake rebuild first"
         )
     (index,) = targets
+    as_of = _index_as_of(sink, index, table)
     with ExitStack() as stack:
         lease = None
         if repair:
@@ -126,7 +131,7 @@ def verify(
             click.echo(f"Comparing {alias} ({index}) with {archive} ...", err=True)
         report = verify_alias(
             connection, sink, table_name=table, alias=alias, index=index, transform=document,
-            examples=examples, sample=sample,
+            examples=examples, sample=sample, as_of=as_of,
         )  # fmt: skip
         if lease is not None and report.drifted:
             stats = repair_drift(
@@ -156,6 +161,23 @@ def verify(
     remaining = report.repair["remaining_drifted"] if report.repair else report.drifted
     if remaining:
         sys.exit(DRIFT_EXIT_CODE)
+
+
+def _index_as_of(sink: SearchSink, index: str, table: str) -> datetime | None:
+    """The instant a rebuilt index shows (None: now); checks that it holds ``table``.
+
+    An index changelake never rebuilt (no ``_meta``) is compared with the latest state.
+    """
+    meta = sink.get_meta(index)
+    if META_KEY not in meta:
+        return None
+    state = SyncState.from_meta(meta, index)
+    if state.table_name != table:
+        raise RebuildError(
+            f"index {index!r} holds table {state.table_name!r}, not {table!r}; "
+            "check --table and --alias"
+        )
+    return state.as_of
 
 
 def report_to_text(report: DriftReport) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -178,3 +179,14 @@ def test_verify_compares_documents_through_the_same_transform(posts: Posts) -> N
     # Compared with the images as they are, every document differs in content, not in version.
     plain = json.loads(posts.run("verify", *args, code=3).stdout)
     assert plain["counts"]["different"] == plain["drifted"] == 5
+
+
+def test_an_index_rebuilt_as_of_an_instant_is_compared_with_that_instant(posts: Posts) -> None:
+    posts.add(make_record(1, key="post#1", at=AT, title="first"))
+    posts.add(make_record(2, key="post#1", at=AT + 60, title="second"))
+    as_of = datetime.fromtimestamp(AT + 30, UTC).isoformat()
+    posts.run("rebuild", "--as-of", as_of)
+    args = ["--archive", posts.archive, "--table", "posts", "-s"]
+    assert "no drift" in posts.run("verify", *args).stdout
+    other = posts.run("verify", "--archive", posts.archive, "--table", "comments", code=1)
+    assert "holds table 'posts', not 'comments'" in other.output
