@@ -70,17 +70,23 @@ def iter_unreadable_files(
             yield UnreadableFile(url, _first_line(error))
 
 
-def corrupt_archive_error(unreadable: Sequence[UnreadableFile]) -> CorruptArchiveError:
-    """The error naming the unreadable files and what to do about them."""
+def corrupt_archive_error(
+    unreadable: Sequence[UnreadableFile], *, can_skip: bool = True
+) -> CorruptArchiveError:
+    """The error naming the unreadable files and what to do (``can_skip``: the command has
+    ``--skip-corrupt``)."""
     first = unreadable[0]
     more = f" and {len(unreadable) - 1} more" if len(unreadable) > 1 else ""
+    skip = " or pass --skip-corrupt to read around it" if can_skip else ""
     return CorruptArchiveError(
         f"{first.url} is not a readable Parquet file ({first.error}){more}; move it out of the "
-        "archive (changelake never deletes it for you) or pass --skip-corrupt to read around it"
+        f"archive (changelake never deletes it for you){skip}"
     )
 
 
-def explain_read_error(connection: Any, urls: Sequence[str], error: Exception) -> Exception:
+def explain_read_error(
+    connection: Any, urls: Sequence[str], error: Exception, *, can_skip: bool = True
+) -> Exception:
     """Turn a failed read of the archive into an error naming the unreadable file.
 
     Footers are checked first (cheap); if they are all fine, every page is read. When no file is
@@ -91,12 +97,14 @@ def explain_read_error(connection: Any, urls: Sequence[str], error: Exception) -
     for full_scan in (False, True):
         unreadable = list(iter_unreadable_files(connection, urls, full_scan=full_scan))
         if unreadable:
-            return corrupt_archive_error(unreadable)
+            return corrupt_archive_error(unreadable, can_skip=can_skip)
     return error
 
 
 @contextmanager
-def naming_unreadable_files(connection: Any, urls: Callable[[], Sequence[str]]) -> Iterator[None]:
+def naming_unreadable_files(
+    connection: Any, urls: Callable[[], Sequence[str]], *, can_skip: bool = True
+) -> Iterator[None]:
     """Run a block that reads the archive; a DuckDB failure comes out naming the bad file.
 
     ``urls`` lists the files the block reads; it is only called when the block fails.
@@ -104,7 +112,7 @@ def naming_unreadable_files(connection: Any, urls: Callable[[], Sequence[str]]) 
     try:
         yield
     except duckdb.Error as error:
-        explained = explain_read_error(connection, urls(), error)
+        explained = explain_read_error(connection, urls(), error, can_skip=can_skip)
         if explained is error:
             raise
         raise explained from error

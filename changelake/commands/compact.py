@@ -119,18 +119,19 @@ def compact(
         before=before.date() if before else None,
         target_size=target_size,
     )
+
+    # Compaction never reads around a file it cannot read: it would delete it with the others.
+    def list_files() -> list[str]:
+        return list_archive_files(connection, location, table_name)
+
     if dry_run:
-        with naming_unreadable_files(
-            connection, lambda: list_archive_files(connection, location, table_name)
-        ):
+        with naming_unreadable_files(connection, list_files, can_skip=False):
             _print_plans(plan_table(), output, archive)
         return
     # One compaction per table at a time: two would each delete the other's inputs.
     with (
         held_lock(store, lock_key(table_name, "compaction")) as lease,
-        naming_unreadable_files(
-            connection, lambda: list_archive_files(connection, location, table_name)
-        ),
+        naming_unreadable_files(connection, list_files, can_skip=False),
     ):
         plans = plan_table()
         results = []

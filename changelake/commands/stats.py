@@ -12,6 +12,7 @@ from ask.archive_stats import DEFAULT_SMALL_FILE_SIZE, file_rows_to_stats, stats
 from changelake.clients import connect_duckdb, make_store
 from changelake.commands.compact import ByteSize
 from changelake.options import archive_option, output_option
+from changelake.unreadable_files import list_archive_files, naming_unreadable_files
 from schemas.archive_layout import parquet_glob, parse_archive_uri
 from schemas.sql_views import partition_stats_sql
 
@@ -35,9 +36,14 @@ def stats(archive: str, table_name: str | None, small_file_size: int, output: st
     found = connection.execute("SELECT count(*) FROM glob(?)", [glob]).fetchone()
     rows = []
     if found and found[0]:
-        result = connection.execute(partition_stats_sql(glob))
-        names = [column[0] for column in result.description]
-        rows = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+        with naming_unreadable_files(
+            connection,
+            lambda: list_archive_files(connection, location, table_name),
+            can_skip=False,
+        ):
+            result = connection.execute(partition_stats_sql(glob))
+            names = [column[0] for column in result.description]
+            rows = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
     report = file_rows_to_stats(rows, small_file_size)
     now = datetime.now(UTC)
     streams = list(iter_stream_statuses(make_store(location), table_name))

@@ -79,6 +79,7 @@ def test_compact_names_the_corrupt_file_and_deletes_nothing(archive_uri: str) ->
     result = CliRunner().invoke(cli, ["compact", "--archive", archive_uri, "--table", "posts"])
     assert result.exit_code == 1
     assert f"Error: {bad_url} is not a readable Parquet file" in result.output
+    assert "--skip-corrupt" not in result.output
     assert list(store.list_keys("table=posts/")) == before
     assert list(store.list_keys("_locks/")) == []
 
@@ -106,3 +107,11 @@ def test_history_names_a_corrupt_file_or_reads_around_it(local_archive: str) -> 
     done = CliRunner().invoke(cli, [*args[:-1], "--skip-corrupt", "id=post#2"])
     assert done.exit_code == 0, done.output
     assert f"Warning: skipped unreadable {bad_url}: " in done.stderr
+
+
+def test_stats_names_a_corrupt_file(local_archive: str) -> None:
+    bad_url = _archive_with_a_corrupt_file(local_archive)
+    result = CliRunner().invoke(cli, ["stats", "--archive", local_archive])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {bad_url} is not a readable Parquet file")
+    assert result.output.rstrip().endswith("(changelake never deletes it for you)")
