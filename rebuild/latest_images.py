@@ -90,6 +90,8 @@ def load_high_watermark(connection: Any, table_name: str) -> datetime | None:
 
 def materialize_latest(connection: Any, selection: Selection) -> LatestCounts:
     """Compute the latest record of every selected item into a temporary table; count them."""
+    # The command shows its own progress (or none with --silent); DuckDB's bar would interleave.
+    connection.execute("SET enable_progress_bar = false")
     connection.execute(
         f"CREATE OR REPLACE TEMP TABLE {LATEST_TABLE} AS "
         f"SELECT {DOCUMENT_ID_SQL} AS document_id, item_key, event_name, version, new_image "
