@@ -178,3 +178,19 @@ def test_sql_from_stdin_when_it_is_not_a_terminal(local_archive: str) -> None:
     )
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == ['"n"', "3"]
+
+
+def test_a_damaged_footer_is_one_clear_error(local_archive: str) -> None:
+    write_sample_archive(local_archive)
+    store = make_store(parse_archive_uri(local_archive))
+    store.put_bytes("table=posts/dt=2025-11-29/0000-cut.parquet", b"PAR1 not a footer")
+    result = _sql(local_archive, "select count(*) from changes")
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {local_archive}/table=posts/dt=2025-11-29/0000-cut")
+    assert "pass --skip-corrupt to read around it" in result.output
+    assert len(result.output.splitlines()) == 1
+    skipped = _sql(
+        local_archive, "--skip-corrupt", "--output", "csv", "select count(*) from changes"
+    )
+    assert skipped.exit_code == 0
+    assert skipped.output.splitlines()[-1] == "7"
