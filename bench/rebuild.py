@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 ENGINES: dict[str, Callable[[Path], Service]] = {
     "elasticsearch": start_elasticsearch_api,
-    "opensearch": start_opensearch,
+    "opensearch": lambda workdir: start_opensearch(workdir, quick_start=False),
 }
 
 BARE_SQL = (

@@ -212,8 +212,12 @@ def start_elasticsearch_api(workdir: Path) -> Service:
 OPENSEARCH_CACHE = Path(__file__).resolve().parent.parent / ".cache" / "opensearch"
 
 
-def start_opensearch(workdir: Path) -> Service:
-    """A real OpenSearch 2.19 node (Lucene) in one JVM: 512 MB heap, no security plugin."""
+def start_opensearch(workdir: Path, *, quick_start: bool = True) -> Service:
+    """A real OpenSearch 2.19 node (Lucene) in one JVM: 512 MB heap, no security plugin.
+
+    ``quick_start`` compiles with C1 only: ready in about half the time on two busy cores, which
+    is what tests want; benchmarks turn it off so the node indexes at full speed.
+    """
     classes, lib = OPENSEARCH_CACHE / "build" / "classes", OPENSEARCH_CACHE / "lib"
     if not classes.is_dir() or not lib.is_dir():
         raise RuntimeError(f"no OpenSearch jars in {OPENSEARCH_CACHE}; run `make opensearch`")
@@ -223,6 +227,7 @@ def start_opensearch(workdir: Path) -> Service:
         transport_port = free_port()
     command = [
         "java", "-Xms512m", "-Xmx512m", "-Djava.awt.headless=true", "-Dlog4j2.disable.jmx=true",
+        *(["-XX:TieredStopAtLevel=1"] if quick_start else []),
         "-cp", f"{classes}{os.pathsep}{lib / '*'}", "changelake.services.LocalNode",
         str(workdir / "node"), str(http_port), str(transport_port),
     ]  # fmt: skip
