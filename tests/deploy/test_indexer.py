@@ -64,8 +64,17 @@ def test_the_task_only_reads_the_archive_prefix(template: dict[str, Any]) -> Non
         "Fn::Sub": "${ArchivePrefix}/*"
     }
     task_role = template["Resources"]["TaskRole"]["Properties"]
-    assert task_role["ManagedPolicyArns"] == [{"Ref": "ArchiveReaderPolicy"}]
+    assert task_role["ManagedPolicyArns"] == [
+        {"Ref": "ArchiveReaderPolicy"},
+        {"Ref": "SyncLockPolicy"},
+    ]
     assert "Policies" not in task_role
+    # Besides reading, sync only writes its lease object, under _locks/.
+    (lease,) = template["Resources"]["SyncLockPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert sorted(lease["Action"]) == ["s3:DeleteObject", "s3:PutObject"]
+    assert lease["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:s3:::${ArchiveBucketName}/${ArchivePrefix}/_locks/*"
+    }
     sync_task = template["Resources"]["TaskDefinition"]["Properties"]
     assert sync_task["TaskRoleArn"] == {"Fn::GetAtt": ["TaskRole", "Arn"]}
 
