@@ -69,6 +69,22 @@ class BatchResult:
         }
 
 
+@dataclass(kw_only=True)
+class ArchivedTotals:
+    """Rows archived, files written and quarantined keys, summed over the batches of one run."""
+
+    archived: int = 0
+    files: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)
+
+    def add_batch(self, batch: BatchResult) -> int:
+        """Add a batch's rows, files and quarantined keys; the number of records it read."""
+        self.archived += batch.archived
+        self.files += batch.files
+        self.quarantined += [item.key for item in batch.quarantined]
+        return batch.records
+
+
 def archive_records(
     records: Iterable[Mapping[str, Any]],
     store: ObjectStore,

@@ -12,13 +12,13 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from archiver.batch import archive_snapshot_items
+from archiver.batch import ArchivedTotals, archive_snapshot_items
 from archiver.table_snapshot import snapshot_time
 from schemas.archive_layout import join_key
 from schemas.exceptions import MalformedRecordError
@@ -44,14 +44,11 @@ class ExportManifest:
 
 
 @dataclass
-class ImportResult:
+class ImportResult(ArchivedTotals):
     """What importing an export did."""
 
     manifest: ExportManifest
     items: int = 0
-    archived: int = 0
-    files: list[str] = field(default_factory=list)
-    quarantined: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
@@ -166,9 +163,6 @@ def _archive(
         snapshot_id=result.manifest.export_id,
         snapshot_at=snapshot_at,
     )
-    result.items += batch.records
-    result.archived += batch.archived
-    result.files += batch.files
-    result.quarantined += [q.key for q in batch.quarantined]
+    result.items += result.add_batch(batch)
     if progress is not None:
         progress(batch.records)

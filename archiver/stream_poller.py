@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from archiver.backoff import EMPTY_READS, THROTTLED
-from archiver.batch import archive_records
+from archiver.batch import ArchivedTotals, archive_records
 from archiver.checkpoints import (
     ShardCheckpoint,
     StreamState,
@@ -84,15 +84,12 @@ class Deadline:
 
 
 @dataclass
-class PollResult:
+class PollResult(ArchivedTotals):
     """What one run did: records archived, files written, and how each shard ended."""
 
     table_name: str
     stream_arn: str
     records: int = 0
-    archived: int = 0
-    files: list[str] = field(default_factory=list)
-    quarantined: list[str] = field(default_factory=list)
     shards: dict[str, str] = field(default_factory=dict)
     complete: bool = False
 
@@ -207,10 +204,7 @@ class _ShardReader:
             table_name=self.result.table_name,
             shard_id=checkpoint.shard_id,
         )
-        self.result.records += batch.records
-        self.result.archived += batch.archived
-        self.result.files += batch.files
-        self.result.quarantined += [item.key for item in batch.quarantined]
+        self.result.records += self.result.add_batch(batch)
         return save_shard_checkpoint(
             self.store,
             replace(

@@ -12,13 +12,13 @@ import base64
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from archiver.batch import BatchResult, archive_snapshot_items
+from archiver.batch import ArchivedTotals, BatchResult, archive_snapshot_items
 from archiver.checkpoints import record_snapshot
 from archiver.stream_gaps import TRIM_HORIZON
 from schemas.archive_layout import CHECKPOINT_DIR, snapshot_checkpoint_key, table_dir
@@ -61,15 +61,12 @@ class SnapshotPlan:
 
 
 @dataclass
-class SnapshotResult:
+class SnapshotResult(ArchivedTotals):
     """What a snapshot run did."""
 
     plan: SnapshotPlan
     resumed: bool
     items: int = 0
-    archived: int = 0
-    files: list[str] = field(default_factory=list)
-    quarantined: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
@@ -111,10 +108,7 @@ def snapshot_table(
     def scan(segment: int) -> None:
         for batch in _iter_segment(dynamodb_client, store, plan, segment):
             with lock:
-                result.items += batch.records
-                result.archived += batch.archived
-                result.files += batch.files
-                result.quarantined += [q.key for q in batch.quarantined]
+                result.items += result.add_batch(batch)
             if progress is not None:
                 progress(batch.records)
 
