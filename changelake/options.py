@@ -139,6 +139,23 @@ def search_options(command: Callable[..., Any]) -> Callable[..., Any]:
             raise click.UsageError(str(error)) from None
         return command(**kwargs)
 
-    for option in reversed(options):
-        with_search_options = option(with_search_options)
-    return with_search_options
+    return with_options(*options)(with_search_options)
+
+
+def with_options(
+    *decorators: Callable[..., Any],
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """One decorator that applies ``decorators`` as if stacked in this order, first on top."""
+
+    def apply(command: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return apply
+
+
+# Where a search command reads (archive, table) and what it writes to (engine, alias).
+archive_to_alias_options = with_options(
+    archive_option, table_option, es_url_option, search_options, alias_option
+)

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import click
 import duckdb
 
 from changelake.clients import connect_duckdb, open_archive
@@ -142,6 +143,12 @@ def open_readable_archive(
         if opener is not None:
             return opener(files), unreadable
         return open_archive(location, table_name, files=files), unreadable
+
+
+def warn_skipped(skipped: Iterable[UnreadableFile]) -> None:
+    """Name each file ``--skip-corrupt`` read around, one warning a line on stderr."""
+    for item in skipped:
+        click.echo(f"Warning: skipped unreadable {item.url}: {item.error}", err=True)
 
 
 def _first_line(error: Exception) -> str:

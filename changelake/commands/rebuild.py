@@ -10,20 +10,17 @@ import click
 
 from changelake.clients import make_search_sink
 from changelake.options import (
-    alias_option,
-    archive_option,
-    es_url_option,
+    archive_to_alias_options,
     output_option,
-    search_options,
     silent_option,
     skip_corrupt_option,
-    table_option,
 )
 from changelake.progress import progress
 from changelake.unreadable_files import (
     list_archive_files,
     naming_unreadable_files,
     open_readable_archive,
+    warn_skipped,
 )
 from rebuild.bulk import DEFAULT_MAX_BYTES
 from rebuild.documents import load_transform
@@ -93,11 +90,7 @@ bulk_bytes_option = click.option(
 
 
 @click.command()
-@archive_option
-@table_option
-@es_url_option
-@search_options
-@alias_option
+@archive_to_alias_options
 @click.option("--as-of", type=Timestamp(), help="Rebuild the state as of this ISO 8601 instant.")
 @transform_option
 @click.option(
@@ -142,8 +135,7 @@ def rebuild(
     options = replay_options(transform, max_errors, bulk_bytes)
     location = parse_archive_uri(archive)
     connection, skipped = open_readable_archive(location, table, skip_corrupt=skip_corrupt)
-    for item in skipped:
-        click.echo(f"Warning: skipped unreadable {item.url}: {item.error}", err=True)
+    warn_skipped(skipped)
     sink = make_search_sink(es_url, search)
     with (
         naming_unreadable_files(

@@ -12,7 +12,7 @@ from ask.query_runner import run_sql
 from ask.result_output import OUTPUT_FORMATS
 from changelake.clients import open_read_only_archive
 from changelake.options import archive_option, skip_corrupt_option
-from changelake.unreadable_files import open_readable_archive
+from changelake.unreadable_files import open_readable_archive, warn_skipped
 from schemas.archive_layout import ArchiveLocation, parse_archive_uri
 from schemas.exceptions import ReadOnlyError
 
@@ -70,8 +70,7 @@ def sql(
         skip_corrupt=skip_corrupt,
         opener=lambda files: open_read_only_archive(location, files=files),
     )
-    for item in skipped:
-        click.echo(f"Warning: skipped unreadable {item.url}: {item.error}", err=True)
+    warn_skipped(skipped)
     if query is None and sql_file is None and sys.stdin.isatty():
         from changelake.sql_prompt import run_prompt
 

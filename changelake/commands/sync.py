@@ -18,20 +18,17 @@ from changelake.commands.rebuild import (
     transform_option,
 )
 from changelake.options import (
-    alias_option,
-    archive_option,
-    es_url_option,
+    archive_to_alias_options,
     output_option,
-    search_options,
     silent_option,
     skip_corrupt_option,
-    table_option,
 )
 from changelake.progress import progress
 from changelake.unreadable_files import (
     list_archive_files,
     naming_unreadable_files,
     open_readable_archive,
+    warn_skipped,
 )
 from rebuild.sync import sync_alias
 from rebuild.watermark import DEFAULT_OVERLAP
@@ -42,11 +39,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@archive_option
-@table_option
-@es_url_option
-@search_options
-@alias_option
+@archive_to_alias_options
 @transform_option
 @click.option(
     "--overlap",
@@ -86,8 +79,7 @@ def sync(
     # would refuse that write. See "Deletes and tombstones" in the README.
     with held_lock(make_store(location), lock_key(table, f"sync-{alias}")) as lease:
         connection, skipped = open_readable_archive(location, table, skip_corrupt=skip_corrupt)
-        for item in skipped:
-            click.echo(f"Warning: skipped unreadable {item.url}: {item.error}", err=True)
+        warn_skipped(skipped)
         with (
             naming_unreadable_files(
                 connection, lambda: list_archive_files(connection, location, table)

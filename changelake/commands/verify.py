@@ -13,19 +13,16 @@ from archiver.locks import held_lock
 from changelake.clients import make_search_sink, make_store
 from changelake.commands.rebuild import max_errors_option, require_table, transform_option
 from changelake.options import (
-    alias_option,
-    archive_option,
-    es_url_option,
+    archive_to_alias_options,
     output_option,
-    search_options,
     silent_option,
     skip_corrupt_option,
-    table_option,
 )
 from changelake.unreadable_files import (
     list_archive_files,
     naming_unreadable_files,
     open_readable_archive,
+    warn_skipped,
 )
 from rebuild.aliases import check_alias
 from rebuild.documents import load_transform
@@ -52,11 +49,7 @@ DRIFT_EXIT_CODE = 3
 
 
 @click.command()
-@archive_option
-@table_option
-@es_url_option
-@search_options
-@alias_option
+@archive_to_alias_options
 @transform_option
 @click.option(
     "--repair",
@@ -120,8 +113,7 @@ def verify(
                 held_lock(make_store(location), lock_key(table, f"sync-{alias}"))
             )
         connection, skipped = open_readable_archive(location, table, skip_corrupt=skip_corrupt)
-        for item in skipped:
-            click.echo(f"Warning: skipped unreadable {item.url}: {item.error}", err=True)
+        warn_skipped(skipped)
         stack.enter_context(
             naming_unreadable_files(
                 connection, lambda: list_archive_files(connection, location, table)
