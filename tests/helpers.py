@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -84,3 +85,27 @@ def scan_items(dynamodb: Any, table: str) -> dict[str, dict[str, Any]]:
         for item in page["Items"]:
             items[item["id"]["S"]] = item
     return items
+
+
+class StaleIterators:
+    """The real Streams client; its first iterator is dated 20 minutes back, so it has expired."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_shard_iterator(self, **request: Any) -> dict[str, Any]:
+        """The real iterator; the first one forged to look 20 minutes old."""
+        self.calls += 1
+        response: dict[str, Any] = self._client.get_shard_iterator(**request)
+        if self.calls == 1:
+            # DynamoDB Local iterators end in base64("shard|sequence|issued-at millis").
+            head, version, body = response["ShardIterator"].split("|")
+            shard, sequence, issued = base64.b64decode(body).decode().split("|")
+            old = str(int(issued) - 20 * 60 * 1000).zfill(len(issued))
+            forged = base64.b64encode(f"{shard}|{sequence}|{old}".encode()).decode()
+            response = {**response, "ShardIterator": f"{head}|{version}|{forged}"}
+        return response

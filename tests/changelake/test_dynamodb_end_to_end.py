@@ -7,7 +7,6 @@ archive and checkpoint, an expired iterator; after each the index still equals t
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,7 @@ from changelake.clients import dynamodb_client, make_store, streams_client
 from schemas.archive_layout import parse_archive_uri
 from schemas.dynamodb_types import image_to_plain_json
 from schemas.exceptions import CheckpointConflictError, StorageError
-from tests.helpers import create_posts_table, put_post, scan_items
+from tests.helpers import StaleIterators, create_posts_table, put_post, scan_items
 
 if TYPE_CHECKING:
     from archiver.object_store import ObjectStore
@@ -195,25 +194,3 @@ class Hooked:
         if self._before_put:
             self._before_put(key)
         return self._store.put_if_match(key, data, etag)
-
-
-class StaleIterators:
-    """The real Streams client; its first iterator is dated 20 minutes back, so it has expired."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self.calls = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def get_shard_iterator(self, **request: Any) -> dict[str, Any]:
-        self.calls += 1
-        response: dict[str, Any] = self._client.get_shard_iterator(**request)
-        if self.calls == 1:
-            head, version, body = response["ShardIterator"].split("|")
-            shard, sequence, issued = base64.b64decode(body).decode().split("|")
-            old = str(int(issued) - 20 * 60 * 1000).zfill(len(issued))
-            forged = base64.b64encode(f"{shard}|{sequence}|{old}".encode()).decode()
-            response = {**response, "ShardIterator": f"{head}|{version}|{forged}"}
-        return response
