@@ -65,6 +65,18 @@ def check_alias(sink: SearchSink, alias: str) -> list[str]:
     return sink.alias_targets(alias)
 
 
+def single_alias_target(sink: SearchSink, alias: str, command: str) -> str:
+    """The one index ``alias`` points to; raise, naming ``command``, if it is not exactly one."""
+    targets = check_alias(sink, alias)
+    if len(targets) != 1:
+        raise RebuildError(
+            f"alias {alias!r} points to {len(targets)} indexes ({', '.join(targets) or 'none'}); "
+            f"{command} needs an alias on one index: run changelake rebuild first"
+        )
+    (index,) = targets
+    return index
+
+
 def alias_move_actions(alias: str, old: list[str], new: str) -> list[dict[str, Any]]:
     """Remove the alias from every old index and add it to the new one (one atomic request)."""
     removes = [{"remove": {"index": index, "alias": alias}} for index in old if index != new]

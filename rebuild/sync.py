@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from rebuild.aliases import check_alias
+from rebuild.aliases import single_alias_target
 from rebuild.latest_images import Selection, drop_latest, load_high_watermark, materialize_latest
 from rebuild.replay import ReplayOptions, replay_latest
 from rebuild.watermark import DEFAULT_OVERLAP, META_KEY, SyncState
@@ -59,13 +59,7 @@ def sync_alias(
     """Bring the index behind ``alias`` up to date with the archive."""
     started = time.monotonic()
     options = options or ReplayOptions()
-    targets = check_alias(sink, alias)
-    if len(targets) != 1:
-        raise RebuildError(
-            f"alias {alias!r} points to {len(targets)} indexes ({', '.join(targets) or 'none'}); "
-            "sync needs an alias on one index: run changelake rebuild first"
-        )
-    (index,) = targets
+    index = single_alias_target(sink, alias, "sync")
     meta = sink.get_meta(index)
     state = SyncState.from_meta(meta, index)
     if state.table_name != table_name:

@@ -24,7 +24,7 @@ from changelake.unreadable_files import (
     open_readable_archive,
     warn_skipped,
 )
-from rebuild.aliases import check_alias
+from rebuild.aliases import single_alias_target
 from rebuild.documents import load_transform
 from rebuild.verify import (
     DRIFT_KINDS,
@@ -96,13 +96,7 @@ def verify(
     location = parse_archive_uri(archive)
     document = load_transform(transform) if transform else None
     sink = make_search_sink(es_url, search)
-    targets = check_alias(sink, alias)
-    if len(targets) != 1:
-        raise RebuildError(
-            f"alias {alias!r} points to {len(targets)} indexes ({', '.join(targets) or 'none'}); "
-            "verify needs an alias on one index: run changelake rebuild first"
-        )
-    (index,) = targets
+    index = single_alias_target(sink, alias, "verify")
     as_of = _index_as_of(sink, index, table)
     with ExitStack() as stack:
         lease = None
