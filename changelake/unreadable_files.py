@@ -8,7 +8,7 @@ silently.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -149,6 +149,24 @@ def warn_skipped(skipped: Iterable[UnreadableFile]) -> None:
     """Name each file ``--skip-corrupt`` read around, one warning a line on stderr."""
     for item in skipped:
         click.echo(f"Warning: skipped unreadable {item.url}: {item.error}", err=True)
+
+
+def open_command_archive(
+    location: ArchiveLocation, table_name: str | None, *, skip_corrupt: bool
+) -> Any:
+    """:func:`open_readable_archive`'s connection; each file it read around warned about."""
+    connection, skipped = open_readable_archive(location, table_name, skip_corrupt=skip_corrupt)
+    warn_skipped(skipped)
+    return connection
+
+
+def naming_archive_files(
+    connection: Any, location: ArchiveLocation, table_name: str
+) -> AbstractContextManager[None]:
+    """:func:`naming_unreadable_files` over every Parquet file of ``table_name``'s archive."""
+    return naming_unreadable_files(
+        connection, lambda: list_archive_files(connection, location, table_name)
+    )
 
 
 def _first_line(error: Exception) -> str:

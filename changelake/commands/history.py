@@ -9,7 +9,7 @@ import click
 from ask.timeline import TIMELINE_COLUMNS, rows_to_timeline, timeline_to_lines
 from changelake.config import ENV_TABLE
 from changelake.options import archive_option, output_option, skip_corrupt_option
-from changelake.unreadable_files import open_readable_archive, warn_skipped
+from changelake.unreadable_files import open_command_archive
 from schemas.archive_layout import parse_archive_uri
 from schemas.exceptions import QueryError
 from schemas.sql_views import history_sql
@@ -34,8 +34,7 @@ def history(archive: str, table_name: str, output: str, skip_corrupt: bool, key:
     'name=value' joined with '&' (e.g. 'postId=post#0001&seriesId=series-7').
     """
     location = parse_archive_uri(archive)
-    connection, skipped = open_readable_archive(location, table_name, skip_corrupt=skip_corrupt)
-    warn_skipped(skipped)
+    connection = open_command_archive(location, table_name, skip_corrupt=skip_corrupt)
     sql = history_sql(where="item_key = $key")
     result = connection.execute(f"SELECT {', '.join(TIMELINE_COLUMNS)} FROM ({sql})", {"key": key})
     names = [column[0] for column in result.description]

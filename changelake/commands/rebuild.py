@@ -16,12 +16,7 @@ from changelake.options import (
     skip_corrupt_option,
 )
 from changelake.progress import progress
-from changelake.unreadable_files import (
-    list_archive_files,
-    naming_unreadable_files,
-    open_readable_archive,
-    warn_skipped,
-)
+from changelake.unreadable_files import naming_archive_files, open_command_archive
 from rebuild.bulk import DEFAULT_MAX_BYTES
 from rebuild.documents import load_transform
 from rebuild.rebuild_index import RebuildSummary, rebuild_index
@@ -134,13 +129,10 @@ def rebuild(
     index_body = load_index_body(mapping)
     options = replay_options(transform, max_errors, bulk_bytes)
     location = parse_archive_uri(archive)
-    connection, skipped = open_readable_archive(location, table, skip_corrupt=skip_corrupt)
-    warn_skipped(skipped)
+    connection = open_command_archive(location, table, skip_corrupt=skip_corrupt)
     sink = make_search_sink(es_url, search)
     with (
-        naming_unreadable_files(
-            connection, lambda: list_archive_files(connection, location, table)
-        ),
+        naming_archive_files(connection, location, table),
         progress(f"Indexing {alias}", silent or dry_run) as bar,
     ):
         summary = rebuild_index(

@@ -24,12 +24,7 @@ from changelake.options import (
     skip_corrupt_option,
 )
 from changelake.progress import progress
-from changelake.unreadable_files import (
-    list_archive_files,
-    naming_unreadable_files,
-    open_readable_archive,
-    warn_skipped,
-)
+from changelake.unreadable_files import naming_archive_files, open_command_archive
 from rebuild.sync import sync_alias
 from rebuild.watermark import DEFAULT_OVERLAP
 from schemas.archive_layout import lock_key, parse_archive_uri
@@ -78,12 +73,9 @@ def sync(
     # deleted it, and only a real engine's delete tombstone (kept for index.gc_deletes, 60 s)
     # would refuse that write. See "Deletes and tombstones" in the README.
     with held_lock(make_store(location), lock_key(table, f"sync-{alias}")) as lease:
-        connection, skipped = open_readable_archive(location, table, skip_corrupt=skip_corrupt)
-        warn_skipped(skipped)
+        connection = open_command_archive(location, table, skip_corrupt=skip_corrupt)
         with (
-            naming_unreadable_files(
-                connection, lambda: list_archive_files(connection, location, table)
-            ),
+            naming_archive_files(connection, location, table),
             progress(f"Syncing {alias}", silent) as bar,
         ):
 

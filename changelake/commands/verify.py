@@ -19,8 +19,7 @@ from changelake.options import (
     skip_corrupt_option,
 )
 from changelake.unreadable_files import (
-    list_archive_files,
-    naming_unreadable_files,
+    naming_archive_files,
     open_readable_archive,
     warn_skipped,
 )
@@ -108,11 +107,7 @@ def verify(
             )
         connection, skipped = open_readable_archive(location, table, skip_corrupt=skip_corrupt)
         warn_skipped(skipped)
-        stack.enter_context(
-            naming_unreadable_files(
-                connection, lambda: list_archive_files(connection, location, table)
-            )
-        )
+        stack.enter_context(naming_archive_files(connection, location, table))
         if not silent:
             click.echo(f"Comparing {alias} ({index}) with {archive} ...", err=True)
         report = verify_alias(
