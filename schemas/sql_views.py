@@ -85,26 +85,28 @@ def latest_records_sql(source: str = "changes", where: str = "true") -> str:
     so it grows strictly with each record and is the same whenever it is computed.
 
     Stream records are grouped by item once, ordered by sequence number alone (which agrees with
-    time along an item's shard lineage: README, "Order and versions"), so the cost stays close to
-    a bare ``arg_max``; snapshot rows are grouped apart. Only items with two records in their
-    newest second have that second's distinct events counted again.
+    time along an item's shard lineage: README, "Order and versions"); snapshot rows are grouped
+    apart. Only items with two records in their newest second have that second's distinct events
+    counted again. The grouping carries only the winner's event id and time: its image and keys
+    are fetched by a join on that event id afterwards (a redelivered winner once), so no image is
+    copied into an aggregate state, whose memory would grow with the number of changes.
     """
-    record = ", ".join(f"'{c}': {c}" for c in LATEST_RECORD_COLUMNS)
-    columns = ", ".join(f"c.newest.{c} AS {c}" for c in LATEST_RECORD_COLUMNS)
+    fetched = ", ".join(f"r.{c}" for c in LATEST_RECORD_COLUMNS)
     stream_second = "epoch_ms(s.newest.approximate_creation_time) // 1000"
     snapshot_second = "epoch_ms(n.newest.approximate_creation_time) // 1000"
     newest_second = "greatest(s.seconds[1], n.seconds[1])"
+    winner = "{'event_id': event_id, 'approximate_creation_time': approximate_creation_time}"
     return f"""
 WITH records AS NOT MATERIALIZED (
     SELECT *, epoch_ms(approximate_creation_time) // 1000 AS change_second
     FROM {source} WHERE {where}
 ), streamed AS (
     SELECT table_name, item_key,
-           arg_max({{{record}}}, sequence_order) AS newest, max(change_second, 2) AS seconds
+           arg_max({winner}, sequence_order) AS newest, max(change_second, 2) AS seconds
     FROM records WHERE event_name <> 'SNAPSHOT' GROUP BY table_name, item_key
 ), snapshotted AS (
     SELECT table_name, item_key,
-           arg_max({{{record}}}, (change_second, event_id)) AS newest,
+           arg_max({winner}, (change_second, event_id)) AS newest,
            max(change_second, 2) AS seconds
     FROM records WHERE event_name = 'SNAPSHOT' GROUP BY table_name, item_key
 ), counted AS (
@@ -121,10 +123,16 @@ WITH records AS NOT MATERIALIZED (
         ON r.table_name = c.table_name AND r.item_key = c.item_key
         AND r.change_second = c.change_second
     GROUP BY r.table_name, r.item_key
+), winners AS (
+    SELECT c.table_name, c.item_key, c.newest.event_id AS event_id,
+           (c.change_second << {VERSION_ORDINAL_BITS}) + coalesce(r.in_second - 1, 0) AS version
+    FROM counted c LEFT JOIN recounted r
+        ON c.table_name = r.table_name AND c.item_key = r.item_key
 )
-SELECT c.table_name, c.item_key, {columns},
-       (c.change_second << {VERSION_ORDINAL_BITS}) + coalesce(r.in_second - 1, 0) AS version
-FROM counted c LEFT JOIN recounted r ON c.table_name = r.table_name AND c.item_key = r.item_key
+SELECT w.table_name, w.item_key, {fetched}, w.version
+FROM winners w JOIN records r
+    ON r.table_name = w.table_name AND r.item_key = w.item_key AND r.event_id = w.event_id
+QUALIFY row_number() OVER (PARTITION BY w.table_name, w.item_key) = 1
 """.strip()
 
 

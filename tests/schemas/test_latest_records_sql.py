@@ -60,6 +60,14 @@ def test_duplicate_deliveries_count_once() -> None:
     assert _latest(twice) == _latest(once) == {"a": ("e2", "MODIFY", _version(0, 1))}
 
 
+def test_a_redelivered_winner_comes_out_once_with_its_image() -> None:
+    rows: list[Row] = [("e1", "INSERT", "a", 10, 0), ("e2", "MODIFY", "a", 11, 1)] * 3
+    result = _connection(rows).execute(
+        f"SELECT item_key, event_id, new_image FROM ({latest_records_sql()})"
+    )
+    assert result.fetchall() == [("a", "e2", '{"from":"e2"}')]
+
+
 def test_several_changes_in_one_second_get_growing_versions() -> None:
     history: list[Row] = [
         ("e1", "INSERT", "a", 10, 0),
