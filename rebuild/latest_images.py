@@ -92,11 +92,16 @@ def materialize_latest(connection: Any, selection: Selection) -> LatestCounts:
     """Compute the latest record of every selected item into a temporary table; count them."""
     # The command shows its own progress (or none with --silent); DuckDB's bar would interleave.
     connection.execute("SET enable_progress_bar = false")
-    connection.execute(
-        f"CREATE OR REPLACE TEMP TABLE {LATEST_TABLE} AS "
-        f"SELECT {DOCUMENT_ID_SQL} AS document_id, item_key, event_name, version, new_image "
-        f"FROM ({latest_records_sql('changes', selection.where_sql())})"
-    )
+    # The table's rows have no order to keep; DuckDB then writes it from every thread unordered.
+    connection.execute("SET preserve_insertion_order = false")
+    try:
+        connection.execute(
+            f"CREATE OR REPLACE TEMP TABLE {LATEST_TABLE} AS "
+            f"SELECT {DOCUMENT_ID_SQL} AS document_id, item_key, event_name, version, new_image "
+            f"FROM ({latest_records_sql('changes', selection.where_sql())})"
+        )
+    finally:
+        connection.execute("RESET preserve_insertion_order")
     row = connection.execute(
         "SELECT count(*) FILTER (WHERE event_name <> 'REMOVE' AND new_image IS NOT NULL), "
         "count(*) FILTER (WHERE event_name = 'REMOVE'), "
