@@ -66,7 +66,8 @@ def _duckdb_errors() -> Iterator[None]:
             f"changelake sql reads the archive and nothing else: {_first_line(error)}"
         ) from None
     except duckdb.Error as error:
-        raise QueryError(_first_line(error)) from None
+        # Chained, so that the CLI can tell a file it cannot read from a mistake in the query.
+        raise QueryError(_first_line(error)) from error
 
 
 def _first_line(error: BaseException) -> str:

@@ -38,6 +38,9 @@ def changes_source_sql(parquet_glob: str | Sequence[str] | None) -> str:
     ``dt`` comes from the hive partition path, so ``WHERE dt = DATE '...'`` prunes files unopened.
     With no glob (an empty archive) the relation is empty but typed.
     """
+    # No union_by_name: it makes DuckDB open every file's footer before filtering, which defeats
+    # partition pruning (one request per file per query on S3). Every file is schema version 1;
+    # a later version that adds columns must read each version's files with its own schema.
     if not isinstance(parquet_glob, str) and parquet_glob is not None:
         parquet_glob = list(parquet_glob) or None
     if parquet_glob is None:
@@ -52,7 +55,7 @@ def changes_source_sql(parquet_glob: str | Sequence[str] | None) -> str:
     )
     return (
         'SELECT * EXCLUDE ("table") REPLACE (CAST(dt AS DATE) AS dt) FROM read_parquet('
-        f"{files}, hive_partitioning = true, union_by_name = true)"
+        f"{files}, hive_partitioning = true)"
     )
 
 

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
 import click
+import duckdb
 
 from ask.query_runner import run_sql
 from ask.result_output import OUTPUT_FORMATS
 from changelake.clients import open_read_only_archive
 from changelake.options import archive_option, skip_corrupt_option
-from changelake.unreadable_files import open_readable_archive, warn_skipped
+from changelake.unreadable_files import (
+    explain_read_error,
+    list_archive_files,
+    open_readable_archive,
+    warn_skipped,
+)
 from schemas.archive_layout import ArchiveLocation, parse_archive_uri
-from schemas.exceptions import ReadOnlyError
+from schemas.exceptions import QueryError, ReadOnlyError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @click.command()
@@ -77,16 +87,32 @@ def sql(
         run_prompt(connection, output)
         return
     text = query if query is not None else (sql_file or sys.stdin).read()
-    if out_file is None:
-        run_sql(connection, text, output, sys.stdout.buffer)
-        return
-    partial = out_file.with_name(out_file.name + ".partial")
+    with _naming_unreadable_files(connection, location):
+        if out_file is None:
+            run_sql(connection, text, output, sys.stdout.buffer)
+            return
+        partial = out_file.with_name(out_file.name + ".partial")
+        try:
+            with partial.open("wb") as out:
+                run_sql(connection, text, output, out)
+            partial.replace(out_file)
+        finally:
+            partial.unlink(missing_ok=True)
+
+
+@contextmanager
+def _naming_unreadable_files(connection: Any, location: ArchiveLocation) -> Iterator[None]:
+    """A query that fails on a file it cannot read names that file (and --skip-corrupt)."""
     try:
-        with partial.open("wb") as out:
-            run_sql(connection, text, output, out)
-        partial.replace(out_file)
-    finally:
-        partial.unlink(missing_ok=True)
+        yield
+    except QueryError as error:
+        cause = error.__cause__
+        if isinstance(cause, duckdb.Error):
+            urls = list_archive_files(connection, location, None)
+            explained = explain_read_error(connection, urls, cause)
+            if explained is not cause:
+                raise explained from error
+        raise
 
 
 def _check_out_path(out_path: str, location: ArchiveLocation) -> Path:
