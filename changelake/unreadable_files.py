@@ -128,9 +128,9 @@ def open_readable_archive(
 ) -> tuple[Any, list[UnreadableFile]]:
     """A DuckDB connection with a ``changes`` view, and the files left out of it.
 
-    Creating the view reads every footer, so a file cut short is named here, as a
-    :class:`CorruptArchiveError`; a damaged page is named when a query reads it (wrap the query
-    in :func:`naming_unreadable_files`). With ``skip_corrupt`` every file is read once up front
+    Creating the view opens no file (so that a ``dt`` filter prunes partitions unopened): a file
+    cut short or a damaged page is named when a query reads it (wrap the query in
+    :func:`naming_unreadable_files`), as a :class:`CorruptArchiveError`. With ``skip_corrupt`` every file is read once up front
     and the view covers only the readable ones. ``opener`` builds the connection from the list of
     files (None: all of them); by default ``open_archive``.
     """

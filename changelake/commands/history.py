@@ -9,7 +9,7 @@ import click
 from ask.timeline import TIMELINE_COLUMNS, rows_to_timeline, timeline_to_lines
 from changelake.config import ENV_TABLE
 from changelake.options import archive_option, output_option, skip_corrupt_option
-from changelake.unreadable_files import open_command_archive
+from changelake.unreadable_files import naming_archive_files, open_command_archive
 from schemas.archive_layout import parse_archive_uri
 from schemas.exceptions import QueryError
 from schemas.sql_views import history_sql
@@ -36,9 +36,13 @@ def history(archive: str, table_name: str, output: str, skip_corrupt: bool, key:
     location = parse_archive_uri(archive)
     connection = open_command_archive(location, table_name, skip_corrupt=skip_corrupt)
     sql = history_sql(where="item_key = $key")
-    result = connection.execute(f"SELECT {', '.join(TIMELINE_COLUMNS)} FROM ({sql})", {"key": key})
-    names = [column[0] for column in result.description]
-    entries = rows_to_timeline(dict(zip(names, row, strict=True)) for row in result.fetchall())
+    with naming_archive_files(connection, location, table_name):
+        result = connection.execute(
+            f"SELECT {', '.join(TIMELINE_COLUMNS)} FROM ({sql})", {"key": key}
+        )
+        names = [column[0] for column in result.description]
+        rows = result.fetchall()
+    entries = rows_to_timeline(dict(zip(names, row, strict=True)) for row in rows)
     if not entries:
         raise QueryError(
             f"no changes of item {key!r} in table {table_name!r} under {archive}; item keys "

@@ -10,7 +10,11 @@ from click.testing import CliRunner
 from archiver.batch import archive_records
 from changelake.cli import cli
 from changelake.clients import make_store
-from changelake.unreadable_files import naming_unreadable_files, open_readable_archive
+from changelake.unreadable_files import (
+    naming_archive_files,
+    naming_unreadable_files,
+    open_readable_archive,
+)
 from schemas.archive_layout import parse_archive_uri
 from schemas.exceptions import CorruptArchiveError
 from schemas.sql_views import latest_sql
@@ -30,10 +34,17 @@ def _archive_with_a_corrupt_file(archive: str) -> str:
     return location.url(BAD_KEY)
 
 
-def test_opening_an_archive_with_a_corrupt_file_names_it(archive_uri: str) -> None:
+def test_reading_an_archive_with_a_corrupt_file_names_it(archive_uri: str) -> None:
     bad_url = _archive_with_a_corrupt_file(archive_uri)
-    with pytest.raises(CorruptArchiveError) as raised:
-        open_readable_archive(parse_archive_uri(archive_uri), "posts")
+    location = parse_archive_uri(archive_uri)
+    # Opening reads no file (so that dt filters prune); the query that reads it names it.
+    connection, skipped = open_readable_archive(location, "posts")
+    assert skipped == []
+    with (
+        pytest.raises(CorruptArchiveError) as raised,
+        naming_archive_files(connection, location, "posts"),
+    ):
+        connection.execute("SELECT count(*) FROM changes").fetchall()
     assert str(raised.value).startswith(f"{bad_url} is not a readable Parquet file (")
     assert "pass --skip-corrupt to read around it" in str(raised.value)
 
