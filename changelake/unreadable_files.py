@@ -131,8 +131,9 @@ def open_readable_archive(
     Creating the view opens no file (so that a ``dt`` filter prunes partitions unopened): a file
     cut short or a damaged page is named when a query reads it (wrap the query in
     :func:`naming_unreadable_files`), as a :class:`CorruptArchiveError`. With ``skip_corrupt``
-    every file is read once up front and the view covers only the readable ones. ``opener`` builds the connection from the list of
-    files (None: all of them); by default ``open_archive``.
+    every file is read once up front and the view covers only the readable ones. ``opener``
+    builds the connection from the list of files (None: all of them); by default
+    ``open_archive``.
     """
     probe = connect_duckdb(location)
     urls = list_archive_files(probe, location, table_name)
