@@ -173,15 +173,7 @@ class S3Store:
 
     def get_bytes(self, key: str) -> bytes:
         """GET the object's bytes."""
-        full_key = join_key(self.location.prefix, key)
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=full_key)
-        except self.client.exceptions.NoSuchKey:
-            raise FileNotFoundError(f"s3://{self.bucket}/{full_key}") from None
-        except Exception as error:
-            raise StorageError(f"cannot read s3://{self.bucket}/{full_key}: {error}") from error
-        body: bytes = response["Body"].read()
-        return body
+        return self.get_with_etag(key)[0]
 
     def get_with_etag(self, key: str) -> tuple[bytes, str]:
         """GET the object's bytes and the ETag of exactly those bytes."""
