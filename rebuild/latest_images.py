@@ -3,11 +3,14 @@
 The selection itself is ``schemas.sql_views.latest_records_sql``, the one definition of "latest"
 and of the external version. This module narrows it (one table, as of an instant, only the items
 changed since a watermark), materializes it once in a DuckDB temporary table, counts it for the
-plan, and streams it out in Arrow batches.
+plan, and streams it out in Arrow batches. A rebuild computes it on a worker thread
+(``latest_in_background``) while the search engine is being set up.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +19,7 @@ from schemas.sql_views import latest_records_sql, quote_literal
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from concurrent.futures import Future
     from datetime import datetime
 
     import pyarrow as pa
@@ -108,6 +112,36 @@ def materialize_latest(connection: Any, selection: Selection) -> LatestCounts:
         f"count(*) FILTER (WHERE event_name <> 'REMOVE' AND new_image IS NULL) FROM {LATEST_TABLE}"
     ).fetchone()
     return LatestCounts(upserts=row[0], removes=row[1], without_image=row[2])
+
+
+@dataclass(frozen=True)
+class PendingLatest:
+    """The table's high watermark, then its materialized latest records, being computed."""
+
+    watermark: Future[datetime | None]
+    counts: Future[LatestCounts]
+
+
+@contextmanager
+def latest_in_background(connection: Any, selection: Selection) -> Iterator[PendingLatest]:
+    """Run ``load_high_watermark`` and ``materialize_latest`` on a worker thread.
+
+    DuckDB releases the GIL while a query runs, so whatever the caller does meanwhile (import
+    the search client, ask the engine about the alias, create the index) costs no extra time.
+    The caller must not use ``connection`` before ``counts`` is done. Leaving the block early
+    interrupts the query and waits for the thread.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="latest") as pool:
+        pending = PendingLatest(
+            pool.submit(load_high_watermark, connection, selection.table_name),
+            pool.submit(materialize_latest, connection, selection),
+        )
+        try:
+            yield pending
+        finally:
+            if not pending.counts.done():
+                pending.counts.cancel()
+                connection.interrupt()
 
 
 def iter_latest_batches(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from rebuild.aliases import (
     list_rebuilt_indexes,
     new_index_name,
 )
-from rebuild.latest_images import Selection, drop_latest, load_high_watermark, materialize_latest
+from rebuild.latest_images import Selection, drop_latest, latest_in_background
 from rebuild.replay import ReplayOptions, replay_latest
 from rebuild.watermark import META_KEY, SyncState
 from schemas.exceptions import ChangelakeError, RebuildError
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
+    from rebuild.latest_images import PendingLatest
     from rebuild.search_sink import SearchSink
 
 # While loading: no refresh and no replicas (the engine's guidance for bulk loads); both are put
@@ -112,62 +114,82 @@ def rebuild_index(
     keep: int = 1,
     dry_run: bool = False,
     options: ReplayOptions | None = None,
+    latest: PendingLatest | None = None,
     on_start: Callable[[int], None] = lambda total: None,
     on_progress: Callable[[int], None] = lambda actions: None,
 ) -> RebuildSummary:
-    """Rebuild ``alias`` from the archive (a connection with the ``changes`` view)."""
+    """Rebuild ``alias`` from the archive (a connection with the ``changes`` view).
+
+    ``latest`` is the latest-record stage, started by the caller (``latest_in_background`` over
+    ``Selection(table_name, as_of=as_of)``) so that it runs while the sink is built; without it,
+    it starts here, and runs while the alias is looked up and the index created.
+    """
     started = time.monotonic()
     options = options or ReplayOptions()
-    old = check_alias(sink, alias)
-    watermark = load_high_watermark(connection, table_name)
-    if watermark is None:
-        raise RebuildError(
-            f"the archive {archive_uri!r} holds no changes of table {table_name!r}; "
-            "check --archive and --table"
-        )
-    counts = materialize_latest(connection, Selection(table_name, as_of=as_of))
-    index = new_index_name(alias, now)
-    summary = RebuildSummary(
-        index=index,
-        alias=alias,
-        alias_from=old,
-        documents=counts.upserts,
-        removed_items=counts.removes,
-        skipped=counts.without_image,
-        watermark=watermark.isoformat(),
-        as_of=as_of.isoformat() if as_of else None,
-        dry_run=dry_run,
-    )
-    if dry_run:
-        drop_latest(connection)
-        summary.seconds = time.monotonic() - started
-        return summary
-    state = SyncState(table_name, archive_uri, watermark, as_of)
-    sink.create_index(index, index_body_for_load(index_body, state))
-    try:
-        on_start(counts.upserts)
-        result = replay_latest(
-            connection, sink, index, with_removes=False, options=options, on_progress=on_progress
-        )
-        drop_latest(connection)
-        stats = result.stats
-        sink.put_settings(index, settings_after_load(index_body))
-        sink.refresh(index)
-        found = sink.count(index)
-        if found != stats.indexed:
+    with ExitStack() as stack:
+        if latest is None:
+            selection = Selection(table_name, as_of=as_of)
+            latest = stack.enter_context(latest_in_background(connection, selection))
+        old = check_alias(sink, alias)
+        watermark = latest.watermark.result()
+        if watermark is None:
             raise RebuildError(
-                f"index {index!r} holds {found} documents after the load, but {stats.indexed} "
-                "were indexed; the alias was not moved"
+                f"the archive {archive_uri!r} holds no changes of table {table_name!r}; "
+                "check --archive and --table"
             )
-        meta = sink.get_meta(index)
-        meta[LOADED_KEY] = now.isoformat()
-        sink.put_meta(index, meta)
-        sink.update_aliases(alias_move_actions(alias, old, index))
-    except BaseException:
-        sink.delete_index(index)
-        raise
+        index = new_index_name(alias, now)
+        summary = RebuildSummary(
+            index=index,
+            alias=alias,
+            alias_from=old,
+            documents=0,
+            removed_items=0,
+            watermark=watermark.isoformat(),
+            as_of=as_of.isoformat() if as_of else None,
+            dry_run=dry_run,
+        )
+        if dry_run:
+            counts = latest.counts.result()
+            drop_latest(connection)
+            summary.documents, summary.removed_items = counts.upserts, counts.removes
+            summary.skipped = counts.without_image
+            summary.seconds = time.monotonic() - started
+            return summary
+        state = SyncState(table_name, archive_uri, watermark, as_of)
+        load_body = index_body_for_load(index_body, state)
+        # Created while DuckDB is still at the latest records: a round trip not waited for.
+        sink.create_index(index, load_body)
+        try:
+            counts = latest.counts.result()
+            on_start(counts.upserts)
+            result = replay_latest(
+                connection,
+                sink,
+                index,
+                with_removes=False,
+                options=options,
+                on_progress=on_progress,
+            )
+            drop_latest(connection)
+            stats = result.stats
+            sink.put_settings(index, settings_after_load(index_body))
+            sink.refresh(index)
+            found = sink.count(index)
+            if found != stats.indexed:
+                raise RebuildError(
+                    f"index {index!r} holds {found} documents after the load, but {stats.indexed} "
+                    "were indexed; the alias was not moved"
+                )
+            # The _meta written at creation, marked loaded: known here, no need to read it back.
+            meta = {**load_body["mappings"]["_meta"], LOADED_KEY: now.isoformat()}
+            sink.put_meta(index, meta)
+            sink.update_aliases(alias_move_actions(alias, old, index))
+        except BaseException:
+            sink.delete_index(index)
+            raise
     summary.documents = stats.indexed
-    summary.skipped += result.skipped
+    summary.removed_items = counts.removes
+    summary.skipped = counts.without_image + result.skipped
     summary.version_conflicts = stats.version_conflicts
     summary.failed = len(stats.failures)
     summary.retries = stats.retries

@@ -19,6 +19,7 @@ from changelake.progress import progress
 from changelake.unreadable_files import naming_archive_files, open_command_archive
 from rebuild.bulk import DEFAULT_MAX_BYTES
 from rebuild.documents import load_transform
+from rebuild.latest_images import Selection, latest_in_background
 from rebuild.rebuild_index import RebuildSummary, rebuild_index
 from rebuild.replay import ReplayOptions
 from schemas.archive_layout import parse_archive_uri
@@ -130,26 +131,29 @@ def rebuild(
     options = replay_options(transform, max_errors, bulk_bytes)
     location = parse_archive_uri(archive)
     connection = open_command_archive(location, table, skip_corrupt=skip_corrupt)
-    sink = make_search_sink(es_url, search)
     with (
         naming_archive_files(connection, location, table),
-        progress(f"Indexing {alias}", silent or dry_run) as bar,
+        # DuckDB works out the latest records while the search client is imported and set up.
+        latest_in_background(connection, Selection(table, as_of=as_of)) as latest,
     ):
-        summary = rebuild_index(
-            connection,
-            sink,
-            archive_uri=archive,
-            table_name=table,
-            alias=alias,
-            index_body=index_body,
-            now=datetime.now(UTC),
-            as_of=as_of,
-            keep=keep,
-            dry_run=dry_run,
-            options=options,
-            on_start=bar.start,
-            on_progress=bar.advance,
-        )
+        sink = make_search_sink(es_url, search)
+        with progress(f"Indexing {alias}", silent or dry_run) as bar:
+            summary = rebuild_index(
+                connection,
+                sink,
+                archive_uri=archive,
+                table_name=table,
+                alias=alias,
+                index_body=index_body,
+                now=datetime.now(UTC),
+                as_of=as_of,
+                keep=keep,
+                dry_run=dry_run,
+                options=options,
+                latest=latest,
+                on_start=bar.start,
+                on_progress=bar.advance,
+            )
     if output == "json":
         click.echo(json.dumps(summary.to_dict(), indent=2))
         return

@@ -1,0 +1,55 @@
+"""The latest-record stage on a worker thread: same results, and it stops when the caller fails."""
+
+from __future__ import annotations
+
+import pytest
+
+from archiver.batch import archive_records
+from changelake.clients import make_store, open_archive
+from rebuild.latest_images import (
+    LATEST_TABLE,
+    LatestCounts,
+    Selection,
+    latest_in_background,
+    load_high_watermark,
+)
+from schemas.archive_layout import parse_archive_uri
+from tests.helpers import make_record
+
+AT = 1_764_288_000
+
+
+def archive_posts(archive: str) -> None:
+    records = [
+        make_record(1, key="post#1", event_name="INSERT", at=AT, title="one"),
+        make_record(2, key="post#2", event_name="INSERT", at=AT, title="two"),
+        make_record(3, key="post#2", event_name="REMOVE", at=AT + 1),
+        make_record(4, key="post#3", event_name="INSERT", at=AT + 2, title="three"),
+    ]
+    archive_records(records, make_store(parse_archive_uri(archive)))
+
+
+def test_the_stage_in_the_background_gives_the_watermark_and_counts(local_archive: str) -> None:
+    archive_posts(local_archive)
+    connection = open_archive(parse_archive_uri(local_archive), "posts")
+    with latest_in_background(connection, Selection("posts")) as latest:
+        counts = latest.counts.result()
+        watermark = latest.watermark.result()
+    assert counts == LatestCounts(upserts=2, removes=1, without_image=0)
+    assert watermark == load_high_watermark(connection, "posts")
+    rows = connection.execute(f"SELECT item_key FROM {LATEST_TABLE} ORDER BY 1").fetchall()
+    assert rows == [("id=post#1",), ("id=post#2",), ("id=post#3",)]
+
+
+def test_a_failure_meanwhile_stops_the_stage_and_the_connection_still_answers(
+    local_archive: str,
+) -> None:
+    archive_posts(local_archive)
+    connection = open_archive(parse_archive_uri(local_archive), "posts")
+    with (
+        pytest.raises(RuntimeError, match="the engine is down"),
+        latest_in_background(connection, Selection("posts")) as latest,
+    ):
+        raise RuntimeError("the engine is down")
+    assert latest.counts.done()
+    assert connection.execute("SELECT count(*) FROM changes").fetchone() == (4,)
