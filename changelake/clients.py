@@ -1,7 +1,8 @@
 """The one place where clients are built: boto3, the archive store and DuckDB.
 
 DuckDB (and any search client) is imported inside the functions that build it: the archive Lambda
-imports this module, and its package carries neither (see deploy/package.py).
+imports this module, and its package carries neither (see deploy/package.py). boto3 too, so that
+a command over a local archive does not spend a fifth of a second importing it.
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
-
-import boto3
-from botocore.config import Config
 
 from archiver.object_store import LocalStore, ObjectStore, S3Store
 from changelake.config import s3_addressing_style
@@ -30,6 +28,8 @@ from schemas.sql_views import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from botocore.config import Config
+
     from rebuild.search_sink import SearchSink
 
 HTTPFS_VERSION = "v1.5.5"
@@ -38,6 +38,9 @@ HTTPFS_VERSION = "v1.5.5"
 @cache
 def s3_client() -> Any:
     """A boto3 S3 client from the standard AWS configuration, with bounded retries."""
+    import boto3
+    from botocore.config import Config
+
     config = Config(
         retries={"max_attempts": 3, "mode": "standard"},
         connect_timeout=5,
@@ -79,16 +82,22 @@ def make_search_sink(url: str, options: SearchOptions | None = None) -> SearchSi
 @cache
 def dynamodb_client() -> Any:
     """A boto3 DynamoDB client (``AWS_ENDPOINT_URL_DYNAMODB`` points it at DynamoDB Local)."""
+    import boto3
+
     return boto3.session.Session().client("dynamodb", config=_aws_config())
 
 
 @cache
 def streams_client() -> Any:
     """A boto3 DynamoDB Streams client (``AWS_ENDPOINT_URL_DYNAMODB_STREAMS`` for a local one)."""
+    import boto3
+
     return boto3.session.Session().client("dynamodbstreams", config=_aws_config())
 
 
 def _aws_config() -> Config:
+    from botocore.config import Config
+
     return Config(
         retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60
     )
@@ -100,6 +109,8 @@ def opensearch_client(url: str, options: SearchOptions, max_retries: int = 3) ->
 
     auth: Any = options.basic_auth
     if options.aws_region is not None:
+        import boto3
+
         credentials = boto3.session.Session().get_credentials()
         if credentials is None:
             raise SearchConfigError(
@@ -208,6 +219,8 @@ def httpfs_extension_path() -> str:
 
 def s3_secret_sql(scope: str | None = None) -> str:
     """``CREATE SECRET`` for DuckDB with the same endpoint, region and credentials as boto3."""
+    import boto3
+
     session = boto3.session.Session()
     credentials = session.get_credentials()
     if credentials is None:

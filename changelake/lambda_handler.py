@@ -17,6 +17,10 @@ import os
 import sys
 from typing import Any
 
+# At init, where Lambda gives the function a full CPU, rather than at the first invocation:
+# changelake.clients imports boto3 only when it builds a client.
+import boto3  # noqa: F401
+
 from archiver.batch import archive_records
 from archiver.stream_records import event_to_records
 from changelake.clients import make_store
