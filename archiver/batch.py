@@ -10,14 +10,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from archiver.parquet_files import rows_to_table, table_to_parquet_bytes
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from archiver.change_tables import iter_row_tables, iter_stream_tables, table_json_bytes
+from archiver.parquet_files import table_to_parquet_bytes
 from archiver.partitioning import part_key, split_by_day
-from archiver.stream_records import RejectedRecord, item_to_snapshot_row, record_to_row
+from archiver.stream_records import RejectedRecord, item_to_snapshot_row
 from schemas.archive_layout import check_table_name, quarantine_key
-from schemas.exceptions import TerminalError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from archiver.object_store import ObjectStore
 
@@ -27,7 +30,6 @@ if TYPE_CHECKING:
 # deterministic.
 MAX_FILE_BYTES = 128 * 2**20
 
-_JSON_COLUMNS = ("keys", "keys_ddb", "new_image", "old_image", "new_image_ddb", "old_image_ddb")
 
 # Event ids are hex strings; anything else is hashed before it becomes part of a key.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
@@ -104,13 +106,14 @@ def archive_records(
     if table_name is not None:
         check_table_name(table_name)
     archived_at = archived_at or datetime.now(UTC)
-
-    def to_row(record: Mapping[str, Any]) -> dict[str, Any]:
-        return record_to_row(
-            record, archived_at=archived_at, table_name=table_name, shard_id=shard_id
-        )
-
-    return _archive(records, to_row, store, archived_at, table_name, max_file_bytes)
+    tables = iter_stream_tables(
+        records,
+        archived_at=archived_at,
+        table_name=table_name,
+        shard_id=shard_id,
+        max_bytes=max_file_bytes,
+    )
+    return _archive(tables, store, archived_at, table_name, max_file_bytes)
 
 
 def archive_snapshot_items(
@@ -141,52 +144,48 @@ def archive_snapshot_items(
             archived_at=archived_at,
         )
 
-    return _archive(items, to_row, store, archived_at, table_name, MAX_FILE_BYTES)
+    tables = iter_row_tables(items, to_row, max_bytes=MAX_FILE_BYTES)
+    return _archive(tables, store, archived_at, table_name, MAX_FILE_BYTES)
 
 
 def _archive(
-    records: Iterable[Mapping[str, Any]],
-    to_row: Callable[[Mapping[str, Any]], dict[str, Any]],
+    converted: Iterable[pa.Table | RejectedRecord],
     store: ObjectStore,
     archived_at: datetime,
     table_name: str | None,
     max_file_bytes: int,
 ) -> BatchResult:
-    """Convert, quarantine, and write each table's rows in files of at most ``max_file_bytes``."""
+    """Quarantine the rejected records and write the tables in files of about ``max_file_bytes``."""
     result = BatchResult()
-    pending: dict[str, list[dict[str, Any]]] = {}
-    pending_bytes: dict[str, int] = {}
-    for record in records:
-        result.records += 1
-        try:
-            row = to_row(record)
-        except TerminalError as error:
-            rejected = RejectedRecord(record, error)
-            result.quarantined.append(quarantine_record(rejected, store, archived_at, table_name))
+    pending: list[pa.Table] = []
+    pending_bytes = 0
+    for item in converted:
+        if isinstance(item, RejectedRecord):
+            result.records += 1
+            result.quarantined.append(quarantine_record(item, store, archived_at, table_name))
             continue
-        name = row["table_name"]
-        rows = pending.setdefault(name, [])
-        rows.append(row)
-        size = pending_bytes.get(name, 0) + sum(len(row[c] or b"") for c in _JSON_COLUMNS)
-        if size >= max_file_bytes:
-            _write_rows(name, rows, store, result)
-            del pending[name]
-            size = 0
-        pending_bytes[name] = size
-    for name, rows in pending.items():
-        _write_rows(name, rows, store, result)
+        result.records += item.num_rows
+        pending.append(item)
+        pending_bytes += table_json_bytes(item)
+        if pending_bytes >= max_file_bytes:
+            _write_tables(pending, store, result)
+            pending, pending_bytes = [], 0
+    if pending:
+        _write_tables(pending, store, result)
     return result
 
 
-def _write_rows(
-    table_name: str, rows: list[dict[str, Any]], store: ObjectStore, result: BatchResult
-) -> None:
-    """Write one file per UTC day of the rows."""
-    for day, part in split_by_day(rows_to_table(rows)):
-        key = part_key(table_name, day, part)
-        store.put_bytes(key, table_to_parquet_bytes(part))
-        result.files.append(key)
-        result.archived += part.num_rows
+def _write_tables(tables: list[pa.Table], store: ObjectStore, result: BatchResult) -> None:
+    """Write one file per table name and UTC day of the rows."""
+    rows = pa.concat_tables(tables)
+    names = sorted(pc.unique(rows["table_name"]).to_pylist())
+    for name in names:
+        of_table = rows if len(names) == 1 else rows.filter(pc.equal(rows["table_name"], name))
+        for day, part_of_day in split_by_day(of_table):
+            key = part_key(name, day, part_of_day)
+            store.put_bytes(key, table_to_parquet_bytes(part_of_day))
+            result.files.append(key)
+            result.archived += part_of_day.num_rows
 
 
 def quarantine_record(

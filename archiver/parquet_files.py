@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from schemas.change_record import CHANGE_RECORD_SCHEMA
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 # Columns with few distinct values per file; dictionary-encoding the JSON columns only costs time.
 _DICTIONARY_COLUMNS = [
@@ -30,13 +30,11 @@ _DICTIONARY_COLUMNS = [
 ]
 
 # The large JSON columns: min/max statistics of 1 KB documents help no reader and cost time.
-_JSON_COLUMNS = frozenset(
-    {"keys", "keys_ddb", "new_image", "old_image", "new_image_ddb", "old_image_ddb"}
-)
+JSON_COLUMNS = ("keys", "keys_ddb", "new_image", "old_image", "new_image_ddb", "old_image_ddb")
 _STATISTICS_COLUMNS = [
     name
     for name in CHANGE_RECORD_SCHEMA.names
-    if name not in _JSON_COLUMNS and name != "user_identity"
+    if name not in JSON_COLUMNS and name != "user_identity"
 ] + ["user_identity.type", "user_identity.principal_id"]
 
 # 64k rows keeps a row group around a few MB for ~1 KB items: large enough for DuckDB to scan
@@ -59,11 +57,51 @@ def rows_to_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
     arrays = []
     for field in CHANGE_RECORD_SCHEMA:
         values = list(map(itemgetter(field.name), rows))
-        if field.name in _JSON_COLUMNS:
+        if field.name in JSON_COLUMNS:
             arrays.append(text_array(values))
         else:
             arrays.append(pa.array(values, field.type))
     return pa.Table.from_arrays(arrays, schema=CHANGE_RECORD_SCHEMA)
+
+
+def columns_to_table(
+    columns: Mapping[str, Any], num_rows: int, constants: Mapping[str, Any]
+) -> pa.Table:
+    """An Arrow table in the change-record schema from column buffers and per-table constants.
+
+    ``columns`` is what the compiled converter returns (``native/``): per column the Arrow
+    buffers, ``(validity, offsets, data)`` for text and ``(validity, values)`` for integers and
+    timestamps; ``user_identity`` is its validity and its two fields' buffers. ``constants``
+    holds the other columns' single value each.
+    """
+    arrays = []
+    for field in CHANGE_RECORD_SCHEMA:
+        if field.name in constants:
+            arrays.append(pa.repeat(pa.scalar(constants[field.name], field.type), num_rows))
+        elif pa.types.is_struct(field.type):
+            validity, *children = columns[field.name]
+            arrays.append(
+                pa.Array.from_buffers(
+                    field.type,
+                    num_rows,
+                    [_buffer(validity)],
+                    children=[
+                        _array(child.type, num_rows, buffers)
+                        for child, buffers in zip(field.type, children, strict=True)
+                    ],
+                )
+            )
+        else:
+            arrays.append(_array(field.type, num_rows, columns[field.name]))
+    return pa.Table.from_arrays(arrays, schema=CHANGE_RECORD_SCHEMA)
+
+
+def _array(data_type: pa.DataType, num_rows: int, buffers: Sequence[bytes | None]) -> pa.Array:
+    return pa.Array.from_buffers(data_type, num_rows, [_buffer(b) for b in buffers])
+
+
+def _buffer(data: bytes | None) -> pa.Buffer | None:
+    return None if data is None else pa.py_buffer(data)
 
 
 def text_array(values: list[bytes | str | None]) -> pa.Array:

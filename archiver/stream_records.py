@@ -11,12 +11,7 @@ from typing import Any
 
 from schemas.archive_layout import check_table_name
 from schemas.change_record import SCHEMA_VERSION, keys_to_item_key, sequence_to_order
-from schemas.dynamodb_types import (
-    image_to_ddb_bytes,
-    image_to_ddb_json,
-    image_to_plain_bytes,
-    image_to_plain_json,
-)
+from schemas.dynamodb_types import image_to_ddb_json, image_to_json_pair, image_to_plain_json
 from schemas.exceptions import MalformedRecordError, TerminalError
 
 STREAM_EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
@@ -150,16 +145,17 @@ def _row(
         if arn is None:
             raise MalformedRecordError("the record has no eventSourceARN; pass --table NAME")
         table_name = table_name_from_arn(arn)
-    new_image = _image(block, "NewImage")
-    old_image = _image(block, "OldImage")
+    keys_plain, keys_ddb = image_to_json_pair(keys, "Keys")
+    new_image, new_image_ddb = _image(block, "NewImage")
+    old_image, old_image_ddb = _image(block, "OldImage")
     return {
         "schema_version": SCHEMA_VERSION,
         "table_name": table_name,
         "event_id": event_id,
         "event_name": event_name,
         "item_key": keys_to_item_key(keys),
-        "keys": image_to_plain_bytes(keys, "Keys"),
-        "keys_ddb": image_to_ddb_bytes(keys, "Keys"),
+        "keys": keys_plain,
+        "keys_ddb": keys_ddb,
         "sequence_number": sequence_number,
         "sequence_order": sequence_to_order(sequence_number),
         "approximate_creation_time": creation_time(block.get("ApproximateCreationDateTime")),
@@ -169,10 +165,10 @@ def _row(
         "aws_region": _optional_str(record, "awsRegion"),
         "shard_id": shard_id,
         "size_bytes": _size_bytes(block.get("SizeBytes")),
-        "new_image": None if new_image is None else image_to_plain_bytes(new_image, "NewImage"),
-        "old_image": None if old_image is None else image_to_plain_bytes(old_image, "OldImage"),
-        "new_image_ddb": None if new_image is None else image_to_ddb_bytes(new_image, "NewImage"),
-        "old_image_ddb": None if old_image is None else image_to_ddb_bytes(old_image, "OldImage"),
+        "new_image": new_image,
+        "old_image": old_image,
+        "new_image_ddb": new_image_ddb,
+        "old_image_ddb": old_image_ddb,
         "archived_at": archived_at,
     }
 
@@ -245,10 +241,13 @@ def creation_time(value: Any) -> datetime:
     )
 
 
-def _image(block: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
+def _image(block: Mapping[str, Any], name: str) -> tuple[bytes | None, bytes | None]:
+    """An image of the block as plain and typed JSON, or two Nones when the record has none."""
     image = block.get(name)
-    if image is None or isinstance(image, Mapping):
-        return image
+    if image is None:
+        return None, None
+    if isinstance(image, Mapping):
+        return image_to_json_pair(image, name)
     raise MalformedRecordError(f"{name} is {_preview(image)}; expected a map of attributes")
 
 

@@ -6,7 +6,10 @@ Binary values arrive as base64 text in Lambda events and as ``bytes`` from boto3
 and written as base64 text.
 
 This is the archiver's hot path: the happy path builds no attribute paths and checks types with
-``type() is``; an error is traced back to its attribute path only when it happens.
+``type() is``; an error is traced back to its attribute path only when it happens. When the
+compiled codec (``native/``, module ``changelake_native``) is installed, :func:`image_to_json_pair`
+runs it first: it gives the same bytes as the Python code here for the input it takes, and leaves
+everything else (errors, loose spellings) to it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -29,6 +32,17 @@ _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?
 _LOOSE_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 _Fragment = orjson.Fragment
+
+
+def _compiled_encoder() -> Callable[[Any], tuple[bytes, bytes] | None] | None:
+    try:
+        from changelake_native import encode_image
+    except ImportError:  # optional: without it the Python codec below gives the same bytes
+        return None
+    return encode_image
+
+
+_encode_native = _compiled_encoder()
 
 
 class _InvalidValue(Exception):
@@ -56,6 +70,15 @@ def image_to_plain_bytes(image: Mapping[str, Any], where: str = "") -> bytes:
 def image_to_plain_json(image: Mapping[str, Any], where: str = "") -> str:
     """Render a DynamoDB image (a map of typed attribute values) as plain JSON text."""
     return image_to_plain_bytes(image, where).decode()
+
+
+def image_to_json_pair(image: Mapping[str, Any], where: str = "") -> tuple[bytes, bytes]:
+    """An image as plain JSON and as DynamoDB-typed JSON (UTF-8 bytes), in one walk if compiled."""
+    if _encode_native is not None:
+        pair = _encode_native(image)
+        if pair is not None:
+            return pair
+    return image_to_plain_bytes(image, where), image_to_ddb_bytes(image, where)
 
 
 def image_to_ddb_bytes(image: Mapping[str, Any], where: str = "") -> bytes:

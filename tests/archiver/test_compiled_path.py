@@ -1,0 +1,253 @@
+"""The compiled hot path (native/) gives what the Python definition gives, or defers to it."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import changelake_native
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from archiver import change_tables
+from archiver.change_tables import iter_row_tables, iter_stream_tables, table_json_bytes
+from archiver.stream_records import RejectedRecord, record_to_row
+from schemas import dynamodb_types
+from schemas.dynamodb_types import image_to_ddb_bytes, image_to_plain_bytes
+from schemas.exceptions import TerminalError
+from tests.helpers import load_event, make_record
+from tests.schemas.strategies import images, names, number_texts, texts
+
+ARCHIVED_AT = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/posts/stream/2026-11-01T00:00:00.000"
+
+
+def test_the_compiled_path_is_installed() -> None:
+    # `make install` builds it; without it everything still works, only slower.
+    assert change_tables._native_stream_columns is not None
+    assert dynamodb_types._encode_native is not None
+
+
+def python_pair(image: dict[str, Any]) -> tuple[bytes, bytes] | None:
+    """The Python codec's answer, or None where it rejects the image."""
+    try:
+        return image_to_plain_bytes(image), image_to_ddb_bytes(image)
+    except TerminalError:
+        return None
+
+
+@given(st.one_of(images(), images(binary_as_bytes=True)))
+def test_valid_images_encode_exactly_as_the_python_codec(image: dict[str, Any]) -> None:
+    assert changelake_native.encode_image(image) == python_pair(image)
+
+
+# Near-misses of typed values: wrong tags, wrong inner types, loose numbers, odd base64.
+_odd_scalars = st.one_of(
+    texts,
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.booleans(),
+    st.none(),
+    st.binary(max_size=6),
+    st.sampled_from(["01", "+1", ".5", "1.", "1e", "NaN", "QR==", "QQ", "QQ==QQ==", "", " 1"]),
+)
+_tags = st.sampled_from(["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS", "X", "s"])
+_odd_values = st.recursive(
+    st.builds(lambda tag, inner: {tag: inner}, _tags, _odd_scalars),
+    lambda children: st.one_of(
+        st.builds(lambda tag, inner: {tag: inner}, _tags, st.lists(children | _odd_scalars)),
+        st.builds(
+            lambda tag, inner: {tag: inner}, _tags, st.dictionaries(names, children, max_size=3)
+        ),
+        st.dictionaries(_tags, children, min_size=2, max_size=3),
+        _odd_scalars,
+    ),
+    max_leaves=8,
+)
+
+
+@given(st.dictionaries(names, _odd_values, max_size=4))
+def test_odd_images_are_left_to_the_python_codec_or_match_it(image: dict[str, Any]) -> None:
+    compiled = changelake_native.encode_image(image)
+    if compiled is not None:
+        assert compiled == python_pair(image)
+
+
+def test_escapes_sets_and_numbers_match_the_python_codec() -> None:
+    image = {
+        "text": {"S": 'quote " backslash \\ newline \n tab \t bell \x07 del \x7f é 🔍 \u2028'},
+        "numbers": {"NS": ["10", "-2", "1.0", "1", "0.5", "-0", "0", "1e1", "-1.5E-10"]},
+        "strings": {"SS": ["b", "a", "é", "Z", ""]},
+        "binaries": {"BS": ["Qg==", "QQ==", "AA==", ""]},
+        "nested": {"L": [{"M": {"deep": {"L": [{"NULL": True}, {"BOOL": False}]}}}]},
+    }
+    assert changelake_native.encode_image(image) == python_pair(image)
+
+
+def python_tables(
+    records: list[Any], table_name: str | None = None
+) -> tuple[pa.Table | None, list[tuple[Any, str]]]:
+    """The pure-Python path: every record through record_to_row."""
+    to_row = partial(
+        record_to_row, archived_at=ARCHIVED_AT, table_name=table_name, shard_id="shardId-1"
+    )
+    return _collect(iter_row_tables(records, to_row, max_bytes=2**27))
+
+
+def compiled_tables(
+    records: list[Any], table_name: str | None = None, max_bytes: int = 2**27
+) -> tuple[pa.Table | None, list[tuple[Any, str]]]:
+    """The archiver's path: the compiled converter, deferring to record_to_row."""
+    converted = iter_stream_tables(
+        records,
+        archived_at=ARCHIVED_AT,
+        table_name=table_name,
+        shard_id="shardId-1",
+        max_bytes=max_bytes,
+    )
+    return _collect(converted)
+
+
+def _collect(
+    converted: Any,
+) -> tuple[pa.Table | None, list[tuple[Any, str]]]:
+    tables, rejected = [], []
+    for item in converted:
+        if isinstance(item, RejectedRecord):
+            rejected.append((item.record, str(item.error)))
+        else:
+            tables.append(item)
+    return (pa.concat_tables(tables) if tables else None), rejected
+
+
+def assert_same(records: list[Any], table_name: str | None = None) -> None:
+    compiled, compiled_rejected = compiled_tables(records, table_name)
+    python, python_rejected = python_tables(records, table_name)
+    assert compiled_rejected == python_rejected
+    if python is None:
+        assert compiled is None
+    else:
+        assert compiled is not None
+        assert compiled.equals(python), (compiled.to_pylist(), python.to_pylist())
+
+
+def test_the_sample_events_convert_exactly_as_in_python() -> None:
+    for name in ("lambda-event-posts.json", "lambda-event-barktable.json"):
+        assert_same(load_event(name)["Records"])
+
+
+_key_values = st.one_of(
+    texts.map(lambda s: {"S": s}),
+    number_texts().map(lambda n: {"N": n}),
+    st.binary(max_size=8).map(lambda b: {"B": base64.b64encode(b).decode()}),
+    st.binary(max_size=8).map(lambda b: {"B": b}),
+)
+_optional_text = st.one_of(st.none(), texts, st.integers())
+
+
+def mostly(valid: st.SearchStrategy[Any], odd: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Usually a valid value, sometimes an odd one."""
+    return st.sampled_from(range(10)).flatmap(lambda n: odd if n == 9 else valid)
+
+
+@st.composite
+def stream_records(draw: st.DrawFn) -> dict[str, Any]:
+    """Lambda-shaped records, mostly valid, with every optional field present or not."""
+    keys = draw(st.dictionaries(names, _key_values, min_size=1, max_size=2))
+    block: dict[str, Any] = {
+        "Keys": draw(mostly(st.just(keys), st.one_of(st.just({}), _odd_values))),
+        "SequenceNumber": draw(
+            mostly(
+                st.integers(min_value=0, max_value=10**40 - 1).map(str),
+                st.sampled_from(["", "12a", "1" * 41, "٣"]),
+            )
+        ),
+        "ApproximateCreationDateTime": draw(
+            mostly(
+                st.one_of(
+                    st.integers(min_value=0, max_value=253_402_300_799),
+                    st.floats(min_value=0, max_value=2e11),
+                ),
+                st.one_of(
+                    st.integers(min_value=-5, max_value=-1),
+                    st.just(253_402_300_800),
+                    st.floats(min_value=-1, max_value=1e12),
+                    st.just(True),
+                ),
+            )
+        ),
+    }
+    for name, value in (
+        ("NewImage", mostly(images(), st.one_of(st.none(), st.just("oops")))),
+        ("OldImage", mostly(images(binary_as_bytes=True), st.none())),
+        (
+            "SizeBytes",
+            mostly(st.integers(min_value=0, max_value=2**63 - 1), st.integers(max_value=-1)),
+        ),
+        ("StreamViewType", mostly(texts, _optional_text)),
+    ):
+        if draw(st.booleans()):
+            block[name] = draw(value)
+    record: dict[str, Any] = {
+        "eventID": draw(mostly(st.text(min_size=1, max_size=8), st.just(""))),
+        "eventName": draw(
+            mostly(st.sampled_from(["INSERT", "MODIFY", "REMOVE"]), st.sampled_from(["x", None]))
+        ),
+        "eventSourceARN": draw(
+            mostly(
+                st.sampled_from([ARN, ARN.replace("table/posts", "table/other_table")]),
+                st.sampled_from(
+                    [
+                        ARN.replace("table/posts", "table/x"),
+                        "arn:aws:dynamodb:us-east-1:1:table/a:table/posts/stream/x",
+                        None,
+                    ]
+                ),
+            )
+        ),
+        "dynamodb": draw(mostly(st.just(block), st.just(None))),
+    }
+    if draw(st.booleans()):
+        record["awsRegion"] = draw(mostly(texts, _optional_text))
+    if draw(st.booleans()):
+        identity = st.fixed_dictionaries(
+            {}, optional={"type": _optional_text, "principalId": _optional_text}
+        )
+        record["userIdentity"] = draw(mostly(identity, st.just("Service")))
+    return record
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(stream_records(), max_size=6), st.sampled_from([None, "named"]))
+def test_records_convert_exactly_as_in_python(
+    records: list[dict[str, Any]], table_name: str | None
+) -> None:
+    assert_same(records, table_name)
+
+
+def test_tables_are_cut_at_the_json_budget_and_stay_in_order() -> None:
+    records = [make_record(n, key=f"post#{n}", body="x" * 500) for n in range(1, 41)]
+    records.insert(7, {"eventID": "bad", "eventName": "MODIFY"})  # rejected in its place
+    records[20]["dynamodb"]["ApproximateCreationDateTime"] = datetime(2026, 11, 28, tzinfo=UTC)
+    converted = list(
+        iter_stream_tables(
+            records, archived_at=ARCHIVED_AT, table_name=None, shard_id=None, max_bytes=5_000
+        )
+    )
+    tables = [item for item in converted if isinstance(item, pa.Table)]
+    assert all(table_json_bytes(t) < 5_000 + 2_000 for t in tables)
+    assert len(tables) > 5
+    event_ids = [e for t in tables for e in t["event_id"].to_pylist()]
+    assert event_ids == [f"event-{n}" for n in range(1, 41)]  # the datetime one via Python
+    assert [item.event_id for item in converted if isinstance(item, RejectedRecord)] == ["bad"]
+
+
+@pytest.mark.parametrize("created", [1_764_288_000.5, 1_764_288_000.0000005, 0.0000015, 7.9999995])
+def test_float_creation_times_round_as_datetime_does(created: float) -> None:
+    record = make_record(1)
+    record["dynamodb"]["ApproximateCreationDateTime"] = created
+    assert_same([record])
