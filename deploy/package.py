@@ -2,7 +2,9 @@
 
 The package holds only what ``changelake.lambda_handler`` imports: our modules in its import
 closure, pyarrow and orjson (pinned to the versions installed here, so the zip runs what the tests
-ran). boto3 comes with the Lambda Python runtime; DuckDB and the search clients never ride along.
+ran), and the compiled hot path (``native/``) built as a manylinux2014 wheel when this machine has
+the Rust target for the architecture. boto3 comes with the Lambda Python runtime; DuckDB and the
+search clients never ride along.
 Usage::
 
     python deploy/package.py                      # both architectures, this Python's version
@@ -15,6 +17,7 @@ import argparse
 import compileall
 import importlib.metadata
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -31,6 +34,9 @@ ARCHITECTURES = ("x86_64", "arm64")
 _WHEEL_MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
 # Third-party distributions the package carries, pinned to the installed versions.
 BUNDLED = ("pyarrow", "orjson")
+# Built from native/ for each architecture; without it the archiver runs its Python code.
+NATIVE_DISTRIBUTION = "changelake-native"
+_RUST_TARGET = {"x86_64": "x86_64-unknown-linux-gnu", "arm64": "aarch64-unknown-linux-gnu"}
 # Provided by the Lambda Python runtime (boto3 and its dependencies).
 RUNTIME_PROVIDED = (
     "boto3",
@@ -76,6 +82,7 @@ class PackageReport:
     zip_bytes: int
     unzipped_bytes: int
     files: int
+    compiled: bool
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready summary."""
@@ -86,6 +93,7 @@ class PackageReport:
             "zip_mb": round(self.zip_bytes / 2**20, 1),
             "unzipped_mb": round(self.unzipped_bytes / 2**20, 1),
             "files": self.files,
+            "compiled_path": self.compiled,
         }
 
 
@@ -116,7 +124,8 @@ def handler_source_files() -> list[Path]:
 
 def check_third_party_imports(files: list[Path]) -> None:
     """Fail when the handler imports a distribution that is neither bundled nor in the runtime."""
-    allowed = {name.replace("-", "_").lower() for name in (*BUNDLED, *RUNTIME_PROVIDED)}
+    bundled = (*BUNDLED, NATIVE_DISTRIBUTION, *RUNTIME_PROVIDED)
+    allowed = {name.replace("-", "_").lower() for name in bundled}
     by_module = importlib.metadata.packages_distributions()
     unexpected = set()
     for path in files:
@@ -159,6 +168,48 @@ def install_wheels(target: Path, arch: str, python_version: str) -> None:
         *pins,
     ]
     subprocess.run(command, check=True)
+
+
+def build_native_wheel(arch: str, wheel_dir: Path) -> Path | None:
+    """The compiled hot path as a manylinux2014 wheel for ``arch`` (Rust, linked with zig).
+
+    None, with a note, when this machine's Rust lacks the architecture's target: the package then
+    runs the archiver's Python code, which gives the same rows, slower.
+    """
+    target = _RUST_TARGET[arch]
+    try:
+        installed = subprocess.run(
+            ["rustup", "target", "list", "--installed"], capture_output=True, text=True, check=True
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        installed = []
+    if target not in installed:
+        print(
+            f"note: the Rust target {target} is not installed here, so the {arch} package has no "
+            f"compiled path (rows are the same, slower); `rustup target add {target}` adds it",
+            file=sys.stderr,
+        )
+        return None
+    tools = Path(sys.executable).parent  # maturin, and zig (ziglang) which it links with
+    environment = {**os.environ, "PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"}
+    command = [str(tools / "maturin"), "build", "--release", "--quiet", "--zig"]
+    command += ["--compatibility", "manylinux2014", "--target", target]
+    command += ["--manifest-path", str(ROOT / "native" / "Cargo.toml"), "--out", str(wheel_dir)]
+    subprocess.run(command, check=True, env=environment)
+    return next(wheel_dir.glob("changelake_native-*.whl"))
+
+
+def install_native(target: Path, arch: str, python_version: str, wheel_dir: Path) -> bool:
+    """Add the compiled hot path to the package; whether it could be built."""
+    wheel = build_native_wheel(arch, wheel_dir)
+    if wheel is None:
+        return False
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    command += ["--no-deps", "--only-binary=:all:", "--target", str(target)]
+    command += ["--implementation", "cp", "--python-version", python_version]
+    command += ["--platform", f"manylinux2014_{_WHEEL_MACHINE[arch]}", str(wheel)]
+    subprocess.run(command, check=True)
+    return True
 
 
 def trim_pyarrow(target: Path) -> None:
@@ -204,6 +255,7 @@ def build_package(
         shutil.rmtree(package_dir)
     package_dir.mkdir(parents=True)
     install_wheels(package_dir, arch, python_version)
+    compiled = install_native(package_dir, arch, python_version, build_dir / f"native-{arch}")
     trim_pyarrow(package_dir)
     copy_sources(package_dir, handler_source_files())
     if python_version == host_python_version():
@@ -221,6 +273,7 @@ def build_package(
         zip_bytes=zip_path.stat().st_size,
         unzipped_bytes=sum(path.stat().st_size for path in files),
         files=len(files),
+        compiled=compiled,
     )
     if report.unzipped_bytes > LAMBDA_UNZIPPED_LIMIT:
         raise SystemExit(

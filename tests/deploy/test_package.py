@@ -37,12 +37,17 @@ import changelake.lambda_handler as handler
 import_seconds = time.perf_counter() - started
 with open(event_path) as file:
     response = handler.archive(json.load(file), None)
+from archiver import change_tables
+compiled = change_tables._native_stream_columns is not None
 outside = sorted(
     name for name, module in sys.modules.items()
     if getattr(module, "__file__", None)
     and not module.__file__.startswith((package, runtime, sys.base_prefix))
 )
-print(json.dumps({"response": response, "import_seconds": import_seconds, "outside": outside}))
+print(json.dumps({
+    "response": response, "import_seconds": import_seconds, "outside": outside,
+    "compiled": compiled,
+}))
 """
 
 
@@ -64,7 +69,9 @@ def test_package_carries_no_duckdb_no_search_client_and_no_boto3(
     with zipfile.ZipFile(host_package.zip_path) as archive:
         tops = {name.split("/")[0] for name in archive.namelist()}
     packages = {top for top in tops if not top.endswith(".dist-info")}
-    assert packages == {"archiver", "changelake", "schemas", "pyarrow", "orjson"}
+    bundled = {"pyarrow", "orjson", "changelake_native"}
+    assert packages == {"archiver", "changelake", "schemas", *bundled}
+    assert host_package.compiled
     assert host_package.unzipped_bytes < 150 * 2**20 < LAMBDA_UNZIPPED_LIMIT
     assert host_package.files == sum(1 for p in host_package.package_dir.rglob("*") if p.is_file())
 
@@ -111,6 +118,7 @@ def test_package_archives_the_sample_event_with_only_itself_and_boto3(
     emf = json.loads(completed.stdout.splitlines()[0])
     assert result["response"] == {"batchItemFailures": []}
     assert result["outside"] == []
+    assert result["compiled"]  # the package's compiled path loads on this machine
     assert emf["ArchivedRecords"] == 5
     rows = (
         open_archive(parse_archive_uri(archive_uri))
