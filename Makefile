@@ -42,6 +42,7 @@ $(OPENSEARCH_STAMP): services/opensearch/pom.xml services/opensearch/src/main/ja
 opensearch: $(OPENSEARCH_STAMP)
 
 test: install opensearch
+	cargo test --quiet --release --manifest-path native/Cargo.toml
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

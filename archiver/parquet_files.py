@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from array import array
 from itertools import accumulate
 from operator import itemgetter
@@ -129,7 +128,8 @@ def text_array(values: list[bytes | str | None]) -> pa.Array:
 
 def table_to_parquet_bytes(table: pa.Table, *, row_group_size: int = ROW_GROUP_SIZE) -> bytes:
     """Serialize a change table as one zstd-compressed Parquet file."""
-    sink = io.BytesIO()
+    # An Arrow stream, not io.BytesIO: the writer's many small writes then stay in C++.
+    sink = pa.BufferOutputStream()
     pq.write_table(
         table,
         sink,
@@ -138,4 +138,4 @@ def table_to_parquet_bytes(table: pa.Table, *, row_group_size: int = ROW_GROUP_S
         use_dictionary=_DICTIONARY_COLUMNS,
         write_statistics=_STATISTICS_COLUMNS,
     )
-    return sink.getvalue()
+    return sink.getvalue().to_pybytes()

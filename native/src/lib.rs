@@ -52,7 +52,10 @@ fn stream_records_to_columns<'py>(
     while index < records.len() {
         // A reference to the record keeps it (and all it holds) alive while it is read.
         let record = records.get_item(index)?;
-        if columns.push(py, Object(record.as_ptr()), table_name).is_err() {
+        if columns
+            .push(py, Object(record.as_ptr()), table_name)
+            .is_err()
+        {
             break;
         }
         index += 1;

@@ -132,4 +132,3 @@ impl Iterator for Entries {
         (found != 0).then_some((Object(key), Object(value)))
     }
 }
-

@@ -61,8 +61,10 @@ impl Columns {
         self.event_name.push_text(Some(fields.event_name));
         self.item_key.push(Some(fields.item_key.as_bytes()));
         self.sequence_number.push_text(Some(fields.sequence_number));
-        self.sequence_order.push(Some(fields.sequence_order.as_bytes()));
-        self.approximate_creation_time.push(Some(fields.created_micros));
+        self.sequence_order
+            .push(Some(fields.sequence_order.as_bytes()));
+        self.approximate_creation_time
+            .push(Some(fields.created_micros));
         let (kind, principal) = fields.user_identity.unwrap_or((None, None));
         self.user_identity.push(fields.user_identity.map(|_| 0));
         self.user_identity_type.push_text(kind);
@@ -81,8 +83,16 @@ impl Columns {
     fn write_images(&mut self, fields: &StreamRecord) -> Walk<()> {
         write_image(fields.keys, &mut self.keys.data, &mut self.keys_ddb.data)?;
         for (image, plain, typed) in [
-            (fields.new_image, &mut self.new_image, &mut self.new_image_ddb),
-            (fields.old_image, &mut self.old_image, &mut self.old_image_ddb),
+            (
+                fields.new_image,
+                &mut self.new_image,
+                &mut self.new_image_ddb,
+            ),
+            (
+                fields.old_image,
+                &mut self.old_image,
+                &mut self.old_image_ddb,
+            ),
         ] {
             if let Some(image) = image {
                 write_image(image, &mut plain.data, &mut typed.data)?;
@@ -91,8 +101,16 @@ impl Columns {
         self.keys.close_row(true);
         self.keys_ddb.close_row(true);
         for (image, plain, typed) in [
-            (fields.new_image, &mut self.new_image, &mut self.new_image_ddb),
-            (fields.old_image, &mut self.old_image, &mut self.old_image_ddb),
+            (
+                fields.new_image,
+                &mut self.new_image,
+                &mut self.new_image_ddb,
+            ),
+            (
+                fields.old_image,
+                &mut self.old_image,
+                &mut self.old_image_ddb,
+            ),
         ] {
             plain.close_row(image.is_some());
             typed.close_row(image.is_some());
@@ -284,7 +302,9 @@ impl IntColumn {
     }
 
     fn into_buffers(self, py: Python<'_>) -> PyResult<Buffers<'_, 2>> {
-        let validity = (self.nulls > 0).then(|| buffer(py, self.validity)).transpose()?;
+        let validity = (self.nulls > 0)
+            .then(|| buffer(py, self.validity))
+            .transpose()?;
         Ok([validity, Some(buffer(py, self.values)?)])
     }
 }
@@ -509,4 +529,3 @@ fn push_escaped(out: &mut String, text: &str) {
         }
     }
 }
-
