@@ -138,4 +138,5 @@ def table_to_parquet_bytes(table: pa.Table, *, row_group_size: int = ROW_GROUP_S
         use_dictionary=_DICTIONARY_COLUMNS,
         write_statistics=_STATISTICS_COLUMNS,
     )
-    return sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
