@@ -4,7 +4,7 @@ changelake's path (every lossless column) against a baseline measured in the sam
 ``TypeDeserializer`` -> ``json.dumps`` -> ``pyarrow.Table.from_pylist`` -> ``pq.write_table``.
 Prints the median rate of each, their ratio, and the archive handler's cold import time.
 
-    make bench-archive          # or: python bench/archive.py --records 10000 --runs 5
+    make bench-archive          # or: python bench/archive.py --records 10000 --runs 9
 """
 
 from __future__ import annotations
@@ -230,7 +230,7 @@ def main() -> int:
     """Run both paths, print rates, the ratio and the cold import time."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
     event = make_event(args.records)
     item_bytes = statistics.mean(
