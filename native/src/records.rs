@@ -82,25 +82,23 @@ impl Columns {
     /// when all three are written.
     fn write_images(&mut self, fields: &StreamRecord) -> Walk<()> {
         write_image(fields.keys, &mut self.keys.data, &mut self.keys_ddb.data)?;
-        for (image, plain, typed) in [
-            (
-                fields.new_image,
-                &mut self.new_image,
-                &mut self.new_image_ddb,
-            ),
-            (
-                fields.old_image,
-                &mut self.old_image,
-                &mut self.old_image_ddb,
-            ),
-        ] {
+        for (image, plain, typed) in self.image_columns(fields) {
             if let Some(image) = image {
                 write_image(image, &mut plain.data, &mut typed.data)?;
             }
         }
         self.keys.close_row(true);
         self.keys_ddb.close_row(true);
-        for (image, plain, typed) in [
+        for (image, plain, typed) in self.image_columns(fields) {
+            plain.close_row(image.is_some());
+            typed.close_row(image.is_some());
+        }
+        Ok(())
+    }
+
+    /// The record's new and old image, each with its plain and typed column.
+    fn image_columns(&mut self, fields: &StreamRecord) -> [ImageColumns<'_>; 2] {
+        [
             (
                 fields.new_image,
                 &mut self.new_image,
@@ -111,11 +109,7 @@ impl Columns {
                 &mut self.old_image,
                 &mut self.old_image_ddb,
             ),
-        ] {
-            plain.close_row(image.is_some());
-            typed.close_row(image.is_some());
-        }
-        Ok(())
+        ]
     }
 
     fn json_columns(&mut self) -> [&mut TextColumn; 6] {
@@ -184,6 +178,8 @@ impl Columns {
         Ok(columns)
     }
 }
+
+type ImageColumns<'a> = (Option<Object>, &'a mut TextColumn, &'a mut TextColumn);
 
 /// Bytes handed to Python without a copy, through the buffer protocol (`pyarrow.py_buffer`).
 #[pyclass(frozen)]
