@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 from elastic_transport import TransportError
 from elasticsearch import ApiError, NotFoundError
 
-from rebuild.engine_sink import EngineSink, hit_to_document
+from rebuild.engine_sink import BULK_FILTER_PATH, EngineSink, hit_to_document
 from schemas.exceptions import SearchRequestError, SearchUnavailableError
 
 if TYPE_CHECKING:
@@ -78,7 +78,9 @@ class ElasticsearchSink(EngineSink):
         # The client's NDJSON serializer passes bytes through as they are: no dict round trip.
         response = self._call(
             f"bulk-load into {index!r}",
-            lambda: self._once.bulk(index=index, operations=cast("Any", body)),
+            lambda: self._once.bulk(
+                index=index, operations=cast("Any", body), filter_path=BULK_FILTER_PATH
+            ),
         )
         result: dict[str, Any] = response.body
         return result

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from opensearchpy import ConnectionError as OpenSearchConnectionError
 from opensearchpy import TransportError
 
-from rebuild.engine_sink import EngineSink, hit_to_document
+from rebuild.engine_sink import BULK_FILTER_PATH, EngineSink, hit_to_document
 from schemas.exceptions import SearchRequestError, SearchUnavailableError
 
 if TYPE_CHECKING:
@@ -80,7 +80,8 @@ class OpenSearchSink(EngineSink):
         """Send one ``_bulk`` request of NDJSON bytes to ``index``; the parsed response."""
         # opensearch-py sends bytes as they are: no dict round trip.
         result: dict[str, Any] = self._call(
-            f"bulk-load into {index!r}", lambda: self._once.bulk(index=index, body=body)
+            f"bulk-load into {index!r}",
+            lambda: self._once.bulk(index=index, body=body, filter_path=BULK_FILTER_PATH),
         )
         return result
 

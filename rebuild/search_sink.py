@@ -70,7 +70,8 @@ class SearchSink(Protocol):
         """Send one ``_bulk`` request of NDJSON bytes to ``index``; the parsed response.
 
         Sent once, without retries of its own: the caller decides what to retry. Per-item
-        failures (409 included) are in the response's ``items``, not raised.
+        failures (409 included) are in the response's ``items``, not raised; each item keeps only
+        its ``_id``, ``status`` and ``error`` (``engine_sink.BULK_FILTER_PATH``).
         """
         ...
 
