@@ -69,6 +69,13 @@ def create_changes_view_sql(parquet_glob: str | Sequence[str] | None) -> str:
 # and 2**43 seconds reach beyond year 200000, so the version always fits a signed 64-bit integer.
 VERSION_ORDINAL_BITS = 20
 
+_CHANGE_SECOND = "epoch_ms(approximate_creation_time) // 1000"
+
+# The order of an item's records within one second: SNAPSHOT rows first (a stream record in the
+# same second as a snapshot wins), then the numeric sequence number (zero-padded text), then the
+# event id (snapshot rows have no sequence number).
+ORDER_IN_SECOND = "event_name <> 'SNAPSHOT', coalesce(sequence_order, ''), event_id"
+
 LATEST_RECORD_COLUMNS = (
     "event_id",
     "event_name",
@@ -82,60 +89,33 @@ def latest_records_sql(source: str = "changes", where: str = "true") -> str:
     """The newest record of every item of every table, removed items included, with its version.
 
     Columns: ``table_name``, ``item_key``, the record's ``LATEST_RECORD_COLUMNS`` and ``version``.
-    Order within an item: the change's second, then SNAPSHOT rows before stream rows (a stream
-    record in the same second as a snapshot wins), then the numeric sequence number. Duplicate
-    deliveries of one ``event_id`` count once. ``version`` = second << 20 | ordinal in that second,
-    so it grows strictly with each record and is the same whenever it is computed.
+    Order within an item: the change's second, then ``ORDER_IN_SECOND`` (SNAPSHOT rows before
+    stream rows, then the numeric sequence number). Duplicate deliveries of one ``event_id``
+    count once. ``version`` = second << 20 | ordinal in that second, so it grows strictly with
+    each record and is the same whenever it is computed: ``history_sql`` gives the same value.
 
-    Stream records are grouped by item once, ordered by sequence number alone (which agrees with
-    time along an item's shard lineage: README, "Order and versions"); snapshot rows are grouped
-    apart. Only items with two records in their newest second have that second's distinct events
-    counted again. The grouping carries only the winner's event id and time: its image and keys
-    are fetched by a join on that event id afterwards (a redelivered winner once), so no image is
-    copied into an aggregate state, whose memory would grow with the number of changes.
+    One grouping keeps a single number per item: its newest second. Only the records of that
+    second (about one per item, a redelivery included) go on to a window over the item, which
+    picks the last one and counts the distinct events of the second. So memory grows with the
+    items, never with the changes (no image is copied into an aggregate state), and a query that
+    needs neither images nor versions (``count(*)`` of ``latest``) reads only narrow columns.
     """
-    fetched = ", ".join(f"r.{c}" for c in LATEST_RECORD_COLUMNS)
-    stream_second = "epoch_ms(s.newest.approximate_creation_time) // 1000"
-    snapshot_second = "epoch_ms(n.newest.approximate_creation_time) // 1000"
-    newest_second = "greatest(s.seconds[1], n.seconds[1])"
-    winner = "{'event_id': event_id, 'approximate_creation_time': approximate_creation_time}"
+    columns = ", ".join(LATEST_RECORD_COLUMNS)
     return f"""
 WITH records AS NOT MATERIALIZED (
-    SELECT *, epoch_ms(approximate_creation_time) // 1000 AS change_second
-    FROM {source} WHERE {where}
-), streamed AS (
-    SELECT table_name, item_key,
-           arg_max({winner}, sequence_order) AS newest, max(change_second, 2) AS seconds
-    FROM records WHERE event_name <> 'SNAPSHOT' GROUP BY table_name, item_key
-), snapshotted AS (
-    SELECT table_name, item_key,
-           arg_max({winner}, (change_second, event_id)) AS newest,
-           max(change_second, 2) AS seconds
-    FROM records WHERE event_name = 'SNAPSHOT' GROUP BY table_name, item_key
-), counted AS (
-    SELECT table_name, item_key,
-           CASE WHEN n.newest IS NULL OR {stream_second} >= {snapshot_second}
-                THEN s.newest ELSE n.newest END AS newest,
-           {newest_second} AS change_second,
-           len(list_filter(list_concat(coalesce(s.seconds, []), coalesce(n.seconds, [])),
-                           second -> second = {newest_second})) > 1 AS crowded
-    FROM streamed s FULL OUTER JOIN snapshotted n USING (table_name, item_key)
-), recounted AS (
-    SELECT r.table_name, r.item_key, count(DISTINCT r.event_id) AS in_second
-    FROM records r SEMI JOIN (SELECT * FROM counted WHERE crowded) c
-        ON r.table_name = c.table_name AND r.item_key = c.item_key
-        AND r.change_second = c.change_second
-    GROUP BY r.table_name, r.item_key
-), winners AS (
-    SELECT c.table_name, c.item_key, c.newest.event_id AS event_id,
-           (c.change_second << {VERSION_ORDINAL_BITS}) + coalesce(r.in_second - 1, 0) AS version
-    FROM counted c LEFT JOIN recounted r
-        ON c.table_name = r.table_name AND c.item_key = r.item_key
+    SELECT *, {_CHANGE_SECOND} AS change_second FROM {source} WHERE {where}
+), newest_seconds AS (
+    SELECT table_name, item_key, max(change_second) AS change_second
+    FROM records GROUP BY table_name, item_key
 )
-SELECT w.table_name, w.item_key, {fetched}, w.version
-FROM winners w JOIN records r
-    ON r.table_name = w.table_name AND r.item_key = w.item_key AND r.event_id = w.event_id
-QUALIFY row_number() OVER (PARTITION BY w.table_name, w.item_key) = 1
+SELECT table_name, item_key, {columns},
+       (change_second << {VERSION_ORDINAL_BITS}) + count(DISTINCT event_id) OVER (
+           newest_first ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) - 1 AS version
+FROM records r SEMI JOIN newest_seconds n
+    ON r.table_name = n.table_name AND r.item_key = n.item_key
+    AND r.change_second = n.change_second
+WINDOW newest_first AS (PARTITION BY table_name, item_key ORDER BY ({ORDER_IN_SECOND}) DESC)
+QUALIFY row_number() OVER newest_first = 1
 """.strip()
 
 
@@ -154,8 +134,6 @@ WHO_SQL = (
     "CASE WHEN user_identity.type = 'Service' AND user_identity.principal_id = "
     f"'{TTL_PRINCIPAL}' THEN 'TTL' ELSE coalesce(user_identity.principal_id, 'user') END"
 )
-
-_CHANGE_SECOND = "epoch_ms(approximate_creation_time) // 1000"
 
 
 def create_latest_view_sql() -> str:
@@ -183,7 +161,7 @@ SELECT table_name, item_key, approximate_creation_time, event_name, {WHO_SQL} AS
        ({_CHANGE_SECOND} << {VERSION_ORDINAL_BITS})
        + dense_rank() OVER (
            PARTITION BY table_name, item_key, {_CHANGE_SECOND}
-           ORDER BY event_name <> 'SNAPSHOT', coalesce(sequence_order, ''), event_id) - 1
+           ORDER BY {ORDER_IN_SECOND}) - 1
        AS version,
        event_id, sequence_number, old_image, new_image, dt
 FROM {source} WHERE {where}

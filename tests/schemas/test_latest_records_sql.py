@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.change_record import SEQUENCE_ORDER_WIDTH
-from schemas.sql_views import VERSION_ORDINAL_BITS, latest_records_sql, latest_sql
+from schemas.sql_views import VERSION_ORDINAL_BITS, history_sql, latest_records_sql, latest_sql
 
 T0 = datetime(2026, 11, 20, 9, 0, 0, tzinfo=UTC)
 SECOND = int(T0.timestamp())
@@ -161,3 +163,51 @@ def test_snapshot_and_stream_records_in_one_second_count_together() -> None:
         ("e2", "MODIFY", "a", 11, 0),
     ]
     assert _latest(rows) == {"a": ("e2", "MODIFY", _version(0, 2))}
+
+
+def test_a_remove_in_the_second_of_the_previous_change_leaves_no_image() -> None:
+    rows: list[Row] = [("e1", "INSERT", "a", 10, 0), ("e2", "REMOVE", "a", 11, 0)]
+    result = _connection(rows).execute(
+        f"SELECT event_id, event_name, new_image, version FROM ({latest_records_sql()})"
+    )
+    assert result.fetchall() == [("e2", "REMOVE", None, _version(0, 1))]
+    assert _connection(rows).execute(f"SELECT * FROM ({latest_sql()})").fetchall() == []
+
+
+# One event: item, event name, second offset and sequence number, drawn independently, so a
+# sequence number may even go backwards in time (the order is the second's first).
+events = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b"]),
+        st.sampled_from(["INSERT", "MODIFY", "REMOVE", "SNAPSHOT"]),
+        st.integers(min_value=0, max_value=2),
+        st.integers(min_value=1, max_value=20),
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(events, st.lists(st.integers(min_value=0, max_value=9), max_size=4))
+def test_latest_record_is_the_last_row_of_the_history(
+    drawn: list[tuple[str, str, int, int]], redelivered: list[int]
+) -> None:
+    rows: list[Row] = [
+        (f"e{n}", name, key, None if name == "SNAPSHOT" else sequence, offset)
+        for n, (key, name, offset, sequence) in enumerate(drawn)
+    ]
+    rows += [rows[n] for n in redelivered if n < len(rows)]
+    connection = _connection(rows)
+    connection.execute(
+        "CREATE VIEW history_source AS SELECT *, "
+        "CAST(NULL AS STRUCT(type VARCHAR, principal_id VARCHAR)) AS user_identity, "
+        "CAST(NULL AS VARCHAR) AS sequence_number, CAST(NULL AS VARCHAR) AS old_image, "
+        "CAST(NULL AS DATE) AS dt FROM changes"
+    )
+    history = connection.execute(
+        f"SELECT item_key, event_id, version FROM ({history_sql('history_source')})"
+    ).fetchall()
+    last_rows = {key: (event_id, version) for key, event_id, version in history}
+    latest = {key: (event_id, version) for key, (event_id, _, version) in _latest(rows).items()}
+    assert latest == last_rows
