@@ -85,7 +85,9 @@ LATEST_RECORD_COLUMNS = (
 )
 
 
-def latest_records_sql(source: str = "changes", where: str = "true") -> str:
+def latest_records_sql(
+    source: str = "changes", where: str = "true", *, grouped: bool = False
+) -> str:
     """The newest record of every item of every table, removed items included, with its version.
 
     Columns: ``table_name``, ``item_key``, the record's ``LATEST_RECORD_COLUMNS`` and ``version``.
@@ -94,34 +96,57 @@ def latest_records_sql(source: str = "changes", where: str = "true") -> str:
     count once. ``version`` = second << 20 | ordinal in that second, so it grows strictly with
     each record and is the same whenever it is computed: ``history_sql`` gives the same value.
 
-    One grouping keeps a single number per item: its newest second. Only the records of that
-    second (about one per item, a redelivery included) go on to a window over the item, which
-    picks the last one and counts the distinct events of the second. So memory grows with the
-    items, never with the changes (no image is copied into an aggregate state), and a query that
-    needs neither images nor versions (``count(*)`` of ``latest``) reads only narrow columns.
+    One grouping keeps a single number per item, its newest second, and only the records of that
+    second (about one per item, a redelivery included) go on, so memory grows with the items,
+    never with the changes. Two forms then pick the second's last record and count its events:
+
+    * ranked (the default: rebuild, sync, verify): a window over the item's records of the
+      second, which holds each record once;
+    * ``grouped`` (the ``latest`` view): one ``arg_max`` per column, which DuckDB drops when a
+      query does not use it, so ``count(*)`` or a filter reads only its own columns; an image it
+      returns is held once more in the aggregate state.
     """
-    columns = ", ".join(LATEST_RECORD_COLUMNS)
-    return f"""
+    in_newest_second = f"""
 WITH records AS NOT MATERIALIZED (
     SELECT *, {_CHANGE_SECOND} AS change_second FROM {source} WHERE {where}
 ), newest_seconds AS (
     SELECT table_name, item_key, max(change_second) AS change_second
     FROM records GROUP BY table_name, item_key
-)
-SELECT table_name, item_key, {columns},
+), in_newest_second AS NOT MATERIALIZED (
+    SELECT r.* FROM records r SEMI JOIN newest_seconds n
+        ON r.table_name = n.table_name AND r.item_key = n.item_key
+        AND r.change_second = n.change_second
+)""".strip()
+    if grouped:
+        # arg_max_null: a REMOVE's missing image must win over an earlier image in its second.
+        picked = ", ".join(
+            f"arg_max_null({c}, ({ORDER_IN_SECOND})) AS {c}" for c in LATEST_RECORD_COLUMNS
+        )
+        return f"""
+{in_newest_second}
+SELECT table_name, item_key, {picked},
+       (any_value(change_second) << {VERSION_ORDINAL_BITS}) + count(DISTINCT event_id) - 1
+       AS version
+FROM in_newest_second GROUP BY table_name, item_key
+""".strip()
+    return f"""
+{in_newest_second}
+SELECT table_name, item_key, {", ".join(LATEST_RECORD_COLUMNS)},
        (change_second << {VERSION_ORDINAL_BITS}) + count(DISTINCT event_id) OVER (
            newest_first ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) - 1 AS version
-FROM records r SEMI JOIN newest_seconds n
-    ON r.table_name = n.table_name AND r.item_key = n.item_key
-    AND r.change_second = n.change_second
+FROM in_newest_second
 WINDOW newest_first AS (PARTITION BY table_name, item_key ORDER BY ({ORDER_IN_SECOND}) DESC)
 QUALIFY row_number() OVER newest_first = 1
 """.strip()
 
 
 def latest_sql(source: str = "changes", where: str = "true") -> str:
-    """The latest live image of every item: items whose newest record is a REMOVE are absent."""
-    return f"SELECT * FROM ({latest_records_sql(source, where)}) WHERE event_name <> 'REMOVE'"
+    """The latest live image of every item: items whose newest record is a REMOVE are absent.
+
+    The grouped form of ``latest_records_sql``: a question that needs few columns reads only them.
+    """
+    records = latest_records_sql(source, where, grouped=True)
+    return f"SELECT * FROM ({records}) WHERE event_name <> 'REMOVE'"
 
 
 # --- The views and macros of `changelake sql` -------------------------------------------------
