@@ -76,6 +76,12 @@ _CHANGE_SECOND = "epoch_ms(approximate_creation_time) // 1000"
 # event id (snapshot rows have no sequence number).
 ORDER_IN_SECOND = "event_name <> 'SNAPSHOT', coalesce(sequence_order, ''), event_id"
 
+
+def _last_version_sql(second: str, events_in_second: str) -> str:
+    """``second << 20 | ordinal`` of the last of a second's ``events_in_second`` distinct events."""
+    return f"({second} << {VERSION_ORDINAL_BITS}) + {events_in_second} - 1"
+
+
 LATEST_RECORD_COLUMNS = (
     "event_id",
     "event_name",
@@ -122,18 +128,17 @@ WITH records AS NOT MATERIALIZED (
         picked = ", ".join(
             f"arg_max_null({c}, ({ORDER_IN_SECOND})) AS {c}" for c in LATEST_RECORD_COLUMNS
         )
+        version = _last_version_sql("any_value(change_second)", "count(DISTINCT event_id)")
         return f"""
 {in_newest_second}
-SELECT table_name, item_key, {picked},
-       (any_value(change_second) << {VERSION_ORDINAL_BITS}) + count(DISTINCT event_id) - 1
-       AS version
+SELECT table_name, item_key, {picked}, {version} AS version
 FROM in_newest_second GROUP BY table_name, item_key
 """.strip()
+    whole_second = "newest_first ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
+    version = _last_version_sql("change_second", f"count(DISTINCT event_id) OVER ({whole_second})")
     return f"""
 {in_newest_second}
-SELECT table_name, item_key, {", ".join(LATEST_RECORD_COLUMNS)},
-       (change_second << {VERSION_ORDINAL_BITS}) + count(DISTINCT event_id) OVER (
-           newest_first ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) - 1 AS version
+SELECT table_name, item_key, {", ".join(LATEST_RECORD_COLUMNS)}, {version} AS version
 FROM in_newest_second
 WINDOW newest_first AS (PARTITION BY table_name, item_key ORDER BY ({ORDER_IN_SECOND}) DESC)
 QUALIFY row_number() OVER newest_first = 1
