@@ -108,8 +108,8 @@ def latest_records_sql(
 
     * ranked (the default: rebuild, sync, verify): a window over the item's records of the
       second, which holds each record once;
-    * ``grouped`` (the ``latest`` view): one ``arg_max`` per column, which DuckDB drops when a
-      query does not use it, so ``count(*)`` or a filter reads only its own columns; an image it
+    * ``grouped`` (the ``latest`` view): ``arg_max`` aggregates, which DuckDB drops when a query
+      does not use them, so ``count(*)`` or a filter reads only its own columns; an image it
       returns is held once more in the aggregate state.
     """
     in_newest_second = f"""
@@ -124,15 +124,22 @@ WITH records AS NOT MATERIALIZED (
         AND r.change_second = n.change_second
 )""".strip()
     if grouped:
+        # The REMOVE filter reads the event name alone. The other columns come in one arg_max,
+        # which holds the order key once per item and which a query using none of them skips.
         # arg_max_null: a REMOVE's missing image must win over an earlier image in its second.
-        picked = ", ".join(
-            f"arg_max_null({c}, ({ORDER_IN_SECOND})) AS {c}" for c in LATEST_RECORD_COLUMNS
+        newest = f"({ORDER_IN_SECOND})"
+        record = ", ".join(f"'{c}': {c}" for c in LATEST_RECORD_COLUMNS if c != "event_name")
+        columns = ", ".join(
+            c if c == "event_name" else f"picked.{c} AS {c}" for c in LATEST_RECORD_COLUMNS
         )
         version = _last_version_sql("any_value(change_second)", "count(DISTINCT event_id)")
         return f"""
 {in_newest_second}
-SELECT table_name, item_key, {picked}, {version} AS version
-FROM in_newest_second GROUP BY table_name, item_key
+SELECT table_name, item_key, {columns}, version FROM (
+    SELECT table_name, item_key, arg_max_null(event_name, {newest}) AS event_name,
+           arg_max_null({{{record}}}, {newest}) AS picked, {version} AS version
+    FROM in_newest_second GROUP BY table_name, item_key
+)
 """.strip()
     whole_second = "newest_first ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
     version = _last_version_sql("change_second", f"count(DISTINCT event_id) OVER ({whole_second})")
