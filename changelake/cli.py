@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 import click
@@ -9,9 +10,41 @@ import click
 from changelake import __version__
 from schemas.exceptions import ChangelakeError
 
+# Each command's module, imported only when the command runs (or help lists it), so that a run
+# loads only what its command needs: DuckDB, the search clients and boto3 stay out of the others.
+COMMAND_MODULES = {
+    "archive": "changelake.commands.archive",
+    "compact": "changelake.commands.compact",
+    "history": "changelake.commands.history",
+    "import-export": "changelake.commands.import_export",
+    "poll": "changelake.commands.poll",
+    "rebuild": "changelake.commands.rebuild",
+    "rollback": "changelake.commands.rollback",
+    "snapshot": "changelake.commands.snapshot",
+    "sql": "changelake.commands.sql",
+    "stats": "changelake.commands.stats",
+    "sync": "changelake.commands.sync",
+    "verify": "changelake.commands.verify",
+}
+
 
 class ChangelakeGroup(click.Group):
-    """Turns changelake's errors into one line on stderr and exit 1 (a traceback with --verbose)."""
+    """Turns changelake's errors into one line on stderr and exit 1 (a traceback with --verbose).
+
+    Commands load on demand from ``COMMAND_MODULES``.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command's name, without importing any."""
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Import the command's module and return the command it defines."""
+        module = COMMAND_MODULES.get(cmd_name)
+        if module is None:
+            return None
+        command: click.Command = getattr(import_module(module), cmd_name.replace("-", "_"))
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the subcommand, translating expected errors."""
@@ -31,37 +64,3 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     """DynamoDB Streams -> Parquet change log in S3 -> search indexes rebuilt with DuckDB."""
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
-
-
-def _register() -> None:
-    from changelake.commands.archive import archive
-    from changelake.commands.compact import compact
-    from changelake.commands.history import history
-    from changelake.commands.import_export import import_export
-    from changelake.commands.poll import poll
-    from changelake.commands.rebuild import rebuild
-    from changelake.commands.rollback import rollback
-    from changelake.commands.snapshot import snapshot
-    from changelake.commands.sql import sql
-    from changelake.commands.stats import stats
-    from changelake.commands.sync import sync
-    from changelake.commands.verify import verify
-
-    for command in (
-        archive,
-        compact,
-        import_export,
-        history,
-        poll,
-        rebuild,
-        rollback,
-        snapshot,
-        sql,
-        stats,
-        sync,
-        verify,
-    ):
-        cli.add_command(command)
-
-
-_register()

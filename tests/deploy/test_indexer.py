@@ -41,7 +41,8 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 
 def assert_runs(arguments: list[str]) -> None:
     """The arguments name a changelake command and only options it has."""
-    command = cli.commands[arguments[0]]
+    command = cli.get_command(click.Context(cli), arguments[0])
+    assert command is not None
     options = {name for param in command.params for name in getattr(param, "opts", [])}
     assert {arg for arg in arguments[1:] if arg.startswith("-")} <= options
     assert isinstance(command, click.Command)
