@@ -60,7 +60,7 @@ fn stream_records_to_columns<'py>(
         }
         index += 1;
         if columns.rows == 1 {
-            columns.reserve_like_so_far(records.len() - index);
+            columns.reserve_like_so_far(records.len() - index, max_bytes);
         }
         if columns.json_bytes >= max_bytes {
             break;

@@ -133,13 +133,16 @@ impl Columns {
         }
     }
 
-    /// Room for about `rows` more rows like the ones so far, so that the large columns grow
-    /// once instead of doubling (each doubling copies and faults in fresh pages).
-    pub fn reserve_like_so_far(&mut self, rows: usize) {
+    /// Room for about `rows` more rows like the ones so far, but no more than the `max_bytes`
+    /// of JSON a call converts, so that the large columns grow once instead of doubling (each
+    /// doubling copies and faults in fresh pages) and a batch of large items reserves no more
+    /// than it will write.
+    pub fn reserve_like_so_far(&mut self, rows: usize, max_bytes: usize) {
         if self.rows == 0 {
             return;
         }
         let so_far = self.rows;
+        let rows = rows.min(max_bytes / (self.json_bytes / so_far).max(1) + 1);
         for column in self.json_columns() {
             column.data.reserve(column.data.len() / so_far * rows);
         }
