@@ -21,13 +21,17 @@ _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length
 
 
 class FaultProxy:
-    """Forward to ``upstream``; the first requests whose path contains ``path`` get ``faults``."""
+    """Forward to ``upstream``; the first requests whose path contains ``path`` get ``faults``.
+
+    ``matched`` counts the requests whose path contains ``path``, answered or forwarded.
+    """
 
     def __init__(self, upstream: str, path: str, faults: list[int]) -> None:
         self.upstream = urlparse(upstream)
         self.path = path
         self.pending = list(faults)
         self.injected: list[int] = []
+        self.matched = 0
         self.forwarded = 0
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -54,6 +58,7 @@ class FaultProxy:
 
     def _next_fault(self, path: str) -> int | None:
         with self.lock:
+            self.matched += self.path in path
             if self.path in path and self.pending:
                 status = self.pending.pop(0)
                 self.injected.append(status)
