@@ -42,6 +42,18 @@ table_option = click.option(
     help=f"DynamoDB table name (default: from each record's eventSourceARN). Env: {ENV_TABLE}.",
 )
 
+
+def required_table_option(help_text: str) -> Callable[..., Any]:
+    """``--table NAME`` (or ``CHANGELAKE_TABLE``), required; ``help_text`` says what it is for."""
+    return click.option(
+        "--table",
+        "table_name",
+        envvar=ENV_TABLE,
+        required=True,
+        help=f"{help_text} Env: {ENV_TABLE}.",
+    )
+
+
 output_option = click.option(
     "--output",
     type=click.Choice(["text", "json"]),

@@ -14,8 +14,7 @@ import click
 from archiver.compaction import DEFAULT_TARGET_SIZE, compact_partition, plan_compaction
 from archiver.locks import held_lock
 from changelake.clients import connect_duckdb, make_store
-from changelake.config import ENV_TABLE
-from changelake.options import archive_option, output_option, silent_option
+from changelake.options import archive_option, output_option, required_table_option, silent_option
 from changelake.unreadable_files import list_archive_files, naming_unreadable_files
 from schemas.archive_layout import check_table_name, lock_key, parse_archive_uri
 
@@ -69,13 +68,7 @@ _DAY = click.DateTime(["%Y-%m-%d"])
 
 @click.command()
 @archive_option
-@click.option(
-    "--table",
-    "table_name",
-    envvar=ENV_TABLE,
-    required=True,
-    help=f"DynamoDB table whose change log to compact. Env: {ENV_TABLE}.",
-)
+@required_table_option("DynamoDB table whose change log to compact.")
 @click.option("--date", "day", type=_DAY, help="Compact only this UTC day (YYYY-MM-DD).")
 @click.option("--before", type=_DAY, help="Compact only the days before this one (YYYY-MM-DD).")
 @click.option(

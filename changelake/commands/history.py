@@ -7,8 +7,12 @@ import json
 import click
 
 from ask.timeline import TIMELINE_COLUMNS, rows_to_timeline, timeline_to_lines
-from changelake.config import ENV_TABLE
-from changelake.options import archive_option, output_option, skip_corrupt_option
+from changelake.options import (
+    archive_option,
+    output_option,
+    required_table_option,
+    skip_corrupt_option,
+)
 from changelake.unreadable_files import naming_archive_files, open_command_archive
 from schemas.archive_layout import parse_archive_uri
 from schemas.exceptions import QueryError
@@ -17,13 +21,7 @@ from schemas.sql_views import history_sql
 
 @click.command()
 @archive_option
-@click.option(
-    "--table",
-    "table_name",
-    envvar=ENV_TABLE,
-    required=True,
-    help=f"DynamoDB table of the item. Env: {ENV_TABLE}.",
-)
+@required_table_option("DynamoDB table of the item.")
 @output_option
 @skip_corrupt_option
 @click.argument("key")

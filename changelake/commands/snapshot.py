@@ -15,19 +15,12 @@ if TYPE_CHECKING:
 from archiver.table_snapshot import snapshot_table
 from changelake.aws_errors import explained_aws_errors
 from changelake.clients import dynamodb_client, make_store
-from changelake.config import ENV_TABLE
-from changelake.options import archive_option, output_option, silent_option
+from changelake.options import archive_option, output_option, required_table_option, silent_option
 from schemas.archive_layout import check_table_name, parse_archive_uri
 
 
 @click.command()
-@click.option(
-    "--table",
-    "table_name",
-    envvar=ENV_TABLE,
-    required=True,
-    help=f"DynamoDB table to scan. Env: {ENV_TABLE}.",
-)
+@required_table_option("DynamoDB table to scan.")
 @archive_option
 @click.option(
     "--segments",
