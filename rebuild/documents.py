@@ -98,10 +98,13 @@ def record_to_entry(
 
     A skipped image (the transform returned None) becomes a delete when ``delete_skipped``
     (sync: the item may be in the index from before), and nothing otherwise (a fresh index).
+    An upsert without an image is left alone.
     """
     document_id, version = record["document_id"], record["version"]
     if record["event_name"] == "REMOVE":
         return _action("delete", document_id, version)
+    if record["new_image"] is None:
+        return None
     try:
         document = transform(json_to_image(record["new_image"]))
     except Exception as error:

@@ -2,15 +2,23 @@
 
 The selection itself is ``schemas.sql_views.latest_records_sql``, the one definition of "latest"
 and of the external version. This module narrows it (one table, as of an instant, only the items
-changed since a watermark), materializes it once in a DuckDB temporary table, counts it for the
-plan, and streams it out in Arrow batches. A rebuild computes it on a worker thread
-(``latest_in_background``) while the search engine is being set up.
+changed since a watermark) and runs it in two steps:
+
+1. ``materialize_latest`` picks each item's latest record from the small columns alone (keys,
+   order, event name) and keeps where it is stored (``source_file``, ``source_row``) in a DuckDB
+   temporary table, counted for the plan. No image is read: this is the part a load waits for.
+2. ``iter_latest_batches`` streams the records with their images, read from only the files that
+   hold a latest record, newest file first (where most latest records are), so the first bulk
+   requests go out while the older files are still being read.
+
+A rebuild runs the first step on a worker thread (``latest_in_background``) while the search
+engine is being set up.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +33,13 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 LATEST_TABLE = "changelake_latest"
-BATCH_ROWS = 20_000
+# The latest records with their images: LATEST_TABLE joined to the rows it points at.
+LATEST_IMAGES = "changelake_latest_images"
+# The files that hold a latest upsert, newest first, numbered from 0.
+LATEST_FILES = "changelake_latest_files"
+# About 2.5 MB of documents: the first bulk request fills after a few batches.
+BATCH_ROWS = 5_000
+_PICKED_COLUMNS = ("event_name", "source_file", "source_row")
 
 # The document _id: the item key, or for a key over the engine's 512-byte limit, ``sha256:`` and
 # the key's SHA-256 in hex. Item keys always contain '=', so a hashed form never equals one.
@@ -35,7 +49,7 @@ DOCUMENT_ID_SQL = (
 )
 
 # One bulk entry per item, built by DuckDB as text: the action line, then the document line for an
-# upsert. The image is the archive's JSON text, never parsed.
+# upsert (null when the record has no image). The image is the archive's JSON text, never parsed.
 _ACTION_SQL = (
     "'\"_id\":' || to_json(document_id) || ',\"version\":' || version || "
     '\',"version_type":"external"}}\' || chr(10)'
@@ -73,11 +87,10 @@ class Selection:
 
 @dataclass(frozen=True)
 class LatestCounts:
-    """What the latest records hold: live documents, removed items, images missing."""
+    """What the latest records are: upserts (a few may lack an image) and removed items."""
 
     upserts: int
     removes: int
-    without_image: int
 
 
 def _timestamp_sql(moment: datetime) -> str:
@@ -92,31 +105,79 @@ def load_high_watermark(connection: Any, table_name: str) -> datetime | None:
     return row[0] if row else None
 
 
+def latest_images_sql(files: list[str]) -> str:
+    """``LATEST_TABLE``'s records with the image each points at, read from ``files`` in order.
+
+    ``LATEST_FILES`` numbers the files as in the list, which is how DuckDB's ``file_index``
+    numbers them: the join matches numbers, not paths.
+    """
+    removes = (
+        f"SELECT document_id, item_key, event_name, version, NULL AS new_image FROM {LATEST_TABLE} "
+        "WHERE event_name = 'REMOVE'"
+    )
+    if not files:
+        return removes
+    listed = ", ".join(quote_literal(name) for name in files)
+    return f"""
+SELECT l.document_id, l.item_key, l.event_name, l.version, r.new_image
+FROM {LATEST_TABLE} l
+JOIN {LATEST_FILES} f USING (source_file)
+JOIN read_parquet([{listed}], file_row_number = true) r
+    ON r.file_index = f.file_index AND r.file_row_number = l.source_row
+WHERE l.event_name <> 'REMOVE'
+UNION ALL {removes}
+""".strip()
+
+
 def materialize_latest(connection: Any, selection: Selection) -> LatestCounts:
-    """Compute the latest record of every selected item into a temporary table; count them."""
+    """Pick the latest record of every selected item into a temporary table; count them.
+
+    The view ``LATEST_IMAGES`` then gives each record with its image.
+    """
     # The command shows its own progress (or none with --silent); DuckDB's bar would interleave.
     connection.execute("SET enable_progress_bar = false")
     # The table's rows have no order to keep; DuckDB then writes it from every thread unordered.
     connection.execute("SET preserve_insertion_order = false")
     try:
+        records = latest_records_sql(
+            "changes", selection.where_sql(), grouped=True, columns=_PICKED_COLUMNS
+        )
         connection.execute(
-            f"CREATE OR REPLACE TEMP TABLE {LATEST_TABLE} AS "
-            f"SELECT {DOCUMENT_ID_SQL} AS document_id, item_key, event_name, version, new_image "
-            f"FROM ({latest_records_sql('changes', selection.where_sql())})"
+            f"CREATE OR REPLACE TEMP TABLE {LATEST_TABLE} AS SELECT {DOCUMENT_ID_SQL} AS "
+            f"document_id, item_key, event_name, version, source_file, source_row FROM ({records})"
         )
     finally:
         connection.execute("RESET preserve_insertion_order")
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE {LATEST_FILES} AS SELECT source_file, "
+        "row_number() OVER (ORDER BY source_file DESC) - 1 AS file_index FROM (SELECT DISTINCT "
+        f"source_file FROM {LATEST_TABLE} WHERE event_name <> 'REMOVE')"
+    )
+    files = connection.execute(
+        f"SELECT source_file FROM {LATEST_FILES} ORDER BY file_index"
+    ).fetchall()
+    connection.execute(
+        f"CREATE OR REPLACE TEMP VIEW {LATEST_IMAGES} AS "
+        f"{latest_images_sql([name for (name,) in files])}"
+    )
     row = connection.execute(
-        "SELECT count(*) FILTER (WHERE event_name <> 'REMOVE' AND new_image IS NOT NULL), "
-        "count(*) FILTER (WHERE event_name = 'REMOVE'), "
-        f"count(*) FILTER (WHERE event_name <> 'REMOVE' AND new_image IS NULL) FROM {LATEST_TABLE}"
+        "SELECT count(*) FILTER (WHERE event_name <> 'REMOVE'), "
+        f"count(*) FILTER (WHERE event_name = 'REMOVE') FROM {LATEST_TABLE}"
     ).fetchone()
-    return LatestCounts(upserts=row[0], removes=row[1], without_image=row[2])
+    return LatestCounts(upserts=row[0], removes=row[1])
+
+
+def count_without_image(connection: Any) -> int:
+    """Latest upserts that have no image (reads the images: for a plan, not a load)."""
+    row = connection.execute(
+        f"SELECT count(*) FROM {LATEST_IMAGES} WHERE event_name <> 'REMOVE' AND new_image IS NULL"
+    ).fetchone()
+    return int(row[0])
 
 
 @dataclass(frozen=True)
 class PendingLatest:
-    """The table's high watermark, then its materialized latest records, being computed."""
+    """The table's high watermark and its materialized latest records, being computed."""
 
     watermark: Future[datetime | None]
     counts: Future[LatestCounts]
@@ -124,44 +185,55 @@ class PendingLatest:
 
 @contextmanager
 def latest_in_background(connection: Any, selection: Selection) -> Iterator[PendingLatest]:
-    """Run ``load_high_watermark`` and ``materialize_latest`` on a worker thread.
+    """Run ``load_high_watermark`` and ``materialize_latest`` on worker threads.
 
     DuckDB releases the GIL while a query runs, so whatever the caller does meanwhile (import
     the search client, ask the engine about the alias, create the index) costs no extra time.
-    The caller must not use ``connection`` before ``counts`` is done. Leaving the block early
-    interrupts the query and waits for the thread.
+    The watermark, which the new index needs first, comes from a second connection to the same
+    database, so it does not wait for the latest records. The caller must not use ``connection``
+    before ``counts`` is done. Leaving the block early interrupts the queries and waits for them.
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="latest") as pool:
+    with (
+        closing(connection.cursor()) as cursor,
+        ThreadPoolExecutor(max_workers=2, thread_name_prefix="latest") as pool,
+    ):
         pending = PendingLatest(
-            pool.submit(load_high_watermark, connection, selection.table_name),
+            pool.submit(load_high_watermark, cursor, selection.table_name),
             pool.submit(materialize_latest, connection, selection),
         )
         try:
             yield pending
         finally:
-            if not pending.counts.done():
-                pending.counts.cancel()
-                connection.interrupt()
+            for future, running in ((pending.watermark, cursor), (pending.counts, connection)):
+                if not future.done():
+                    future.cancel()
+                    running.interrupt()
 
 
 def iter_latest_batches(
     connection: Any, *, with_removes: bool, entries: bool, batch_rows: int = BATCH_ROWS
 ) -> Iterator[pa.RecordBatch]:
-    """Stream the materialized latest records in Arrow batches.
+    """Stream the materialized latest records with their images in Arrow batches, in no order.
 
-    With ``entries`` a batch has one column, ``entry``: the ready NDJSON bulk entry of each item.
-    Without, it has ``document_id``, ``item_key``, ``event_name``, ``version`` and ``new_image``
-    for a transform to work on. Items whose latest record has no new image are left out.
+    With ``entries`` a batch has one column, ``entry``: the ready NDJSON bulk entry of each item,
+    null for an upsert without an image. Without, it has ``document_id``, ``item_key``,
+    ``event_name``, ``version`` and ``new_image`` for a transform to work on.
     """
-    kinds = "event_name = 'REMOVE' OR " if with_removes else ""
-    where = f"({kinds}(event_name <> 'REMOVE' AND new_image IS NOT NULL))"
+    where = "true" if with_removes else "event_name <> 'REMOVE'"
     columns = f"{ENTRY_SQL} AS entry" if entries else "*"
-    reader = connection.execute(
-        f"SELECT {columns} FROM {LATEST_TABLE} WHERE {where}"
-    ).to_arrow_reader(batch_rows)
-    yield from reader
+    # Unordered, DuckDB hands over each batch as soon as any thread has it. The setting is put
+    # back only at the end: any statement on the connection would end the stream.
+    connection.execute("SET preserve_insertion_order = false")
+    try:
+        yield from connection.execute(
+            f"SELECT {columns} FROM {LATEST_IMAGES} WHERE {where}"
+        ).to_arrow_reader(batch_rows)
+    finally:
+        connection.execute("RESET preserve_insertion_order")
 
 
 def drop_latest(connection: Any) -> None:
-    """Free the temporary table."""
+    """Free the temporary tables and their view."""
+    connection.execute(f"DROP VIEW IF EXISTS {LATEST_IMAGES}")
+    connection.execute(f"DROP TABLE IF EXISTS {LATEST_FILES}")
     connection.execute(f"DROP TABLE IF EXISTS {LATEST_TABLE}")

@@ -21,7 +21,12 @@ from rebuild.aliases import (
     list_rebuilt_indexes,
     new_index_name,
 )
-from rebuild.latest_images import Selection, drop_latest, latest_in_background
+from rebuild.latest_images import (
+    Selection,
+    count_without_image,
+    drop_latest,
+    latest_in_background,
+)
 from rebuild.replay import ReplayOptions, replay_latest
 from rebuild.watermark import META_KEY, SyncState
 from schemas.exceptions import ChangelakeError, RebuildError
@@ -150,9 +155,10 @@ def rebuild_index(
         )
         if dry_run:
             counts = latest.counts.result()
+            summary.skipped = count_without_image(connection)
             drop_latest(connection)
-            summary.documents, summary.removed_items = counts.upserts, counts.removes
-            summary.skipped = counts.without_image
+            summary.documents = counts.upserts - summary.skipped
+            summary.removed_items = counts.removes
             summary.seconds = time.monotonic() - started
             return summary
         state = SyncState(table_name, archive_uri, watermark, as_of)
@@ -160,6 +166,8 @@ def rebuild_index(
         # Created while DuckDB is still at the latest records: a round trip not waited for.
         sink.create_index(index, load_body)
         try:
+            # Listed while DuckDB still works: once the alias moves, only deleting is left.
+            prune = plan_prune(sink, alias, index, summary.warnings)
             counts = latest.counts.result()
             on_start(counts.upserts)
             result = replay_latest(
@@ -189,29 +197,52 @@ def rebuild_index(
             raise
     summary.documents = stats.indexed
     summary.removed_items = counts.removes
-    summary.skipped = counts.without_image + result.skipped
+    summary.skipped = result.skipped
     summary.version_conflicts = stats.version_conflicts
     summary.failed = len(stats.failures)
     summary.retries = stats.retries
-    summary.deleted_indexes = _prune(sink, alias, index, keep, summary.warnings)
+    if prune is not None:
+        summary.deleted_indexes = _prune(sink, alias, index, keep, prune, summary.warnings)
     summary.seconds = time.monotonic() - started
     return summary
 
 
-def _prune(sink: SearchSink, alias: str, current: str, keep: int, warnings: list[str]) -> list[str]:
-    """Delete orphans of killed rebuilds and rebuilt indexes beyond the ``keep`` previous ones.
+@dataclass(frozen=True)
+class PrunePlan:
+    """The rebuilt indexes of an alias before a rebuild: orphans of killed rebuilds, and loaded."""
+
+    orphans: list[str]
+    loaded: list[str]
+
+
+def plan_prune(sink: SearchSink, alias: str, current: str, warnings: list[str]) -> PrunePlan | None:
+    """What a rebuild into ``current`` may delete once the alias has moved to it.
+
+    A failure is only a warning: the rebuild goes on and deletes nothing.
+    """
+    try:
+        orphans = [name for name in list_orphan_indexes(sink, alias) if name != current]
+        loaded = [name for name in list_rebuilt_indexes(sink, alias) if name not in orphans]
+    except ChangelakeError as error:
+        warnings.append(f"listing old indexes failed, none will be deleted: {error}")
+        return None
+    return PrunePlan(orphans, loaded)
+
+
+def _prune(
+    sink: SearchSink, alias: str, current: str, keep: int, plan: PrunePlan, warnings: list[str]
+) -> list[str]:
+    """Delete the orphans and the rebuilt indexes beyond the ``keep`` previous ones.
 
     A failure is only a warning: the alias has already moved.
     """
     deleted = []
     try:
-        orphans = [name for name in list_orphan_indexes(sink, alias) if name != current]
-        for name in orphans:
+        for name in plan.orphans:
             sink.delete_index(name)
             deleted.append(name)
             warnings.append(f"deleted {name}, left half-loaded by an interrupted rebuild")
-        loaded = [name for name in list_rebuilt_indexes(sink, alias) if name not in orphans]
-        for name in indexes_to_delete(alias, loaded, current, keep):
+        for name in indexes_to_delete(alias, plan.loaded, current, keep):
             sink.delete_index(name)
             deleted.append(name)
     except ChangelakeError as error:

@@ -47,7 +47,7 @@ class ReplayResult:
     """What a replay sent and what the engine did with it."""
 
     stats: BulkStats
-    skipped: int = 0
+    skipped: int = 0  # upserts without an image, and images the transform skipped
 
 
 def _iter_blocks(
@@ -55,7 +55,11 @@ def _iter_blocks(
 ) -> Iterator[EntryBlock]:
     if options.transform is None:
         for batch in iter_latest_batches(connection, with_removes=with_removes, entries=True):
-            yield arrow_to_block(batch.column(0))
+            entries = batch.column(0)
+            if entries.null_count:
+                result.skipped += entries.null_count
+                entries = entries.drop_null()
+            yield arrow_to_block(entries)
         return
     batches = iter_latest_batches(connection, with_removes=with_removes, entries=False)
     entries = iter_transformed_entries(batches, options.transform, delete_skipped=with_removes)

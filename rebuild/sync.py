@@ -95,7 +95,7 @@ def sync_alias(
         indexed=stats.indexed,
         deleted=stats.deleted,
         not_found=stats.not_found,
-        skipped=counts.without_image + result.skipped,
+        skipped=result.skipped,
         version_conflicts=stats.version_conflicts,
         failed=len(stats.failures),
         seconds=time.monotonic() - started,

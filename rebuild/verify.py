@@ -28,7 +28,13 @@ import pyarrow.parquet as pq
 
 from rebuild.bulk import BulkLoader, BulkStats, RetryPolicy, bytes_to_blocks, iter_chunks
 from rebuild.documents import json_to_image, record_to_entry
-from rebuild.latest_images import LATEST_TABLE, Selection, drop_latest, materialize_latest
+from rebuild.latest_images import (
+    LATEST_IMAGES,
+    LATEST_TABLE,
+    Selection,
+    drop_latest,
+    materialize_latest,
+)
 from schemas.sql_views import quote_literal
 
 if TYPE_CHECKING:
@@ -131,7 +137,7 @@ def write_archive_side(
     count = 0
     only_sample = f" AND document_id IN (SELECT document_id FROM {SAMPLE_TABLE})" if sampled else ""
     reader = connection.execute(
-        f"SELECT document_id, version, new_image FROM {LATEST_TABLE} "
+        f"SELECT document_id, version, new_image FROM {LATEST_IMAGES} "
         f"WHERE event_name <> 'REMOVE' AND new_image IS NOT NULL{only_sample}"
     ).to_arrow_reader(_PAGE)
     with pq.ParquetWriter(path, _SIDE_SCHEMA) as writer:
@@ -258,7 +264,7 @@ def iter_repair_entries(
     """
     reader = connection.execute(
         f"SELECT d.document_id, l.item_key, l.event_name, l.version, l.new_image, "
-        f"d.index_version FROM {DRIFT_TABLE} d LEFT JOIN {LATEST_TABLE} l "
+        f"d.index_version FROM {DRIFT_TABLE} d LEFT JOIN {LATEST_IMAGES} l "
         "ON d.document_id = l.document_id WHERE d.kind <> 'ahead' ORDER BY d.document_id"
     ).to_arrow_reader(_PAGE)
     for batch in reader:

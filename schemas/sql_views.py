@@ -36,7 +36,9 @@ def changes_source_sql(parquet_glob: str | Sequence[str] | None) -> str:
     """A relation over every change row of the glob (or list of files), with ``dt`` as a DATE.
 
     ``dt`` comes from the hive partition path, so ``WHERE dt = DATE '...'`` prunes files unopened.
-    With no glob (an empty archive) the relation is empty but typed.
+    ``source_file`` and ``source_row`` say where a row is stored: a rebuild picks the latest
+    records by them before it reads any image. With no glob (an empty archive) the relation is
+    empty but typed.
     """
     # No union_by_name: it makes DuckDB open every file's footer before filtering, which defeats
     # partition pruning (one request per file per query on S3). Every file is schema version 1;
@@ -47,15 +49,19 @@ def changes_source_sql(parquet_glob: str | Sequence[str] | None) -> str:
         columns = ", ".join(
             f"CAST(NULL AS {duckdb_type(f.type)}) AS {f.name}" for f in CHANGE_RECORD_SCHEMA
         )
-        return f"SELECT {columns}, CAST(NULL AS DATE) AS dt WHERE false"
+        return (
+            f"SELECT {columns}, CAST(NULL AS DATE) AS dt, CAST(NULL AS VARCHAR) AS source_file, "
+            "CAST(NULL AS BIGINT) AS source_row WHERE false"
+        )
     files = (
         quote_literal(parquet_glob)
         if isinstance(parquet_glob, str)
         else "[" + ", ".join(quote_literal(name) for name in parquet_glob) + "]"
     )
     return (
-        'SELECT * EXCLUDE ("table") REPLACE (CAST(dt AS DATE) AS dt) FROM read_parquet('
-        f"{files}, hive_partitioning = true)"
+        'SELECT * EXCLUDE ("table") REPLACE (CAST(dt AS DATE) AS dt), '
+        f"filename AS source_file, file_row_number AS source_row FROM read_parquet({files}, "
+        "hive_partitioning = true)"
     )
 
 
@@ -92,11 +98,15 @@ LATEST_RECORD_COLUMNS = (
 
 
 def latest_records_sql(
-    source: str = "changes", where: str = "true", *, grouped: bool = False
+    source: str = "changes",
+    where: str = "true",
+    *,
+    grouped: bool = False,
+    columns: Sequence[str] = LATEST_RECORD_COLUMNS,
 ) -> str:
     """The newest record of every item of every table, removed items included, with its version.
 
-    Columns: ``table_name``, ``item_key``, the record's ``LATEST_RECORD_COLUMNS`` and ``version``.
+    Columns: ``table_name``, ``item_key``, the record's ``columns`` and ``version``.
     Order within an item: the change's second, then ``ORDER_IN_SECOND`` (SNAPSHOT rows before
     stream rows, then the numeric sequence number). Duplicate deliveries of one ``event_id``
     count once. ``version`` = second << 20 | ordinal in that second, so it grows strictly with
@@ -128,14 +138,12 @@ WITH records AS NOT MATERIALIZED (
         # which holds the order key once per item and which a query using none of them skips.
         # arg_max_null: a REMOVE's missing image must win over an earlier image in its second.
         newest = f"({ORDER_IN_SECOND})"
-        record = ", ".join(f"'{c}': {c}" for c in LATEST_RECORD_COLUMNS if c != "event_name")
-        columns = ", ".join(
-            c if c == "event_name" else f"picked.{c} AS {c}" for c in LATEST_RECORD_COLUMNS
-        )
+        record = ", ".join(f"'{c}': {c}" for c in columns if c != "event_name")
+        selected = ", ".join(c if c == "event_name" else f"picked.{c} AS {c}" for c in columns)
         version = _last_version_sql("any_value(change_second)", "count(DISTINCT event_id)")
         return f"""
 {in_newest_second}
-SELECT table_name, item_key, {columns}, version FROM (
+SELECT table_name, item_key, {selected}, version FROM (
     SELECT table_name, item_key, arg_max_null(event_name, {newest}) AS event_name,
            arg_max_null({{{record}}}, {newest}) AS picked, {version} AS version
     FROM in_newest_second GROUP BY table_name, item_key
@@ -145,7 +153,7 @@ SELECT table_name, item_key, {columns}, version FROM (
     version = _last_version_sql("change_second", f"count(DISTINCT event_id) OVER ({whole_second})")
     return f"""
 {in_newest_second}
-SELECT table_name, item_key, {", ".join(LATEST_RECORD_COLUMNS)}, {version} AS version
+SELECT table_name, item_key, {", ".join(columns)}, {version} AS version
 FROM in_newest_second
 WINDOW newest_first AS (PARTITION BY table_name, item_key ORDER BY ({ORDER_IN_SECOND}) DESC)
 QUALIFY row_number() OVER newest_first = 1

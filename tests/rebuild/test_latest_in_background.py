@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyarrow.parquet as pq
 import pytest
 
 from archiver.batch import archive_records
@@ -10,6 +11,7 @@ from rebuild.latest_images import (
     LATEST_TABLE,
     LatestCounts,
     Selection,
+    latest_images_sql,
     latest_in_background,
     load_high_watermark,
 )
@@ -35,7 +37,7 @@ def test_the_stage_in_the_background_gives_the_watermark_and_counts(local_archiv
     with latest_in_background(connection, Selection("posts")) as latest:
         counts = latest.counts.result()
         watermark = latest.watermark.result()
-    assert counts == LatestCounts(upserts=2, removes=1, without_image=0)
+    assert counts == LatestCounts(upserts=2, removes=1)
     assert watermark == load_high_watermark(connection, "posts")
     rows = connection.execute(f"SELECT item_key FROM {LATEST_TABLE} ORDER BY 1").fetchall()
     assert rows == [("id=post#1",), ("id=post#2",), ("id=post#3",)]
@@ -53,3 +55,21 @@ def test_a_failure_meanwhile_stops_the_stage_and_the_connection_still_answers(
         raise RuntimeError("the engine is down")
     assert latest.counts.done()
     assert connection.execute("SELECT count(*) FROM changes").fetchone() == (4,)
+
+
+def test_the_changes_view_says_where_each_record_is_stored(local_archive: str) -> None:
+    archive_posts(local_archive)
+    connection = open_archive(parse_archive_uri(local_archive), "posts")
+    rows = connection.execute("SELECT event_id, source_file, source_row FROM changes").fetchall()
+    assert len(rows) == 4
+    for event_id, source_file, source_row in rows:
+        stored = pq.read_table(source_file, columns=["event_id"]).column(0)
+        assert stored[source_row].as_py() == event_id
+
+
+def test_latest_images_read_the_files_given_newest_first() -> None:
+    sql = latest_images_sql(["b.parquet", "a.parquet"])
+    assert "read_parquet(['b.parquet', 'a.parquet'], file_row_number = true)" in sql
+    assert "event_name = 'REMOVE'" in sql
+    # With no upsert, nothing is read: the removed items alone.
+    assert "read_parquet" not in latest_images_sql([])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -71,6 +71,30 @@ def test_dry_run_prints_the_plan_and_writes_nothing(posts: Posts) -> None:
     assert f"move alias {posts.alias} from nothing" in output
     assert posts.targets() == []
     assert list_rebuilt_indexes(posts.engine.sink, posts.alias) == []
+
+
+def keys_only(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as a KEYS_ONLY stream delivers it: no image."""
+    del record["dynamodb"]["NewImage"]
+    record["dynamodb"]["StreamViewType"] = "KEYS_ONLY"
+    return record
+
+
+@pytest.mark.parametrize("transform", [[], ["--transform", "rebuild.transforms:post_document"]])
+def test_an_item_whose_latest_record_has_no_image_is_skipped_and_counted(
+    posts: Posts, transform: list[str]
+) -> None:
+    posts.add(
+        make_record(1, key="post#1", event_name="INSERT", at=AT, title="one"),
+        make_record(2, key="post#2", event_name="INSERT", at=AT, title="two"),
+    )
+    posts.add(keys_only(make_record(3, key="post#2", at=AT + 1)))
+    plan = posts.run("rebuild", "--dry-run", *transform).stdout
+    assert plan.startswith(f"Would index 1 documents into {posts.alias}-")
+    assert "1 without an image skipped" in plan
+    summary = posts.run_json("rebuild", *transform)
+    assert (summary["documents"], summary["skipped"]) == (1, 1)
+    assert set(posts.documents()) == {"id=post#1"}
 
 
 def test_alias_moves_old_indexes_are_kept_and_rollback_goes_back(posts: Posts) -> None:
