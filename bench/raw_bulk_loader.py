@@ -1,0 +1,56 @@
+"""The baseline of ``bench/rebuild.py``: a raw ``_bulk`` loader in a process of its own.
+
+``python bench/raw_bulk_loader.py URL INDEX DIR`` creates INDEX with the rebuild's load settings,
+sends every ``DIR/*.ndjson`` file (pre-serialized bulk request bodies, in name order) over one
+``http.client`` connection, restores the settings, refreshes and counts. Standard library only,
+so the process starts as fast as Python can: timed from exec to exit, like ``changelake rebuild``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+LOAD_SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "-1"}
+RESTORED_SETTINGS = {"number_of_replicas": None, "refresh_interval": None}
+
+
+def call(
+    connection: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    content_type: str = "application/json",
+) -> bytes:
+    """One request; its body, or an error naming the request."""
+    connection.request(method, path, body=body, headers={"Content-Type": content_type})
+    response = connection.getresponse()
+    payload = response.read()
+    if response.status != 200 or b'"errors":true' in payload[:200]:
+        raise RuntimeError(f"{method} {path}: {response.status} {payload[:300]!r}")
+    return payload
+
+
+def main(url: str, index: str, directory: str) -> int:
+    """Load ``directory``'s request bodies into a new ``index``; print the document count."""
+    parsed = urlparse(url)
+    connection = http.client.HTTPConnection(parsed.hostname or "", parsed.port, timeout=300)
+    call(
+        connection, "PUT", f"/{index}", json.dumps({"settings": {"index": LOAD_SETTINGS}}).encode()
+    )
+    for path in sorted(Path(directory).glob("*.ndjson")):
+        call(connection, "POST", f"/{index}/_bulk", path.read_bytes(), "application/x-ndjson")
+    settings = json.dumps({"index": RESTORED_SETTINGS}).encode()
+    call(connection, "PUT", f"/{index}/_settings", settings)
+    call(connection, "POST", f"/{index}/_refresh")
+    count = json.loads(call(connection, "GET", f"/{index}/_count"))["count"]
+    connection.close()
+    print(count)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))
