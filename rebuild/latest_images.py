@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 LATEST_TABLE = "changelake_latest"
 # The latest records with their images: LATEST_TABLE joined to the rows it points at.
 LATEST_IMAGES = "changelake_latest_images"
-# The files that hold a latest upsert, newest first, numbered from 0.
-LATEST_FILES = "changelake_latest_files"
 # About 2.5 MB of documents: the first bulk request fills after a few batches.
 BATCH_ROWS = 5_000
 _PICKED_COLUMNS = ("event_name", "source_file", "source_row")
@@ -106,11 +104,7 @@ def load_high_watermark(connection: Any, table_name: str) -> datetime | None:
 
 
 def latest_images_sql(files: list[str]) -> str:
-    """``LATEST_TABLE``'s records with the image each points at, read from ``files`` in order.
-
-    ``LATEST_FILES`` numbers the files as in the list, which is how DuckDB's ``file_index``
-    numbers them: the join matches numbers, not paths.
-    """
+    """``LATEST_TABLE``'s records with the image each points at, read from ``files`` in order."""
     removes = (
         f"SELECT document_id, item_key, event_name, version, NULL AS new_image FROM {LATEST_TABLE} "
         "WHERE event_name = 'REMOVE'"
@@ -121,9 +115,8 @@ def latest_images_sql(files: list[str]) -> str:
     return f"""
 SELECT l.document_id, l.item_key, l.event_name, l.version, r.new_image
 FROM {LATEST_TABLE} l
-JOIN {LATEST_FILES} f USING (source_file)
-JOIN read_parquet([{listed}], file_row_number = true) r
-    ON r.file_index = f.file_index AND r.file_row_number = l.source_row
+JOIN read_parquet([{listed}], filename = true, file_row_number = true) r
+    ON r.filename = l.source_file AND r.file_row_number = l.source_row
 WHERE l.event_name <> 'REMOVE'
 UNION ALL {removes}
 """.strip()
@@ -139,22 +132,16 @@ def materialize_latest(connection: Any, selection: Selection) -> LatestCounts:
     # The table's rows have no order to keep; DuckDB then writes it from every thread unordered.
     connection.execute("SET preserve_insertion_order = false")
     try:
-        records = latest_records_sql(
-            "changes", selection.where_sql(), grouped=True, columns=_PICKED_COLUMNS
-        )
+        records = latest_records_sql("changes", selection.where_sql(), columns=_PICKED_COLUMNS)
         connection.execute(
             f"CREATE OR REPLACE TEMP TABLE {LATEST_TABLE} AS SELECT {DOCUMENT_ID_SQL} AS "
             f"document_id, item_key, event_name, version, source_file, source_row FROM ({records})"
         )
     finally:
         connection.execute("RESET preserve_insertion_order")
-    connection.execute(
-        f"CREATE OR REPLACE TEMP TABLE {LATEST_FILES} AS SELECT source_file, "
-        "row_number() OVER (ORDER BY source_file DESC) - 1 AS file_index FROM (SELECT DISTINCT "
-        f"source_file FROM {LATEST_TABLE} WHERE event_name <> 'REMOVE')"
-    )
     files = connection.execute(
-        f"SELECT source_file FROM {LATEST_FILES} ORDER BY file_index"
+        f"SELECT DISTINCT source_file FROM {LATEST_TABLE} WHERE event_name <> 'REMOVE' "
+        "ORDER BY source_file DESC"
     ).fetchall()
     connection.execute(
         f"CREATE OR REPLACE TEMP VIEW {LATEST_IMAGES} AS "
@@ -233,7 +220,6 @@ def iter_latest_batches(
 
 
 def drop_latest(connection: Any) -> None:
-    """Free the temporary tables and their view."""
+    """Free the temporary table and its view."""
     connection.execute(f"DROP VIEW IF EXISTS {LATEST_IMAGES}")
-    connection.execute(f"DROP TABLE IF EXISTS {LATEST_FILES}")
     connection.execute(f"DROP TABLE IF EXISTS {LATEST_TABLE}")
