@@ -1,9 +1,8 @@
 """Rebuild benchmarks, each against a baseline measured in the same run (``make bench-rebuild``).
 
 1. Latest-image stage (``materialize_latest``: the latest record and external version of every
-   item, then its image joined from the archive) vs a bare DuckDB
-   ``arg_max(new_image, sequence_order)`` per item, over a synthetic archive of 5M changes /
-   500k items, both written to a temporary table. Target <= 1.5x.
+   item) vs a bare DuckDB ``arg_max(new_image, sequence_order)`` per item, over a synthetic
+   archive of 5M changes / 500k items, both written to a temporary table. Target <= 1.5x.
 2. ``changelake rebuild`` end to end (DuckDB, documents, bulk, alias move) vs a raw ``_bulk``
    loader (``bench/raw_bulk_loader.py``) sending the same documents, serialized beforehand, in
    requests of the same size, into an index with the same settings. Both are processes of their
@@ -35,12 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.synthetic_archive import synthetic_archive
 from changelake.clients import make_search_sink, open_archive
 from rebuild.bulk import DEFAULT_MAX_BYTES, arrow_to_block, iter_chunks
-from rebuild.latest_images import (
-    LATEST_IMAGES,
-    Selection,
-    iter_latest_batches,
-    materialize_latest,
-)
+from rebuild.latest_images import Selection, iter_latest_batches, materialize_latest
 from schemas.archive_layout import parse_archive_uri
 from scripts.services import start_elasticsearch_api, start_opensearch, stop
 
@@ -66,17 +60,13 @@ RAW_LOADER = str(Path(__file__).resolve().parent / "raw_bulk_loader.py")
 def bench_latest_stage(archive: Path, repeats: int) -> tuple[float, float]:
     """Median seconds of the bare arg_max and of the latest-image stage."""
     connection = open_archive(parse_archive_uri(str(archive)), "posts")
-    # Neither side's rows need an order: the rebuild streams its images unordered.
-    connection.execute("SET preserve_insertion_order = false")
     bare, ours = [], []
     for _ in range(repeats):
         started = time.perf_counter()
         connection.execute(BARE_SQL)
         bare.append(time.perf_counter() - started)
         started = time.perf_counter()
-        materialize_latest(connection, Selection("posts"))  # resets the setting
-        connection.execute("SET preserve_insertion_order = false")
-        connection.execute(f"CREATE OR REPLACE TEMP TABLE latest_images AS FROM {LATEST_IMAGES}")
+        materialize_latest(connection, Selection("posts"))
         ours.append(time.perf_counter() - started)
     return statistics.median(bare), statistics.median(ours)
 

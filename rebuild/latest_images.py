@@ -2,17 +2,17 @@
 
 The selection itself is ``schemas.sql_views.latest_records_sql``, the one definition of "latest"
 and of the external version. This module narrows it (one table, as of an instant, only the items
-changed since a watermark) and runs it in two steps:
+changed since a watermark), materializes it in a DuckDB temporary table, counts it for the plan,
+and streams it out with the images (``LATEST_IMAGES``) in Arrow batches. How depends on how much
+of the archive is wanted:
 
-1. ``materialize_latest`` picks each item's latest record from the small columns alone (keys,
-   order, event name) and keeps where it is stored (``source_file``, ``source_row``) in a DuckDB
-   temporary table, counted for the plan. No image is read: this is the part a load waits for.
-2. ``iter_latest_batches`` streams the records with their images, read from only the files that
-   hold a latest record, newest file first (where most latest records are), so the first bulk
-   requests go out while the older files are still being read.
+* every item (rebuild, verify): one pass reads each column once, images included;
+* the items changed since a watermark (sync): their latest records are picked from the narrow
+  columns alone, keeping where each is stored (``source_file``, ``source_row``), and the images
+  are then read only from the files that hold one, usually the newest few, not the whole archive.
 
-A rebuild runs the first step on a worker thread (``latest_in_background``) while the search
-engine is being set up.
+A rebuild computes it on a worker thread (``latest_in_background``) while the search engine is
+being set up.
 """
 
 from __future__ import annotations
@@ -33,11 +33,10 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 LATEST_TABLE = "changelake_latest"
-# The latest records with their images: LATEST_TABLE joined to the rows it points at.
+# The latest records with their images: LATEST_TABLE itself, or joined to the rows it points at.
 LATEST_IMAGES = "changelake_latest_images"
-# About 2.5 MB of documents: the first bulk request fills after a few batches.
-BATCH_ROWS = 5_000
-_PICKED_COLUMNS = ("event_name", "source_file", "source_row")
+BATCH_ROWS = 20_000
+_POSITION_COLUMNS = ("event_name", "source_file", "source_row")
 
 # The document _id: the item key, or for a key over the engine's 512-byte limit, ``sha256:`` and
 # the key's SHA-256 in hex. Item keys always contain '=', so a hashed form never equals one.
@@ -131,22 +130,31 @@ def materialize_latest(connection: Any, selection: Selection) -> LatestCounts:
     connection.execute("SET enable_progress_bar = false")
     # The table's rows have no order to keep; DuckDB then writes it from every thread unordered.
     connection.execute("SET preserve_insertion_order = false")
+    by_position = selection.since is not None
     try:
-        records = latest_records_sql("changes", selection.where_sql(), columns=_PICKED_COLUMNS)
+        if by_position:
+            columns = ", source_file, source_row"
+            records = latest_records_sql(
+                "changes", selection.where_sql(), grouped=True, columns=_POSITION_COLUMNS
+            )
+        else:
+            columns = ", new_image"
+            records = latest_records_sql("changes", selection.where_sql())
         connection.execute(
             f"CREATE OR REPLACE TEMP TABLE {LATEST_TABLE} AS SELECT {DOCUMENT_ID_SQL} AS "
-            f"document_id, item_key, event_name, version, source_file, source_row FROM ({records})"
+            f"document_id, item_key, event_name, version{columns} FROM ({records})"
         )
     finally:
         connection.execute("RESET preserve_insertion_order")
-    files = connection.execute(
-        f"SELECT DISTINCT source_file FROM {LATEST_TABLE} WHERE event_name <> 'REMOVE' "
-        "ORDER BY source_file DESC"
-    ).fetchall()
-    connection.execute(
-        f"CREATE OR REPLACE TEMP VIEW {LATEST_IMAGES} AS "
-        f"{latest_images_sql([name for (name,) in files])}"
-    )
+    if by_position:
+        files = connection.execute(
+            f"SELECT DISTINCT source_file FROM {LATEST_TABLE} WHERE event_name <> 'REMOVE' "
+            "ORDER BY source_file DESC"
+        ).fetchall()
+        images = latest_images_sql([name for (name,) in files])
+    else:
+        images = f"SELECT * FROM {LATEST_TABLE}"
+    connection.execute(f"CREATE OR REPLACE TEMP VIEW {LATEST_IMAGES} AS {images}")
     row = connection.execute(
         "SELECT count(*) FILTER (WHERE event_name <> 'REMOVE'), "
         f"count(*) FILTER (WHERE event_name = 'REMOVE') FROM {LATEST_TABLE}"

@@ -101,32 +101,28 @@ def latest_records_sql(
     source: str = "changes",
     where: str = "true",
     *,
+    grouped: bool = False,
     columns: Sequence[str] = LATEST_RECORD_COLUMNS,
 ) -> str:
     """The newest record of every item of every table, removed items included, with its version.
 
-    Columns: ``table_name``, ``item_key``, the record's ``columns`` (``event_name`` always) and
-    ``version``. Order within an item: the change's second, then ``ORDER_IN_SECOND`` (SNAPSHOT
-    rows before stream rows, then the numeric sequence number). Duplicate deliveries of one
-    ``event_id`` count once. ``version`` = second << 20 | ordinal in that second, so it grows
-    strictly with each record and is the same whenever it is computed: ``history_sql`` gives
-    the same value.
+    Columns: ``table_name``, ``item_key``, the record's ``columns`` and ``version``.
+    Order within an item: the change's second, then ``ORDER_IN_SECOND`` (SNAPSHOT rows before
+    stream rows, then the numeric sequence number). Duplicate deliveries of one ``event_id``
+    count once. ``version`` = second << 20 | ordinal in that second, so it grows strictly with
+    each record and is the same whenever it is computed: ``history_sql`` gives the same value.
 
     One grouping keeps a single number per item, its newest second, and only the records of that
     second (about one per item, a redelivery included) go on, so memory grows with the items,
-    never with the changes. ``arg_max`` aggregates then pick the second's last record; DuckDB
-    drops the ones a query does not use, so ``count(*)`` or a filter reads only its own columns.
-    The rebuild asks for the record's position alone (``source_file``, ``source_row``) and reads
-    the images afterwards; an image asked for here is held once more in the aggregate state.
+    never with the changes. Two forms then pick the second's last record and count its events:
+
+    * ranked (the default: rebuild and verify, images included): a window over the item's
+      records of the second, which holds each record once;
+    * ``grouped`` (the ``latest`` view, and sync's narrow first step): ``arg_max`` aggregates,
+      which DuckDB drops when a query does not use them, so ``count(*)`` or a filter reads only
+      its own columns; an image it returns is held once more in the aggregate state.
     """
-    # The REMOVE filter reads the event name alone. The other columns come in one arg_max,
-    # which holds the order key once per item and which a query using none of them skips.
-    # arg_max_null: a REMOVE's missing image must win over an earlier image in its second.
-    newest = f"({ORDER_IN_SECOND})"
-    record = ", ".join(f"'{c}': {c}" for c in columns if c != "event_name")
-    selected = ", ".join(c if c == "event_name" else f"picked.{c} AS {c}" for c in columns)
-    version = _last_version_sql("any_value(change_second)", "count(DISTINCT event_id)")
-    return f"""
+    in_newest_second = f"""
 WITH records AS NOT MATERIALIZED (
     SELECT *, {_CHANGE_SECOND} AS change_second FROM {source} WHERE {where}
 ), newest_seconds AS (
@@ -136,21 +132,40 @@ WITH records AS NOT MATERIALIZED (
     SELECT r.* FROM records r SEMI JOIN newest_seconds n
         ON r.table_name = n.table_name AND r.item_key = n.item_key
         AND r.change_second = n.change_second
-)
+)""".strip()
+    if grouped:
+        # The REMOVE filter reads the event name alone. The other columns come in one arg_max,
+        # which holds the order key once per item and which a query using none of them skips.
+        # arg_max_null: a REMOVE's missing image must win over an earlier image in its second.
+        newest = f"({ORDER_IN_SECOND})"
+        record = ", ".join(f"'{c}': {c}" for c in columns if c != "event_name")
+        selected = ", ".join(c if c == "event_name" else f"picked.{c} AS {c}" for c in columns)
+        version = _last_version_sql("any_value(change_second)", "count(DISTINCT event_id)")
+        return f"""
+{in_newest_second}
 SELECT table_name, item_key, {selected}, version FROM (
     SELECT table_name, item_key, arg_max_null(event_name, {newest}) AS event_name,
            arg_max_null({{{record}}}, {newest}) AS picked, {version} AS version
     FROM in_newest_second GROUP BY table_name, item_key
 )
 """.strip()
+    whole_second = "newest_first ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
+    version = _last_version_sql("change_second", f"count(DISTINCT event_id) OVER ({whole_second})")
+    return f"""
+{in_newest_second}
+SELECT table_name, item_key, {", ".join(columns)}, {version} AS version
+FROM in_newest_second
+WINDOW newest_first AS (PARTITION BY table_name, item_key ORDER BY ({ORDER_IN_SECOND}) DESC)
+QUALIFY row_number() OVER newest_first = 1
+""".strip()
 
 
 def latest_sql(source: str = "changes", where: str = "true") -> str:
     """The latest live image of every item: items whose newest record is a REMOVE are absent.
 
-    A question that needs few columns reads only them (see ``latest_records_sql``).
+    The grouped form of ``latest_records_sql``: a question that needs few columns reads only them.
     """
-    records = latest_records_sql(source, where)
+    records = latest_records_sql(source, where, grouped=True)
     return f"SELECT * FROM ({records}) WHERE event_name <> 'REMOVE'"
 
 

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import pyarrow.parquet as pq
 import pytest
 
 from archiver.batch import archive_records
 from changelake.clients import make_store, open_archive
 from rebuild.latest_images import (
+    LATEST_IMAGES,
     LATEST_TABLE,
     LatestCounts,
     Selection,
     latest_images_sql,
     latest_in_background,
     load_high_watermark,
+    materialize_latest,
 )
 from schemas.archive_layout import parse_archive_uri
 from tests.helpers import make_record
@@ -73,3 +78,23 @@ def test_latest_images_read_the_files_given_newest_first() -> None:
     assert "event_name = 'REMOVE'" in sql
     # With no upsert, nothing is read: the removed items alone.
     assert "read_parquet" not in latest_images_sql([])
+
+
+def test_a_sync_reads_images_only_from_the_files_of_its_changed_items(local_archive: str) -> None:
+    store = make_store(parse_archive_uri(local_archive))
+    archive_records([make_record(1, key="post#1", event_name="INSERT", at=AT, title="old")], store)
+    since = load_high_watermark(open_archive(parse_archive_uri(local_archive), "posts"), "posts")
+    time.sleep(0.01)
+    archive_records([make_record(2, key="post#2", event_name="INSERT", at=AT, title="new")], store)
+    connection = open_archive(parse_archive_uri(local_archive), "posts")
+    assert materialize_latest(connection, Selection("posts", since=since)) == LatestCounts(1, 0)
+    files = dict(connection.execute("SELECT item_key, source_file FROM changes").fetchall())
+    (view,) = connection.execute(
+        "SELECT sql FROM duckdb_views() WHERE view_name = ?", [LATEST_IMAGES]
+    ).fetchone()
+    assert files["id=post#2"] in view
+    assert files["id=post#1"] not in view
+    rows = connection.execute(f"SELECT item_key, new_image FROM {LATEST_IMAGES}").fetchall()
+    assert [(key, json.loads(image)) for key, image in rows] == [
+        ("id=post#2", {"id": "post#2", "title": "new"})
+    ]

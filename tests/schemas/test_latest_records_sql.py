@@ -35,13 +35,19 @@ def _connection(rows: list[Row]) -> duckdb.DuckDBPyConnection:
     return connection
 
 
-def _latest(rows: list[Row], where: str = "true") -> dict[str, tuple[str, str, int]]:
-    """The latest records by item."""
-    records = latest_records_sql(where=where)
+def _records_by_item(rows: list[Row], where: str, grouped: bool) -> dict[str, tuple[str, str, int]]:
+    records = latest_records_sql(where=where, grouped=grouped)
     result = _connection(rows).execute(
         f"SELECT item_key, event_id, event_name, version FROM ({records})"
     )
     return {key: (event_id, name, version) for key, event_id, name, version in result.fetchall()}
+
+
+def _latest(rows: list[Row], where: str = "true") -> dict[str, tuple[str, str, int]]:
+    """The latest records by item; both forms of latest_records_sql must agree on them."""
+    ranked = _records_by_item(rows, where, grouped=False)
+    assert _records_by_item(rows, where, grouped=True) == ranked
+    return ranked
 
 
 def _version(offset: int, ordinal: int) -> int:
@@ -64,10 +70,11 @@ def test_duplicate_deliveries_count_once() -> None:
     assert _latest(twice) == _latest(once) == {"a": ("e2", "MODIFY", _version(0, 1))}
 
 
-def test_a_redelivered_winner_comes_out_once_with_its_image() -> None:
+@pytest.mark.parametrize("grouped", [False, True], ids=["ranked", "grouped"])
+def test_a_redelivered_winner_comes_out_once_with_its_image(grouped: bool) -> None:
     rows: list[Row] = [("e1", "INSERT", "a", 10, 0), ("e2", "MODIFY", "a", 11, 1)] * 3
     result = _connection(rows).execute(
-        f"SELECT item_key, event_id, new_image FROM ({latest_records_sql()})"
+        f"SELECT item_key, event_id, new_image FROM ({latest_records_sql(grouped=grouped)})"
     )
     assert result.fetchall() == [("a", "e2", '{"from":"e2"}')]
 
@@ -167,9 +174,10 @@ def test_snapshot_and_stream_records_in_one_second_count_together() -> None:
     assert _latest(rows) == {"a": ("e2", "MODIFY", _version(0, 2))}
 
 
-def test_a_remove_in_the_second_of_the_previous_change_leaves_no_image() -> None:
+@pytest.mark.parametrize("grouped", [False, True], ids=["ranked", "grouped"])
+def test_a_remove_in_the_second_of_the_previous_change_leaves_no_image(grouped: bool) -> None:
     rows: list[Row] = [("e1", "INSERT", "a", 10, 0), ("e2", "REMOVE", "a", 11, 0)]
-    records = latest_records_sql()
+    records = latest_records_sql(grouped=grouped)
     result = _connection(rows).execute(
         f"SELECT event_id, event_name, new_image, version FROM ({records})"
     )
