@@ -108,9 +108,12 @@ def test_sample_events_are_archived_and_read_back_exactly(
     assert (result.records, result.archived, result.quarantined) == (len(records), len(records), [])
     rows = read_changes(archive_uri)
     assert sorted({row["item_key"] for row in rows}) == item_keys
-    assert set(rows[0]) == {*COLUMN_NAMES, "dt"}
+    assert set(rows[0]) == {*COLUMN_NAMES, "dt", "source_file", "source_row"}
+    assert len({(row["source_file"], row["source_row"]) for row in rows}) == len(rows)
     for row, record in zip(rows, records, strict=True):
         row.pop("item_key")
+        row.pop("source_file")
+        row.pop("source_row")
         assert row == expected_row(record, table_name)
 
 
