@@ -279,8 +279,6 @@ def iter_repair_entries(
                 }
                 yield json.dumps(action).encode() + b"\n"
                 continue
-            if record["event_name"] != "REMOVE" and record["new_image"] is None:
-                continue
             entry = record_to_entry(record, transform or _as_is, delete_skipped=True)
             yield (
                 None
