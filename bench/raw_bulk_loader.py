@@ -1,9 +1,10 @@
 """The baseline of ``bench/rebuild.py``: a raw ``_bulk`` loader in a process of its own.
 
-``python bench/raw_bulk_loader.py URL INDEX DIR`` creates INDEX with the rebuild's load settings,
-sends every ``DIR/*.ndjson`` file (pre-serialized bulk request bodies, in name order) over one
-``http.client`` connection, restores the settings, refreshes and counts. Standard library only,
-so the process starts as fast as Python can: timed from exec to exit, like ``changelake rebuild``.
+``python bench/raw_bulk_loader.py URL INDEX DIR [IN_FLIGHT]`` creates INDEX with the rebuild's
+load settings, sends every ``DIR/*.ndjson`` file (pre-serialized bulk request bodies, in name
+order) over ``http.client`` connections, IN_FLIGHT requests at a time (default 1, each on a
+connection of its own), restores the settings, refreshes and counts. Standard library only, so
+the process starts as fast as Python can: timed from exec to exit, like ``changelake rebuild``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import http.client
 import json
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -34,15 +37,27 @@ def call(
     return payload
 
 
-def main(url: str, index: str, directory: str) -> int:
+def main(url: str, index: str, directory: str, in_flight: str = "1") -> int:
     """Load ``directory``'s request bodies into a new ``index``; print the document count."""
     parsed = urlparse(url)
-    connection = http.client.HTTPConnection(parsed.hostname or "", parsed.port, timeout=300)
+
+    def connect() -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(parsed.hostname or "", parsed.port, timeout=300)
+
+    connection = connect()
     call(
         connection, "PUT", f"/{index}", json.dumps({"settings": {"index": LOAD_SETTINGS}}).encode()
     )
-    for path in sorted(Path(directory).glob("*.ndjson")):
-        call(connection, "POST", f"/{index}/_bulk", path.read_bytes(), "application/x-ndjson")
+    own = threading.local()
+
+    def send(path: Path) -> None:
+        if not hasattr(own, "connection"):
+            own.connection = connect()
+        call(own.connection, "POST", f"/{index}/_bulk", path.read_bytes(), "application/x-ndjson")
+
+    with ThreadPoolExecutor(max_workers=int(in_flight)) as pool:
+        # Each worker reads the body it sends: at most IN_FLIGHT bodies in memory at once.
+        list(pool.map(send, sorted(Path(directory).glob("*.ndjson"))))
     settings = json.dumps({"index": RESTORED_SETTINGS}).encode()
     call(connection, "PUT", f"/{index}/_settings", settings)
     call(connection, "POST", f"/{index}/_refresh")

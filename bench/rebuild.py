@@ -5,8 +5,9 @@
    archive of 5M changes / 500k items, both written to a temporary table. Target <= 1.5x.
 2. ``changelake rebuild`` end to end (DuckDB, documents, bulk, alias move) vs a raw ``_bulk``
    loader (``bench/raw_bulk_loader.py``) sending the same documents, serialized beforehand, in
-   requests of the same size, into an index with the same settings. Both are processes of their
-   own, timed from exec to exit. Target >= 0.9x the raw loader's throughput.
+   requests of the same size, as many in flight (``--in-flight``, default the rebuild's), into an
+   index with the same settings. Both are processes of their own, timed from exec to exit.
+   Target >= 0.9x the raw loader's throughput.
 3. Peak RSS of ``changelake rebuild`` over the 5M-change archive. Target < 1 GB.
 
 Benchmark 2 runs on each engine (``--engine``, default both): the local Elasticsearch-API server
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.synthetic_archive import synthetic_archive
 from changelake.clients import make_search_sink, open_archive
-from rebuild.bulk import DEFAULT_MAX_BYTES, arrow_to_block, iter_chunks
+from rebuild.bulk import DEFAULT_IN_FLIGHT, DEFAULT_MAX_BYTES, arrow_to_block, iter_chunks
 from rebuild.latest_images import Selection, iter_latest_batches, materialize_latest
 from schemas.archive_layout import parse_archive_uri
 from scripts.services import start_elasticsearch_api, start_opensearch, stop
@@ -87,12 +88,13 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 
 def run_rebuild(
-    archive: Path, url: str, alias: str, *, peak_rss: bool = False
+    archive: Path, url: str, alias: str, in_flight: int, *, peak_rss: bool = False
 ) -> tuple[float, int, int]:
     """Seconds, documents and (with ``peak_rss``) peak RSS in bytes of a ``changelake rebuild``."""
     command = [
         CHANGELAKE, "rebuild", "--archive", str(archive), "--table", "posts", "--es-url", url,
-        "--alias", alias, "--keep", "0", "--output", "json", "-s",
+        "--alias", alias, "--keep", "0", "--bulk-in-flight", str(in_flight), "--output", "json",
+        "-s",
     ]  # fmt: skip
     with tempfile.NamedTemporaryFile("r") as rss_file:
         if peak_rss:
@@ -123,11 +125,13 @@ def write_requests(archive: Path, directory: Path) -> int:
     return requests
 
 
-def raw_bulk_load(url: str, index: str, requests: Path) -> tuple[float, int]:
+def raw_bulk_load(url: str, index: str, requests: Path, in_flight: int) -> tuple[float, int]:
     """Seconds and documents of ``bench/raw_bulk_loader.py``: create, send, refresh and count."""
     started = time.perf_counter()
     completed = subprocess.run(
-        [sys.executable, RAW_LOADER, url, index, str(requests)], stdout=subprocess.PIPE, check=True
+        [sys.executable, RAW_LOADER, url, index, str(requests), str(in_flight)],
+        stdout=subprocess.PIPE,
+        check=True,
     )
     seconds = time.perf_counter() - started
     make_search_sink(url).delete_index(index)
@@ -142,31 +146,34 @@ def drop_alias_indexes(url: str, alias: str) -> None:
 
 
 def bench_end_to_end(
-    url: str, engine: str, archive: Path, requests: Path, count: int, repeats: int
+    url: str, engine: str, archive: Path, requests: Path, count: int, repeats: int, in_flight: int
 ) -> None:
     """Print the medians of changelake rebuild and of the raw loader on one engine."""
     raw, rebuilt, documents = [], [], 0
     for repeat in range(repeats):
         # Each side starts right after the other's index was deleted, outside both timers.
         drop_alias_indexes(url, "bench")
-        seconds, raw_documents = raw_bulk_load(url, f"raw-{repeat}", requests)
+        seconds, raw_documents = raw_bulk_load(url, f"raw-{repeat}", requests, in_flight)
         raw.append(seconds)
-        seconds, documents, _ = run_rebuild(archive, url, "bench")
+        seconds, documents, _ = run_rebuild(archive, url, "bench", in_flight)
         rebuilt.append(seconds)
         if raw_documents != documents:
             raise RuntimeError(f"the raw loader indexed {raw_documents}, the rebuild {documents}")
     drop_alias_indexes(url, "bench")
     raw_median, rebuild_median = statistics.median(raw), statistics.median(rebuilt)
-    print(f"rebuild end to end on {engine}, {documents:,} documents, {count} requests:")
+    print(
+        f"rebuild end to end on {engine}, {documents:,} documents, {count} requests, "
+        f"{in_flight} in flight:"
+    )
     print(f"  raw _bulk loader  {raw_median:7.2f} s  {documents / raw_median:9,.0f} docs/s")
     print(f"  changelake        {rebuild_median:7.2f} s  {documents / rebuild_median:9,.0f} docs/s")
     print(f"  ratio             {raw_median / rebuild_median:7.2f}x   (target >= 0.9x)", flush=True)
 
 
-def bench_peak_rss(url: str, archive: Path, changes: int) -> None:
+def bench_peak_rss(url: str, archive: Path, changes: int, in_flight: int) -> None:
     """Print the peak RSS of one changelake rebuild of ``archive``."""
     print(f"peak RSS of changelake rebuild, {changes:,} changes:", flush=True)
-    seconds, documents, rss = run_rebuild(archive, url, "bench-big", peak_rss=True)
+    seconds, documents, rss = run_rebuild(archive, url, "bench-big", in_flight, peak_rss=True)
     drop_alias_indexes(url, "bench-big")
     print(
         f"  {rss / 2**20:7.0f} MB   (target < 1024 MB; {documents:,} documents in {seconds:.1f} s)"
@@ -182,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e2e-items", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--engine", choices=[*ENGINES, "both"], default="both")
+    parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=DEFAULT_IN_FLIGHT,
+        help="bulk requests at once, for the rebuild and the raw loader alike",
+    )
     parser.add_argument(
         "--end-to-end-only", action="store_true", help="only benchmark 2 (no stage, no RSS)"
     )
@@ -209,10 +222,16 @@ def main(argv: list[str] | None = None) -> int:
                 service = ENGINES[engine](Path(workdir))
                 try:
                     bench_end_to_end(
-                        service.url, engine, small, Path(requests), count, args.repeats
+                        service.url,
+                        engine,
+                        small,
+                        Path(requests),
+                        count,
+                        args.repeats,
+                        args.in_flight,
                     )
                     if engine == engines[0] and not args.end_to_end_only:
-                        bench_peak_rss(service.url, big, args.changes)
+                        bench_peak_rss(service.url, big, args.changes, args.in_flight)
                 finally:
                     stop(service)
     return 0

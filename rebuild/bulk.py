@@ -1,17 +1,17 @@
 """Bulk loading: NDJSON entries -> requests bounded by bytes and count -> the search sink.
 
 Entries arrive in blocks (one buffer and the end offset of each entry in it), so a batch of
-documents built by DuckDB is cut into requests by slicing, never entry by entry. One request is in
-flight while the next is prepared. 429s, 5xx and unreachable engines are retried with exponential
-backoff and jitter; per-item failures are reported with the document id and the reason, and a 409
-from a stale external version is counted, not failed.
-"""
+documents built by DuckDB is cut into requests by slicing, never entry by entry. Requests are in
+flight (two by default) while the next is prepared. 429s, 5xx and unreachable engines are
+retried with exponential backoff and jitter; per-item failures are reported with the document id
+and the reason, and a 409 from a stale external version is counted, not failed."""
 
 from __future__ import annotations
 
 import random
 import time
 from bisect import bisect_right
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_ACTIONS = 5000
+# A single shard indexes one bulk request on one thread: a second request in flight lets the
+# engine use a second core (OpenSearch loaded the same requests 20-30% faster with two).
+DEFAULT_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -238,28 +241,31 @@ def send_chunk(sink: SearchSink, index: str, chunk: Chunk, retry: RetryPolicy) -
 
 @dataclass
 class BulkLoader:
-    """Sends chunks to one index, one request in flight while the caller prepares the next."""
+    """Sends chunks to one index, ``in_flight`` requests at a time while the caller prepares more.
+
+    Responses are counted in the order the chunks came, so progress and failures read the same
+    whatever the concurrency.
+    """
 
     sink: SearchSink
     index: str
     max_errors: int = 0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     on_progress: Callable[[int], None] = lambda actions: None
+    in_flight: int = DEFAULT_IN_FLIGHT
     stats: BulkStats = field(default_factory=BulkStats)
 
     def load(self, chunks: Iterable[Chunk]) -> BulkStats:
         """Send every chunk; raise :class:`RebuildError` once failures pass ``max_errors``."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk") as pool:
-            in_flight: tuple[Future[BulkStats], int] | None = None
+        with ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="bulk") as pool:
+            sent: deque[tuple[Future[BulkStats], int]] = deque()
             for chunk in chunks:
-                if in_flight is not None:
-                    self._account(*in_flight)
-                in_flight = (
-                    pool.submit(send_chunk, self.sink, self.index, chunk, self.retry),
-                    len(chunk.ends),
-                )
-            if in_flight is not None:
-                self._account(*in_flight)
+                if len(sent) >= self.in_flight:
+                    self._account(*sent.popleft())
+                future = pool.submit(send_chunk, self.sink, self.index, chunk, self.retry)
+                sent.append((future, len(chunk.ends)))
+            while sent:
+                self._account(*sent.popleft())
         return self.stats
 
     def _account(self, future: Future[BulkStats], actions: int) -> None:

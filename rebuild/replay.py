@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rebuild.bulk import (
+    DEFAULT_IN_FLIGHT,
     DEFAULT_MAX_ACTIONS,
     DEFAULT_MAX_BYTES,
     BulkLoader,
@@ -39,6 +40,7 @@ class ReplayOptions:
     max_bytes: int = DEFAULT_MAX_BYTES
     max_actions: int = DEFAULT_MAX_ACTIONS
     max_errors: int = 0
+    in_flight: int = DEFAULT_IN_FLIGHT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -85,7 +87,12 @@ def replay_latest(
     """Send the materialized latest records (``materialize_latest``) to ``index``."""
     result = ReplayResult(stats=BulkStats())
     loader = BulkLoader(
-        sink, index, max_errors=options.max_errors, retry=options.retry, on_progress=on_progress
+        sink,
+        index,
+        max_errors=options.max_errors,
+        retry=options.retry,
+        on_progress=on_progress,
+        in_flight=options.in_flight,
     )
     blocks = _iter_blocks(connection, options, with_removes, result)
     result.stats = loader.load(iter_chunks(blocks, options.max_bytes, options.max_actions))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -23,16 +24,21 @@ _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length
 class FaultProxy:
     """Forward to ``upstream``; the first requests whose path contains ``path`` get ``faults``.
 
-    ``matched`` counts the requests whose path contains ``path``, answered or forwarded.
+    ``matched`` counts the requests whose path contains ``path``, answered or forwarded. With
+    ``hold`` seconds, each matched request waits that long before it is forwarded, and
+    ``most_at_once`` records how many matched requests were ever open at the same time.
     """
 
-    def __init__(self, upstream: str, path: str, faults: list[int]) -> None:
+    def __init__(self, upstream: str, path: str, faults: list[int], hold: float = 0.0) -> None:
         self.upstream = urlparse(upstream)
         self.path = path
         self.pending = list(faults)
+        self.hold = hold
         self.injected: list[int] = []
         self.matched = 0
         self.forwarded = 0
+        self.open = 0
+        self.most_at_once = 0
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -76,6 +82,20 @@ class FaultProxy:
                 pass
 
             def _relay(self) -> None:
+                if proxy.path not in self.path:
+                    self._forward_or_fault()
+                    return
+                with proxy.lock:
+                    proxy.open += 1
+                    proxy.most_at_once = max(proxy.most_at_once, proxy.open)
+                try:
+                    time.sleep(proxy.hold)
+                    self._forward_or_fault()
+                finally:
+                    with proxy.lock:
+                        proxy.open -= 1
+
+            def _forward_or_fault(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 status = proxy._next_fault(self.path)

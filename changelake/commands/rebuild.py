@@ -17,7 +17,7 @@ from changelake.options import (
 )
 from changelake.progress import progress
 from changelake.unreadable_files import naming_archive_files, open_command_archive
-from rebuild.bulk import DEFAULT_MAX_BYTES
+from rebuild.bulk import DEFAULT_IN_FLIGHT, DEFAULT_MAX_BYTES
 from rebuild.documents import load_transform
 from rebuild.latest_images import Selection, latest_in_background
 from rebuild.rebuild_index import RebuildSummary, rebuild_index
@@ -53,13 +53,17 @@ def require_table(table_name: str | None) -> str:
 
 
 def replay_options(
-    transform: str | None, max_errors: int, bulk_bytes: int = DEFAULT_MAX_BYTES
+    transform: str | None,
+    max_errors: int,
+    bulk_bytes: int = DEFAULT_MAX_BYTES,
+    bulk_in_flight: int = DEFAULT_IN_FLIGHT,
 ) -> ReplayOptions:
     """Replay options from the command line."""
     return ReplayOptions(
         transform=load_transform(transform) if transform else None,
         max_bytes=bulk_bytes,
         max_errors=max_errors,
+        in_flight=bulk_in_flight,
     )
 
 
@@ -83,6 +87,13 @@ bulk_bytes_option = click.option(
     show_default=True,
     help="Largest bulk request body in bytes (a larger single document goes alone).",
 )
+bulk_in_flight_option = click.option(
+    "--bulk-in-flight",
+    type=click.IntRange(min=1),
+    default=DEFAULT_IN_FLIGHT,
+    show_default=True,
+    help="Bulk requests sent at once while the next is prepared (1: one after the other).",
+)
 
 
 @click.command()
@@ -105,6 +116,7 @@ bulk_bytes_option = click.option(
 )
 @max_errors_option
 @bulk_bytes_option
+@bulk_in_flight_option
 @skip_corrupt_option
 @output_option
 @silent_option
@@ -121,6 +133,7 @@ def rebuild(
     keep: int,
     max_errors: int,
     bulk_bytes: int,
+    bulk_in_flight: int,
     skip_corrupt: bool,
     output: str,
     silent: bool,
@@ -128,7 +141,7 @@ def rebuild(
     """Rebuild the index behind --alias from the change log, then move the alias atomically."""
     table = require_table(table_name)
     index_body = load_index_body(mapping)
-    options = replay_options(transform, max_errors, bulk_bytes)
+    options = replay_options(transform, max_errors, bulk_bytes, bulk_in_flight)
     location = parse_archive_uri(archive)
     connection = open_command_archive(location, table, skip_corrupt=skip_corrupt)
     with (

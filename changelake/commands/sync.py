@@ -12,6 +12,7 @@ from archiver.locks import held_lock
 from changelake.clients import make_search_sink, make_store
 from changelake.commands.rebuild import (
     bulk_bytes_option,
+    bulk_in_flight_option,
     max_errors_option,
     replay_options,
     require_table,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 )
 @max_errors_option
 @bulk_bytes_option
+@bulk_in_flight_option
 @skip_corrupt_option
 @output_option
 @silent_option
@@ -59,13 +61,14 @@ def sync(
     overlap: int,
     max_errors: int,
     bulk_bytes: int,
+    bulk_in_flight: int,
     skip_corrupt: bool,
     output: str,
     silent: bool,
 ) -> None:
     """Index and delete, with external versions, what changed since the alias's watermark."""
     table = require_table(table_name)
-    options = replay_options(transform, max_errors, bulk_bytes)
+    options = replay_options(transform, max_errors, bulk_bytes, bulk_in_flight)
     location = parse_archive_uri(archive)
     sink = make_search_sink(es_url, search)
     # One sync per alias at a time, reading the archive only once it holds the lock: a sync that
