@@ -36,7 +36,7 @@ def changes_source_sql(parquet_glob: str | Sequence[str] | None) -> str:
     """A relation over every change row of the glob (or list of files), with ``dt`` as a DATE.
 
     ``dt`` comes from the hive partition path, so ``WHERE dt = DATE '...'`` prunes files unopened.
-    ``source_file`` and ``source_row`` say where a row is stored: a rebuild picks the latest
+    ``source_file`` and ``source_row`` say where a row is stored: a sync picks the latest
     records by them before it reads any image. With no glob (an empty archive) the relation is
     empty but typed.
     """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -32,6 +32,10 @@ class Posts:
     def add(self, *records: dict[str, Any]) -> None:
         """Archive records (one batch, so one file)."""
         archive_records(list(records), make_store(parse_archive_uri(self.archive)))
+
+    def through(self, url: str) -> Posts:
+        """The same archive and alias, reached at ``url`` (a proxy in front of the engine)."""
+        return replace(self, engine=type(self.engine)("proxy", url, self.engine.sink))
 
     def run(self, command: str, *args: str, code: int = 0) -> Result:
         """Run a changelake command against this archive and alias; check its exit code."""

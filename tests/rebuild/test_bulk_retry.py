@@ -30,9 +30,7 @@ def test_429_is_retried_until_the_documents_arrive(
 ) -> None:
     posts = Posts(local_archive, search_engine)
     posts.add(*(make_record(n, key=f"post#{n}", event_name="INSERT") for n in range(20)))
-    behind_proxy = Posts(local_archive, type(search_engine)("proxy", proxy.url, search_engine.sink))
-    behind_proxy.alias = posts.alias
-    summary = behind_proxy.run_json("rebuild")
+    summary = posts.through(proxy.url).run_json("rebuild")
     assert summary["documents"] == 20
     assert proxy.injected == [429, 429]
     assert proxy.matched == 3
@@ -47,11 +45,7 @@ def test_bulk_requests_in_flight_at_once(
     posts.add(*(make_record(n, key=f"post#{n}", event_name="INSERT") for n in range(120)))
     # Each bulk request is held 0.2 s, so a second one sent meanwhile is seen open with it.
     with FaultProxy(search_engine.url, "/_bulk", [], hold=0.2) as held:
-        behind_proxy = Posts(
-            local_archive, type(search_engine)("proxy", held.url, search_engine.sink)
-        )
-        behind_proxy.alias = posts.alias
-        summary = behind_proxy.run_json(
+        summary = posts.through(held.url).run_json(
             "rebuild", "--bulk-bytes", "1024", "--bulk-in-flight", str(in_flight)
         )
     assert summary["documents"] == 120
