@@ -1,10 +1,15 @@
 """The baseline of ``bench/rebuild.py``: a raw ``_bulk`` loader in a process of its own.
 
-``python bench/raw_bulk_loader.py URL INDEX DIR [IN_FLIGHT]`` creates INDEX with the rebuild's
-load settings, sends every ``DIR/*.ndjson`` file (pre-serialized bulk request bodies, in name
-order) over ``http.client`` connections, IN_FLIGHT requests at a time (default 1, each on a
+``python bench/raw_bulk_loader.py URL INDEX DIR [IN_FLIGHT [ARCHIVE]]`` creates INDEX with the
+rebuild's load settings, sends every ``DIR/*.ndjson`` file (pre-serialized bulk request bodies, in
+name order) over ``http.client`` connections, IN_FLIGHT requests at a time (default 1, each on a
 connection of its own), restores the settings, refreshes and counts. Standard library only, so
 the process starts as fast as Python can: timed from exec to exit, like ``changelake rebuild``.
+
+With ARCHIVE it first does the least any rebuild must do before its first request, and no more:
+pick every item's latest record from the narrow columns alone (as a sync does), then read their
+images and build their bulk entries on a thread while the pre-built requests go out. Its time
+bounds what a rebuild of that archive can reach here.
 """
 
 from __future__ import annotations
@@ -37,8 +42,31 @@ def call(
     return payload
 
 
-def main(url: str, index: str, directory: str, in_flight: str = "1") -> int:
+def read_latest_images_meanwhile(archive: str) -> threading.Thread:
+    """Pick the latest record of every item, then build their bulk entries on a thread."""
+    # This file's folder is first on sys.path, and bench/rebuild.py would shadow the package.
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+    import duckdb
+
+    from rebuild.latest_images import Selection, iter_latest_batches, materialize_latest
+    from schemas.sql_views import create_changes_view_sql
+
+    connection = duckdb.connect()
+    connection.execute(create_changes_view_sql(f"{archive}/table=posts/*/*.parquet"))
+    materialize_latest(connection, Selection("posts"), by_position=True)
+
+    def build_entries() -> None:
+        for _ in iter_latest_batches(connection, with_removes=False, entries=True):
+            pass
+
+    reader = threading.Thread(target=build_entries)
+    reader.start()
+    return reader
+
+
+def main(url: str, index: str, directory: str, in_flight: str = "1", archive: str = "") -> int:
     """Load ``directory``'s request bodies into a new ``index``; print the document count."""
+    reader = read_latest_images_meanwhile(archive) if archive else None
     parsed = urlparse(url)
 
     def connect() -> http.client.HTTPConnection:
@@ -63,6 +91,8 @@ def main(url: str, index: str, directory: str, in_flight: str = "1") -> int:
     call(connection, "POST", f"/{index}/_refresh")
     count = json.loads(call(connection, "GET", f"/{index}/_count"))["count"]
     connection.close()
+    if reader is not None:
+        reader.join()
     print(count)
     return 0
 

@@ -121,16 +121,20 @@ UNION ALL {removes}
 """.strip()
 
 
-def materialize_latest(connection: Any, selection: Selection) -> LatestCounts:
+def materialize_latest(
+    connection: Any, selection: Selection, *, by_position: bool | None = None
+) -> LatestCounts:
     """Pick the latest record of every selected item into a temporary table; count them.
 
-    The view ``LATEST_IMAGES`` then gives each record with its image.
+    The view ``LATEST_IMAGES`` then gives each record with its image. ``by_position`` picks
+    from the narrow columns alone and reads the images afterwards; by default only a sync does.
     """
     # The command shows its own progress (or none with --silent); DuckDB's bar would interleave.
     connection.execute("SET enable_progress_bar = false")
     # The table's rows have no order to keep; DuckDB then writes it from every thread unordered.
     connection.execute("SET preserve_insertion_order = false")
-    by_position = selection.since is not None
+    if by_position is None:
+        by_position = selection.since is not None
     try:
         if by_position:
             columns = ", source_file, source_row"

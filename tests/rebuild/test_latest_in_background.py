@@ -15,6 +15,7 @@ from rebuild.latest_images import (
     LATEST_TABLE,
     LatestCounts,
     Selection,
+    iter_latest_batches,
     latest_images_sql,
     latest_in_background,
     load_high_watermark,
@@ -98,3 +99,31 @@ def test_a_sync_reads_images_only_from_the_files_of_its_changed_items(local_arch
     assert [(key, json.loads(image)) for key, image in rows] == [
         ("id=post#2", {"id": "post#2", "title": "new"})
     ]
+
+
+def test_picking_by_position_gives_the_same_entries_as_one_pass(local_archive: str) -> None:
+    archive_posts(local_archive)
+    store = make_store(parse_archive_uri(local_archive))
+    # A second file: post#1 changes twice in one second, so its version counts both.
+    archive_records(
+        [
+            make_record(5, key="post#1", event_name="MODIFY", at=AT + 3, title="one, again"),
+            make_record(6, key="post#1", event_name="MODIFY", at=AT + 3, title="one, last"),
+        ],
+        store,
+    )
+    connection = open_archive(parse_archive_uri(local_archive), "posts")
+
+    def entries(by_position: bool) -> list[str]:
+        counts = materialize_latest(connection, Selection("posts"), by_position=by_position)
+        assert counts == LatestCounts(upserts=2, removes=1)
+        batches = iter_latest_batches(connection, with_removes=True, entries=True)
+        return sorted(entry for batch in batches for entry in batch.column(0).to_pylist())
+
+    one_pass = entries(by_position=False)
+    by_position = entries(by_position=True)
+    columns = [row[0] for row in connection.execute(f"DESCRIBE {LATEST_TABLE}").fetchall()]
+    assert "source_row" in columns  # the images were read afterwards, by position
+    assert by_position == one_pass
+    assert any('"title":"one, last"' in entry for entry in one_pass)
+    assert any(entry.startswith('{"delete":{"_id":"id=post#2"') for entry in one_pass)
