@@ -46,13 +46,11 @@ def read_latest_images_meanwhile(archive: str) -> threading.Thread:
     """Pick the latest record of every item, then build their bulk entries on a thread."""
     # This file's folder is first on sys.path, and bench/rebuild.py would shadow the package.
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
-    import duckdb
-
+    from changelake.clients import open_archive
     from rebuild.latest_images import Selection, iter_latest_batches, materialize_latest
-    from schemas.sql_views import create_changes_view_sql
+    from schemas.archive_layout import parse_archive_uri
 
-    connection = duckdb.connect()
-    connection.execute(create_changes_view_sql(f"{archive}/table=posts/*/*.parquet"))
+    connection = open_archive(parse_archive_uri(archive), "posts")
     materialize_latest(connection, Selection("posts"), by_position=True)
 
     def build_entries() -> None:
