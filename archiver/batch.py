@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from archiver.change_tables import iter_row_tables, iter_stream_tables, table_json_bytes
-from archiver.parquet_files import table_to_parquet_bytes
-from archiver.partitioning import part_key, split_by_day
-from archiver.stream_records import RejectedRecord, item_to_snapshot_row
-from schemas.archive_layout import check_table_name, quarantine_key
+from changelake.archiver.change_tables import iter_row_tables, iter_stream_tables, table_json_bytes
+from changelake.archiver.parquet_files import table_to_parquet_bytes
+from changelake.archiver.partitioning import part_key, split_by_day
+from changelake.archiver.stream_records import RejectedRecord, item_to_snapshot_row
+from changelake.schemas.archive_layout import check_table_name, quarantine_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from archiver.object_store import ObjectStore
+    from changelake.archiver.object_store import ObjectStore
 
 # A table's rows are written out once their JSON text reaches this size, so a batch of large items
 # (up to 400 KB each) holds a bounded amount of converted data and no text column of a file

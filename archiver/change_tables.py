@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from archiver.parquet_files import JSON_COLUMNS, columns_to_table, rows_to_table
-from archiver.stream_records import RejectedRecord, record_to_row
-from schemas.change_record import SCHEMA_VERSION
-from schemas.exceptions import TerminalError
+from changelake.archiver.parquet_files import JSON_COLUMNS, columns_to_table, rows_to_table
+from changelake.archiver.stream_records import RejectedRecord, record_to_row
+from changelake.schemas.change_record import SCHEMA_VERSION
+from changelake.schemas.exceptions import TerminalError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping

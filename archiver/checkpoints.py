@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from schemas.archive_layout import shard_checkpoint_key, stream_state_key
-from schemas.exceptions import CheckpointConflictError, PreconditionFailedError
+from changelake.schemas.archive_layout import shard_checkpoint_key, stream_state_key
+from changelake.schemas.exceptions import CheckpointConflictError, PreconditionFailedError
 
 if TYPE_CHECKING:
-    from archiver.object_store import ObjectStore
+    from changelake.archiver.object_store import ObjectStore
 
 
 @dataclass(frozen=True)

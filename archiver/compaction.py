@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from archiver.parquet_files import ROW_GROUP_SIZE, WRITE_OPTIONS
-from schemas.archive_layout import partition_dir, table_dir
-from schemas.change_record import CHANGE_RECORD_SCHEMA
-from schemas.sql_views import quote_literal
+from changelake.archiver.parquet_files import ROW_GROUP_SIZE, WRITE_OPTIONS
+from changelake.schemas.archive_layout import partition_dir, table_dir
+from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA
+from changelake.schemas.sql_views import quote_literal
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from archiver.object_store import ObjectStore
+    from changelake.archiver.object_store import ObjectStore
 
 COMPACTED_PREFIX = "compacted-"
 DEFAULT_TARGET_SIZE = 128 * 1024 * 1024

@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from archiver.batch import ArchivedTotals, archive_snapshot_items
-from archiver.table_snapshot import snapshot_time
-from schemas.archive_layout import join_key
-from schemas.exceptions import MalformedRecordError
+from changelake.archiver.batch import ArchivedTotals, archive_snapshot_items
+from changelake.archiver.table_snapshot import snapshot_time
+from changelake.schemas.archive_layout import join_key
+from changelake.schemas.exceptions import MalformedRecordError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
-    from archiver.object_store import ObjectStore
+    from changelake.archiver.object_store import ObjectStore
 
 # Items per archived file: large enough for few files, small enough to bound memory.
 ITEMS_PER_BATCH = 20_000

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from schemas.exceptions import LockHeldError, PreconditionFailedError, StorageError
+from changelake.schemas.exceptions import LockHeldError, PreconditionFailedError, StorageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from archiver.object_store import ObjectStore
+    from changelake.archiver.object_store import ObjectStore
 
 DEFAULT_LEASE = timedelta(minutes=15)
 

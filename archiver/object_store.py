@@ -18,8 +18,8 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from schemas.archive_layout import ArchiveLocation, join_key
-from schemas.exceptions import PreconditionFailedError, StorageError, aws_error_code
+from changelake.schemas.archive_layout import ArchiveLocation, join_key
+from changelake.schemas.exceptions import PreconditionFailedError, StorageError, aws_error_code
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from schemas.change_record import CHANGE_RECORD_SCHEMA
+from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.archive_layout import partition_dir
+from changelake.schemas.archive_layout import partition_dir
 
 if TYPE_CHECKING:
     from datetime import date

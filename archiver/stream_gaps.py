@@ -11,14 +11,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from archiver.checkpoints import load_stream_state
-from schemas.archive_layout import CHECKPOINT_DIR, table_dir
+from changelake.archiver.checkpoints import load_stream_state
+from changelake.schemas.archive_layout import CHECKPOINT_DIR, table_dir
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from archiver.checkpoints import StreamState
-    from archiver.object_store import ObjectStore
+    from changelake.archiver.checkpoints import StreamState
+    from changelake.archiver.object_store import ObjectStore
 
 # Stream records are removed after 24 hours (DynamoDB Streams developer guide, "Data retention").
 TRIM_HORIZON = timedelta(hours=24)

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from archiver.backoff import EMPTY_READS, THROTTLED
-from archiver.batch import ArchivedTotals, archive_records
-from archiver.checkpoints import (
+from changelake.archiver.backoff import EMPTY_READS, THROTTLED
+from changelake.archiver.batch import ArchivedTotals, archive_records
+from changelake.archiver.checkpoints import (
     ShardCheckpoint,
     StreamState,
     load_shard_checkpoint,
@@ -25,10 +25,10 @@ from archiver.checkpoints import (
     save_shard_checkpoint,
     save_stream_state,
 )
-from archiver.polled_records import polled_record_to_lambda
-from archiver.stream_gaps import StreamGap, find_gap
-from archiver.stream_shards import is_closed, iter_shards, order_shards
-from schemas.exceptions import (
+from changelake.archiver.polled_records import polled_record_to_lambda
+from changelake.archiver.stream_gaps import StreamGap, find_gap
+from changelake.archiver.stream_shards import is_closed, iter_shards, order_shards
+from changelake.schemas.exceptions import (
     PreconditionFailedError,
     StreamGapError,
     StreamReadError,
@@ -38,7 +38,7 @@ from schemas.exceptions import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from archiver.object_store import ObjectStore
+    from changelake.archiver.object_store import ObjectStore
 
 THROTTLING_CODES = frozenset(
     {
@@ -109,7 +109,8 @@ def poll_stream(
 ) -> PollResult:
     """Archive every new record of the stream, shard by shard, within ``max_seconds``.
 
-    Raises :class:`StreamGapError` when changes were lost (see :mod:`archiver.stream_gaps`),
+    Raises :class:`StreamGapError` when changes were lost (see
+    :mod:`changelake.archiver.stream_gaps`),
     :class:`CheckpointConflictError` when another poller advanced a shard first.
     """
     clock = clock or Clock()

@@ -9,10 +9,14 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from schemas.archive_layout import check_table_name
-from schemas.change_record import SCHEMA_VERSION, keys_to_item_key, sequence_to_order
-from schemas.dynamodb_types import image_to_ddb_json, image_to_json_pair, image_to_plain_json
-from schemas.exceptions import MalformedRecordError, TerminalError
+from changelake.schemas.archive_layout import check_table_name
+from changelake.schemas.change_record import SCHEMA_VERSION, keys_to_item_key, sequence_to_order
+from changelake.schemas.dynamodb_types import (
+    image_to_ddb_json,
+    image_to_json_pair,
+    image_to_plain_json,
+)
+from changelake.schemas.exceptions import MalformedRecordError, TerminalError
 
 STREAM_EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
 
@@ -93,7 +97,8 @@ def record_to_row(
     """Turn one Lambda-shaped stream record into a change row (a dict keyed by column name).
 
     JSON columns hold UTF-8 bytes, as orjson writes them (``json.loads`` takes them as they are),
-    which :func:`archiver.parquet_files.rows_to_table` turns into Arrow without a copy per value.
+    which :func:`changelake.archiver.parquet_files.rows_to_table` turns into Arrow without a copy
+    per value.
     ``table_name`` overrides the name read from ``eventSourceARN``. Raises a
     :class:`TerminalError` naming the record when it is malformed.
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from schemas.exceptions import TerminalError
+from changelake.schemas.exceptions import TerminalError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence

@@ -18,17 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from archiver.batch import ArchivedTotals, BatchResult, archive_snapshot_items
-from archiver.checkpoints import record_snapshot
-from archiver.stream_gaps import TRIM_HORIZON
-from schemas.archive_layout import CHECKPOINT_DIR, snapshot_checkpoint_key, table_dir
-from schemas.dynamodb_types import image_to_ddb_json
-from schemas.exceptions import CheckpointConflictError, PreconditionFailedError
+from changelake.archiver.batch import ArchivedTotals, BatchResult, archive_snapshot_items
+from changelake.archiver.checkpoints import record_snapshot
+from changelake.archiver.stream_gaps import TRIM_HORIZON
+from changelake.schemas.archive_layout import CHECKPOINT_DIR, snapshot_checkpoint_key, table_dir
+from changelake.schemas.dynamodb_types import image_to_ddb_json
+from changelake.schemas.exceptions import CheckpointConflictError, PreconditionFailedError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from archiver.object_store import ObjectStore
+    from changelake.archiver.object_store import ObjectStore
 
 
 def snapshot_time(started_at: datetime, stream_arn: str | None = None) -> datetime:

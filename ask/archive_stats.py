@@ -59,7 +59,7 @@ class PartitionStats:
 def file_rows_to_stats(
     rows: Iterable[Mapping[str, Any]], small_file_size: int = DEFAULT_SMALL_FILE_SIZE
 ) -> list[PartitionStats]:
-    """Per-file rows (``schemas.sql_views.partition_stats_sql``) -> per table and day."""
+    """Per-file rows (``changelake.schemas.sql_views.partition_stats_sql``) -> per table and day."""
     partitions: dict[tuple[str, date], PartitionStats] = {}
     for row in rows:
         key = (row["table_name"], row["dt"])

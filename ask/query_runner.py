@@ -6,9 +6,9 @@ import sys
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
-from ask.read_only import split_statements
-from ask.result_output import write_csv, write_json_lines, write_parquet, write_table
-from schemas.exceptions import QueryError, ReadOnlyError
+from changelake.ask.read_only import split_statements
+from changelake.ask.result_output import write_csv, write_json_lines, write_parquet, write_table
+from changelake.schemas.exceptions import QueryError, ReadOnlyError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from schemas.exceptions import QueryError, ReadOnlyError
+from changelake.schemas.exceptions import QueryError, ReadOnlyError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -5,13 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ask.image_diff import ImageDiff, diff_to_lines, images_to_diff, json_to_image, value_to_json
+from changelake.ask.image_diff import (
+    ImageDiff,
+    diff_to_lines,
+    images_to_diff,
+    json_to_image,
+    value_to_json,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from datetime import datetime
 
-# Columns of schemas.sql_views.history_sql that a timeline needs, in this order.
+# Columns of changelake.schemas.sql_views.history_sql that a timeline needs, in this order.
 TIMELINE_COLUMNS = (
     "table_name",
     "item_key",

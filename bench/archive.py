@@ -29,8 +29,8 @@ from boto3.dynamodb.types import TypeDeserializer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from archiver.batch import archive_records
-from schemas.archive_layout import parse_archive_uri
+from changelake.archiver.batch import archive_records
+from changelake.schemas.archive_layout import parse_archive_uri
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/posts/stream/2026-11-01T00:00:00.000"
 WORDS = [

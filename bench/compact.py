@@ -24,11 +24,11 @@ from pathlib import Path
 sys.path.remove(str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from archiver.compaction import compact_partition, plan_compaction
 from bench.synthetic_archive import synthetic_archive
+from changelake.archiver.compaction import compact_partition, plan_compaction
 from changelake.clients import connect_duckdb, make_store, open_archive
-from schemas.archive_layout import parse_archive_uri
-from schemas.sql_views import latest_sql, quote_literal
+from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.sql_views import latest_sql, quote_literal
 
 
 def _latest_seconds(archive: Path) -> float:

@@ -19,8 +19,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from archiver.stream_poller import poll_stream
-from archiver.table_snapshot import snapshot_table
+from changelake.archiver.stream_poller import poll_stream
+from changelake.archiver.table_snapshot import snapshot_table
 from scripts.services import start_dynamodb_local, stop
 
 ITEMS = 5000
@@ -80,7 +80,7 @@ def main() -> None:
         try:
             os.environ.update(service.env)
             from changelake.clients import dynamodb_client, make_store, streams_client
-            from schemas.archive_layout import parse_archive_uri
+            from changelake.schemas.archive_layout import parse_archive_uri
 
             client, streams = dynamodb_client(), streams_client()
             arn = fill(client)

@@ -47,8 +47,8 @@ def read_latest_images_meanwhile(archive: str) -> threading.Thread:
     # This file's folder is first on sys.path, and bench/rebuild.py would shadow the package.
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
     from changelake.clients import open_archive
-    from rebuild.latest_images import Selection, iter_latest_batches, materialize_latest
-    from schemas.archive_layout import parse_archive_uri
+    from changelake.rebuild.latest_images import Selection, iter_latest_batches, materialize_latest
+    from changelake.schemas.archive_layout import parse_archive_uri
 
     connection = open_archive(parse_archive_uri(archive), "posts")
     materialize_latest(connection, Selection("posts"), by_position=True)

@@ -36,9 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.synthetic_archive import synthetic_archive
 from changelake.clients import make_search_sink, open_archive
-from rebuild.bulk import DEFAULT_IN_FLIGHT, DEFAULT_MAX_BYTES, arrow_to_block, iter_chunks
-from rebuild.latest_images import Selection, iter_latest_batches, materialize_latest
-from schemas.archive_layout import parse_archive_uri
+from changelake.rebuild.bulk import (
+    DEFAULT_IN_FLIGHT,
+    DEFAULT_MAX_BYTES,
+    arrow_to_block,
+    iter_chunks,
+)
+from changelake.rebuild.latest_images import Selection, iter_latest_batches, materialize_latest
+from changelake.schemas.archive_layout import parse_archive_uri
 from scripts.services import start_elasticsearch_api, start_opensearch, stop
 
 if TYPE_CHECKING:

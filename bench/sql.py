@@ -31,7 +31,7 @@ from click.testing import CliRunner
 
 from bench.synthetic_archive import synthetic_archive
 from changelake.cli import cli
-from schemas.sql_views import quote_literal
+from changelake.schemas.sql_views import quote_literal
 
 QUERY = "select count(*) from latest"
 TARGET_RATIO = 1.2

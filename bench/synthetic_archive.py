@@ -29,9 +29,9 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from archiver.parquet_files import table_to_parquet_bytes
-from schemas.archive_layout import partition_dir
-from schemas.change_record import CHANGE_RECORD_SCHEMA
+from changelake.archiver.parquet_files import table_to_parquet_bytes
+from changelake.schemas.archive_layout import partition_dir
+from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA
 
 CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache" / "synthetic"
 COMPLETE_MARKER = "_complete.json"

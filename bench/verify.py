@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.synthetic_archive import synthetic_archive
 from changelake.clients import make_search_sink, open_archive
-from rebuild.latest_images import Selection, drop_latest, materialize_latest
-from rebuild.rebuild_index import rebuild_index
-from rebuild.verify import drop_verify_tables, verify_alias
-from schemas.archive_layout import parse_archive_uri
-from schemas.index_mappings import DEFAULT_MAPPING, load_index_body
+from changelake.rebuild.latest_images import Selection, drop_latest, materialize_latest
+from changelake.rebuild.rebuild_index import rebuild_index
+from changelake.rebuild.verify import drop_verify_tables, verify_alias
+from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.index_mappings import DEFAULT_MAPPING, load_index_body
 from scripts.services import start_elasticsearch_api, stop
 
 

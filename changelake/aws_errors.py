@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from schemas.exceptions import TerminalError, TransientError, aws_error_code
+from changelake.schemas.exceptions import TerminalError, TransientError, aws_error_code
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

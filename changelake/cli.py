@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from changelake import __version__
-from schemas.exceptions import ChangelakeError
+from changelake.schemas.exceptions import ChangelakeError
 
 # Each command's module, imported only when the command runs (or help lists it), so that a run
 # loads only what its command needs: DuckDB, the search clients and boto3 stay out of the others.

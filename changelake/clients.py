@@ -12,25 +12,25 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from archiver.object_store import LocalStore, ObjectStore, S3Store
+from changelake.archiver.object_store import LocalStore, ObjectStore, S3Store
 from changelake.config import s3_addressing_style
-from changelake.search_options import SearchOptions, aws_service_for_url, engine_from_info
-from schemas.archive_layout import ArchiveLocation, parquet_glob
-from schemas.exceptions import SearchConfigError, SearchUnavailableError
-from schemas.sql_views import (
+from changelake.schemas.archive_layout import ArchiveLocation, parquet_glob
+from changelake.schemas.exceptions import SearchConfigError, SearchUnavailableError
+from changelake.schemas.sql_views import (
     archive_views_sql,
     clear_s3_credential_settings_sql,
     create_changes_view_sql,
     quote_literal,
     read_only_settings_sql,
 )
+from changelake.search_options import SearchOptions, aws_service_for_url, engine_from_info
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from botocore.config import Config
 
-    from rebuild.search_sink import SearchSink
+    from changelake.rebuild.search_sink import SearchSink
 
 HTTPFS_VERSION = "v1.5.5"
 
@@ -55,7 +55,7 @@ def make_search_sink(url: str, options: SearchOptions | None = None) -> SearchSi
     options = options or SearchOptions()
     engine = options.implied_engine() or detect_search_engine(url, options)
     if engine == "opensearch":
-        from rebuild.opensearch_sink import OpenSearchSink
+        from changelake.rebuild.opensearch_sink import OpenSearchSink
 
         return OpenSearchSink(
             opensearch_client(url, options), opensearch_client(url, options, max_retries=0)
@@ -63,7 +63,7 @@ def make_search_sink(url: str, options: SearchOptions | None = None) -> SearchSi
     from elastic_transport.client_utils import DEFAULT
     from elasticsearch import Elasticsearch
 
-    from rebuild.elasticsearch_sink import ElasticsearchSink
+    from changelake.rebuild.elasticsearch_sink import ElasticsearchSink
 
     client = Elasticsearch(
         url,
@@ -196,7 +196,7 @@ def open_read_only_archive(location: ArchiveLocation, files: Sequence[str] | Non
     Views ``changes`` and ``latest`` and macros ``history(key)`` and ``as_of(ts)`` are set up,
     then the connection is locked: no file or URL outside the archive, no extension loading, and
     the S3 secret is scoped to the archive prefix. Statements that write are refused before they
-    run (``ask.read_only``).
+    run (``changelake.ask.read_only``).
     """
     connection = open_archive(location, files=files)
     for statement in archive_views_sql():

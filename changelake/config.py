@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from schemas.archive_layout import DEFAULT_ARCHIVE
+from changelake.schemas.archive_layout import DEFAULT_ARCHIVE
 
 ENV_ARCHIVE = "CHANGELAKE_ARCHIVE"
 ENV_TABLE = "CHANGELAKE_TABLE"

@@ -21,14 +21,14 @@ from typing import Any
 # changelake.clients imports boto3 only when it builds a client.
 import boto3  # noqa: F401
 
-from archiver.batch import archive_records
-from archiver.stream_records import event_to_records
+from changelake.archiver.batch import archive_records
+from changelake.archiver.stream_records import event_to_records
 from changelake.clients import make_store
 from changelake.config import ENV_STREAM_ARN, ArchiveSettings
 from changelake.metrics import summary_to_emf
 from changelake.polling import run_poll
-from schemas.archive_layout import parse_archive_uri
-from schemas.exceptions import CheckpointConflictError
+from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.exceptions import CheckpointConflictError
 
 logger = logging.getLogger("changelake")
 logger.setLevel(logging.INFO)

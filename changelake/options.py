@@ -19,9 +19,9 @@ from changelake.config import (
     ENV_SEARCH_USERNAME,
     ENV_TABLE,
 )
+from changelake.schemas.archive_layout import DEFAULT_ARCHIVE
+from changelake.schemas.exceptions import SearchConfigError
 from changelake.search_options import ENGINES, SearchOptions
-from schemas.archive_layout import DEFAULT_ARCHIVE
-from schemas.exceptions import SearchConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Callable

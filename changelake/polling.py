@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from archiver.stream_poller import poll_stream
-from archiver.stream_records import table_name_from_arn
-from archiver.stream_shards import table_stream_arn
+from changelake.archiver.stream_poller import poll_stream
+from changelake.archiver.stream_records import table_name_from_arn
+from changelake.archiver.stream_shards import table_stream_arn
 from changelake.aws_errors import explained_aws_errors
 from changelake.clients import dynamodb_client, make_store, streams_client
-from schemas.archive_layout import check_table_name, parse_archive_uri
+from changelake.schemas.archive_layout import check_table_name, parse_archive_uri
 
 if TYPE_CHECKING:
-    from archiver.stream_poller import PollResult
+    from changelake.archiver.stream_poller import PollResult
 
 
 def run_poll(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from schemas.exceptions import SearchConfigError
+from changelake.schemas.exceptions import SearchConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

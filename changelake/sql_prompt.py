@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ask.query_runner import run_sql
+from changelake.ask.query_runner import run_sql
 from changelake.config import ENV_SQL_HISTORY
-from schemas.exceptions import ChangelakeError
+from changelake.schemas.exceptions import ChangelakeError
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession

@@ -16,13 +16,13 @@ import click
 import duckdb
 
 from changelake.clients import connect_duckdb, open_archive
-from schemas.archive_layout import parquet_glob
-from schemas.exceptions import CorruptArchiveError, StorageError
+from changelake.schemas.archive_layout import parquet_glob
+from changelake.schemas.exceptions import CorruptArchiveError, StorageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
-    from schemas.archive_layout import ArchiveLocation
+    from changelake.schemas.archive_layout import ArchiveLocation
 
 # DuckDB raises these for a network or permission problem, which says nothing about the file.
 _STORAGE_ERRORS = ("IOException", "HTTPException", "PermissionException")

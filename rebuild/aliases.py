@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from schemas.exceptions import RebuildError
+from changelake.schemas.exceptions import RebuildError
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from rebuild.search_sink import SearchSink
+    from changelake.rebuild.search_sink import SearchSink
 
 # <alias>-<UTC timestamp to the millisecond>: index names must be lower case, and these sort in
 # time order, which is what keeping and rolling back rely on.

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from schemas.exceptions import RebuildError, SearchUnavailableError
+from changelake.schemas.exceptions import RebuildError, SearchUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from concurrent.futures import Future
 
-    from rebuild.search_sink import SearchSink
+    from changelake.rebuild.search_sink import SearchSink
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_ACTIONS = 5000

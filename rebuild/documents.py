@@ -1,9 +1,10 @@
 """Latest records -> search documents -> NDJSON bulk entries.
 
 By default the document is the item's plain JSON image as archived, byte for byte, and DuckDB
-builds the entries (``rebuild.latest_images.ENTRY_SQL``). A user transform (``module:function``)
-maps the image, as a dict, to a document or to None (skip); this module runs it. Numbers keep
-their digits both ways: decimals and integers beyond 64 bits are ``Decimal`` in the dict.
+builds the entries (``changelake.rebuild.latest_images.ENTRY_SQL``). A user transform
+(``module:function``) maps the image, as a dict, to a document or to None (skip); this module
+runs it. Numbers keep their digits both ways: decimals and integers beyond 64 bits are
+``Decimal`` in the dict.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from rebuild.search_sink import MAX_ID_BYTES
-from schemas.exceptions import TerminalError
+from changelake.rebuild.search_sink import MAX_ID_BYTES
+from changelake.schemas.exceptions import TerminalError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -39,11 +40,12 @@ def item_key_to_id(item_key: str) -> str:
 
 
 def load_transform(spec: str) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
-    """Import ``module:function`` (``rebuild.transforms:post_document``)."""
+    """Import ``module:function`` (``changelake.rebuild.transforms:post_document``)."""
     module_name, _, function_name = spec.partition(":")
     if not module_name or not function_name:
         raise TransformError(
-            f"--transform {spec!r} is not module:function; e.g. rebuild.transforms:post_document"
+            f"--transform {spec!r} is not module:function; "
+            "e.g. changelake.rebuild.transforms:post_document"
         )
     try:
         module = importlib.import_module(module_name)

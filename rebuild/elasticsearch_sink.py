@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, cast
 from elastic_transport import TransportError
 from elasticsearch import ApiError, NotFoundError
 
-from rebuild.engine_sink import BULK_FILTER_PATH, EngineSink, hit_to_document
-from schemas.exceptions import SearchRequestError, SearchUnavailableError
+from changelake.rebuild.engine_sink import BULK_FILTER_PATH, EngineSink, hit_to_document
+from changelake.schemas.exceptions import SearchRequestError, SearchUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from elasticsearch import Elasticsearch
 
-    from rebuild.search_sink import StoredDocument
+    from changelake.rebuild.search_sink import StoredDocument
 
 
 @contextmanager
@@ -38,7 +38,7 @@ def _translated(what: str) -> Iterator[None]:
 
 
 class ElasticsearchSink(EngineSink):
-    """A :class:`~rebuild.search_sink.SearchSink` over ``elasticsearch.Elasticsearch``."""
+    """A :class:`~changelake.rebuild.search_sink.SearchSink` over the Elasticsearch client."""
 
     engine = "elasticsearch"
 

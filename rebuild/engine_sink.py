@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rebuild.search_sink import StoredDocument
-from schemas.exceptions import SearchRequestError
+from changelake.rebuild.search_sink import StoredDocument
+from changelake.schemas.exceptions import SearchRequestError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -13,9 +13,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# A bulk response keeps only what ``rebuild.bulk.response_to_stats`` reads (each item's id, status
-# and error; a whole-request error): a quarter of the bytes to send and parse, on the path between
-# one request's answer and the next request.
+# A bulk response keeps only what ``changelake.rebuild.bulk.response_to_stats`` reads (each item's
+# id, status and error; a whole-request error): a quarter of the bytes to send and parse, on the
+# path between one request's answer and the next request.
 BULK_FILTER_PATH = "error,status,errors,items.*._id,items.*.status,items.*.error"
 
 

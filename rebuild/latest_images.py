@@ -1,6 +1,7 @@
 """The latest record of every item, selected from the archive with DuckDB.
 
-The selection itself is ``schemas.sql_views.latest_records_sql``, the one definition of "latest"
+The selection itself is ``changelake.schemas.sql_views.latest_records_sql``, the one definition
+of "latest"
 and of the external version. This module narrows it (one table, as of an instant, only the items
 changed since a watermark), materializes it in a DuckDB temporary table, counts it for the plan,
 and streams it out with the images (``LATEST_IMAGES``) in Arrow batches. How depends on how much
@@ -22,8 +23,8 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rebuild.search_sink import MAX_ID_BYTES
-from schemas.sql_views import latest_records_sql, quote_literal
+from changelake.rebuild.search_sink import MAX_ID_BYTES
+from changelake.schemas.sql_views import latest_records_sql, quote_literal
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

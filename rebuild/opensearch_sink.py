@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from opensearchpy import ConnectionError as OpenSearchConnectionError
 from opensearchpy import TransportError
 
-from rebuild.engine_sink import BULK_FILTER_PATH, EngineSink, hit_to_document
-from schemas.exceptions import SearchRequestError, SearchUnavailableError
+from changelake.rebuild.engine_sink import BULK_FILTER_PATH, EngineSink, hit_to_document
+from changelake.schemas.exceptions import SearchRequestError, SearchUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from opensearchpy import OpenSearch
 
-    from rebuild.search_sink import StoredDocument
+    from changelake.rebuild.search_sink import StoredDocument
 
 SCROLL_KEEP_ALIVE = "2m"
 
@@ -40,7 +40,7 @@ def _translated(what: str) -> Iterator[None]:
 
 
 class OpenSearchSink(EngineSink):
-    """A :class:`~rebuild.search_sink.SearchSink` over ``opensearchpy.OpenSearch``.
+    """A :class:`~changelake.rebuild.search_sink.SearchSink` over ``opensearchpy.OpenSearch``.
 
     ``once`` is a client for the same cluster that never retries: bulk requests go through it,
     since the caller retries them itself, with backoff.

@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rebuild.aliases import (
+from changelake.rebuild.aliases import (
     LOADED_KEY,
     alias_move_actions,
     check_alias,
@@ -21,22 +21,22 @@ from rebuild.aliases import (
     list_rebuilt_indexes,
     new_index_name,
 )
-from rebuild.latest_images import (
+from changelake.rebuild.latest_images import (
     Selection,
     count_without_image,
     drop_latest,
     latest_in_background,
 )
-from rebuild.replay import ReplayOptions, replay_latest
-from rebuild.watermark import META_KEY, SyncState
-from schemas.exceptions import ChangelakeError, RebuildError
+from changelake.rebuild.replay import ReplayOptions, replay_latest
+from changelake.rebuild.watermark import META_KEY, SyncState
+from changelake.schemas.exceptions import ChangelakeError, RebuildError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
-    from rebuild.latest_images import PendingLatest
-    from rebuild.search_sink import SearchSink
+    from changelake.rebuild.latest_images import PendingLatest
+    from changelake.rebuild.search_sink import SearchSink
 
 # While loading: no refresh and no replicas (the engine's guidance for bulk loads); both are put
 # back to the mapping's values, or the engine's defaults, before the alias moves.

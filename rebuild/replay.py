@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rebuild.bulk import (
+from changelake.rebuild.bulk import (
     DEFAULT_IN_FLIGHT,
     DEFAULT_MAX_ACTIONS,
     DEFAULT_MAX_BYTES,
@@ -22,14 +22,14 @@ from rebuild.bulk import (
     bytes_to_blocks,
     iter_chunks,
 )
-from rebuild.documents import iter_transformed_entries
-from rebuild.latest_images import iter_latest_batches
+from changelake.rebuild.documents import iter_transformed_entries
+from changelake.rebuild.latest_images import iter_latest_batches
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from rebuild.bulk import EntryBlock
-    from rebuild.search_sink import SearchSink
+    from changelake.rebuild.bulk import EntryBlock
+    from changelake.rebuild.search_sink import SearchSink
 
 
 @dataclass(frozen=True)

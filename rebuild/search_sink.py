@@ -3,9 +3,10 @@
 Implementations wrap one engine's official client, which is built in ``changelake/clients.py``
 and passed in (``rebuild/elasticsearch_sink.py``). Index bodies, alias actions and bulk bodies use
 the request shapes Elasticsearch and OpenSearch share. Every method raises
-:class:`~schemas.exceptions.SearchUnavailableError` when the engine cannot answer now (connection
-refused, 429, 5xx: worth retrying) and :class:`~schemas.exceptions.SearchRequestError` when it
-rejects the request itself (any other 4xx).
+:class:`~changelake.schemas.exceptions.SearchUnavailableError` when the engine cannot answer now
+(connection refused, 429, 5xx: worth retrying) and
+:class:`~changelake.schemas.exceptions.SearchRequestError` when it rejects the request itself
+(any other 4xx).
 """
 
 from __future__ import annotations

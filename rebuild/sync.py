@@ -10,17 +10,22 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from rebuild.aliases import single_alias_target
-from rebuild.latest_images import Selection, drop_latest, load_high_watermark, materialize_latest
-from rebuild.replay import ReplayOptions, replay_latest
-from rebuild.watermark import DEFAULT_OVERLAP, META_KEY, SyncState
-from schemas.exceptions import RebuildError
+from changelake.rebuild.aliases import single_alias_target
+from changelake.rebuild.latest_images import (
+    Selection,
+    drop_latest,
+    load_high_watermark,
+    materialize_latest,
+)
+from changelake.rebuild.replay import ReplayOptions, replay_latest
+from changelake.rebuild.watermark import DEFAULT_OVERLAP, META_KEY, SyncState
+from changelake.schemas.exceptions import RebuildError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import timedelta
 
-    from rebuild.search_sink import SearchSink
+    from changelake.rebuild.search_sink import SearchSink
 
 
 @dataclass

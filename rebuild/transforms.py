@@ -1,4 +1,4 @@
-"""Shipped document transforms: ``--transform rebuild.transforms:post_document``."""
+"""Shipped document transforms: ``--transform changelake.rebuild.transforms:post_document``."""
 
 from __future__ import annotations
 

@@ -26,22 +26,22 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rebuild.bulk import BulkLoader, BulkStats, RetryPolicy, bytes_to_blocks, iter_chunks
-from rebuild.documents import json_to_image, record_to_entry
-from rebuild.latest_images import (
+from changelake.rebuild.bulk import BulkLoader, BulkStats, RetryPolicy, bytes_to_blocks, iter_chunks
+from changelake.rebuild.documents import json_to_image, record_to_entry
+from changelake.rebuild.latest_images import (
     LATEST_IMAGES,
     LATEST_TABLE,
     Selection,
     drop_latest,
     materialize_latest,
 )
-from schemas.sql_views import quote_literal
+from changelake.schemas.sql_views import quote_literal
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from datetime import datetime
 
-    from rebuild.search_sink import SearchSink
+    from changelake.rebuild.search_sink import SearchSink
 
 DRIFT_KINDS = ("missing", "extra", "stale", "ahead", "different")
 DRIFT_TABLE = "changelake_drift"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from schemas.exceptions import RebuildError
+from changelake.schemas.exceptions import RebuildError
 
 META_KEY = "changelake"
 DEFAULT_OVERLAP = timedelta(minutes=10)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from schemas.exceptions import ArchiveLocationError
+from changelake.schemas.exceptions import ArchiveLocationError
 
 if TYPE_CHECKING:
     from datetime import date

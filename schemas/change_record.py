@@ -12,8 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from schemas.dynamodb_types import number_to_json
-from schemas.exceptions import DynamoDBTypeError
+from changelake.schemas.dynamodb_types import number_to_json
+from changelake.schemas.exceptions import DynamoDBTypeError
 
 SCHEMA_VERSION = 1
 

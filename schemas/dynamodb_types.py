@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from schemas.exceptions import DynamoDBTypeError
+from changelake.schemas.exceptions import DynamoDBTypeError
 
 TYPE_TAGS = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
 

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from changelake.clients import open_archive
-from schemas.archive_layout import DEFAULT_ARCHIVE, parse_archive_uri
+from changelake.schemas.archive_layout import DEFAULT_ARCHIVE, parse_archive_uri
 from scripts.services import start_elasticsearch_api, stop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,8 +55,8 @@ def search_demo(changelake: str, url: str) -> None:
     """Rebuild the posts index as it was before the posts were deleted, search it, then today."""
     rebuild = [
         changelake, "rebuild", "--archive", DEFAULT_ARCHIVE, "--table", "Posts-prod.v2",
-        "--es-url", url, "--alias", "posts", "--transform", "rebuild.transforms:post_document",
-        "--mapping", "posts", "-s",
+        "--es-url", url, "--alias", "posts", "--transform",
+        "changelake.rebuild.transforms:post_document", "--mapping", "posts", "-s",
     ]  # fmt: skip
     run([*rebuild, "--as-of", "2025-11-27T23:59:55Z"])
     query = {

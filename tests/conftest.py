@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-    from rebuild.search_sink import SearchSink
+    from changelake.rebuild.search_sink import SearchSink
 
 
 def _run_service(

@@ -8,12 +8,12 @@ from typing import IO
 
 import click
 
-from archiver.batch import BatchResult, archive_records
-from archiver.stream_records import event_to_records
+from changelake.archiver.batch import BatchResult, archive_records
+from changelake.archiver.stream_records import event_to_records
 from changelake.clients import make_store
 from changelake.options import archive_option, output_option, table_option
-from schemas.archive_layout import parse_archive_uri
-from schemas.exceptions import MalformedRecordError
+from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.exceptions import MalformedRecordError
 
 
 @click.command()

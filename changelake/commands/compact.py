@@ -11,17 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from archiver.compaction import DEFAULT_TARGET_SIZE, compact_partition, plan_compaction
-from archiver.locks import held_lock
+from changelake.archiver.compaction import DEFAULT_TARGET_SIZE, compact_partition, plan_compaction
+from changelake.archiver.locks import held_lock
 from changelake.clients import connect_duckdb, make_store
 from changelake.options import archive_option, output_option, required_table_option, silent_option
+from changelake.schemas.archive_layout import check_table_name, lock_key, parse_archive_uri
 from changelake.unreadable_files import list_archive_files, naming_unreadable_files
-from schemas.archive_layout import check_table_name, lock_key, parse_archive_uri
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from archiver.compaction import PartitionPlan, PartitionResult
+    from changelake.archiver.compaction import PartitionPlan, PartitionResult
 
 _UNITS = {"": 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?B?)\s*", re.IGNORECASE)

@@ -6,17 +6,17 @@ import json
 
 import click
 
-from ask.timeline import TIMELINE_COLUMNS, rows_to_timeline, timeline_to_lines
+from changelake.ask.timeline import TIMELINE_COLUMNS, rows_to_timeline, timeline_to_lines
 from changelake.options import (
     archive_option,
     output_option,
     required_table_option,
     skip_corrupt_option,
 )
+from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.exceptions import QueryError
+from changelake.schemas.sql_views import history_sql
 from changelake.unreadable_files import naming_archive_files, open_command_archive
-from schemas.archive_layout import parse_archive_uri
-from schemas.exceptions import QueryError
-from schemas.sql_views import history_sql
 
 
 @click.command()

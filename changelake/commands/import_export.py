@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from archiver.checkpoints import record_snapshot
-from archiver.dynamodb_export import import_export as import_dynamodb_export
-from archiver.dynamodb_export import load_export_manifest
-from archiver.table_snapshot import snapshot_time
+from changelake.archiver.checkpoints import record_snapshot
+from changelake.archiver.dynamodb_export import import_export as import_dynamodb_export
+from changelake.archiver.dynamodb_export import load_export_manifest
+from changelake.archiver.table_snapshot import snapshot_time
 from changelake.aws_errors import explained_aws_errors
 from changelake.clients import dynamodb_client, make_store
 from changelake.options import archive_option, output_option, silent_option
-from schemas.archive_layout import parse_archive_uri
+from changelake.schemas.archive_layout import parse_archive_uri
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar

@@ -16,14 +16,14 @@ from changelake.options import (
     skip_corrupt_option,
 )
 from changelake.progress import progress
+from changelake.rebuild.bulk import DEFAULT_IN_FLIGHT, DEFAULT_MAX_BYTES
+from changelake.rebuild.documents import load_transform
+from changelake.rebuild.latest_images import Selection, latest_in_background
+from changelake.rebuild.rebuild_index import RebuildSummary, rebuild_index
+from changelake.rebuild.replay import ReplayOptions
+from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.index_mappings import DEFAULT_MAPPING, load_index_body, shipped_mappings
 from changelake.unreadable_files import naming_archive_files, open_command_archive
-from rebuild.bulk import DEFAULT_IN_FLIGHT, DEFAULT_MAX_BYTES
-from rebuild.documents import load_transform
-from rebuild.latest_images import Selection, latest_in_background
-from rebuild.rebuild_index import RebuildSummary, rebuild_index
-from rebuild.replay import ReplayOptions
-from schemas.archive_layout import parse_archive_uri
-from schemas.index_mappings import DEFAULT_MAPPING, load_index_body, shipped_mappings
 
 if TYPE_CHECKING:
     from changelake.search_options import SearchOptions
@@ -71,7 +71,7 @@ transform_option = click.option(
     "--transform",
     metavar="MODULE:FUNCTION",
     help="Map each image (a dict) to a document, or None to skip it, "
-    "e.g. rebuild.transforms:post_document. Default: the image as it is.",
+    "e.g. changelake.rebuild.transforms:post_document. Default: the image as it is.",
 )
 max_errors_option = click.option(
     "--max-errors",

@@ -9,7 +9,7 @@ import click
 
 from changelake.clients import make_search_sink
 from changelake.options import alias_option, es_url_option, output_option, search_options
-from rebuild.aliases import rollback as rollback_alias
+from changelake.rebuild.aliases import rollback as rollback_alias
 
 if TYPE_CHECKING:
     from changelake.search_options import SearchOptions

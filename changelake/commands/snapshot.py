@@ -12,11 +12,11 @@ import click
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
-from archiver.table_snapshot import snapshot_table
+from changelake.archiver.table_snapshot import snapshot_table
 from changelake.aws_errors import explained_aws_errors
 from changelake.clients import dynamodb_client, make_store
 from changelake.options import archive_option, output_option, required_table_option, silent_option
-from schemas.archive_layout import check_table_name, parse_archive_uri
+from changelake.schemas.archive_layout import check_table_name, parse_archive_uri
 
 
 @click.command()

@@ -10,18 +10,18 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 import duckdb
 
-from ask.query_runner import run_sql
-from ask.result_output import OUTPUT_FORMATS
+from changelake.ask.query_runner import run_sql
+from changelake.ask.result_output import OUTPUT_FORMATS
 from changelake.clients import open_read_only_archive
 from changelake.options import archive_option, skip_corrupt_option
+from changelake.schemas.archive_layout import ArchiveLocation, parse_archive_uri
+from changelake.schemas.exceptions import QueryError, ReadOnlyError
 from changelake.unreadable_files import (
     explain_read_error,
     list_archive_files,
     open_readable_archive,
     warn_skipped,
 )
-from schemas.archive_layout import ArchiveLocation, parse_archive_uri
-from schemas.exceptions import QueryError, ReadOnlyError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 
 import click
 
-from archiver.stream_gaps import iter_stream_statuses
-from ask.archive_stats import DEFAULT_SMALL_FILE_SIZE, file_rows_to_stats, stats_to_lines
+from changelake.archiver.stream_gaps import iter_stream_statuses
+from changelake.ask.archive_stats import DEFAULT_SMALL_FILE_SIZE, file_rows_to_stats, stats_to_lines
 from changelake.clients import connect_duckdb, make_store
 from changelake.commands.compact import ByteSize
 from changelake.options import archive_option, output_option
+from changelake.schemas.archive_layout import parquet_glob, parse_archive_uri
+from changelake.schemas.sql_views import partition_stats_sql
 from changelake.unreadable_files import list_archive_files, naming_unreadable_files
-from schemas.archive_layout import parquet_glob, parse_archive_uri
-from schemas.sql_views import partition_stats_sql
 
 
 @click.command()

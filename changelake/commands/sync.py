@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from archiver.locks import held_lock
+from changelake.archiver.locks import held_lock
 from changelake.clients import make_search_sink, make_store
 from changelake.commands.rebuild import (
     bulk_bytes_option,
@@ -25,10 +25,10 @@ from changelake.options import (
     skip_corrupt_option,
 )
 from changelake.progress import progress
+from changelake.rebuild.sync import sync_alias
+from changelake.rebuild.watermark import DEFAULT_OVERLAP
+from changelake.schemas.archive_layout import lock_key, parse_archive_uri
 from changelake.unreadable_files import naming_archive_files, open_command_archive
-from rebuild.sync import sync_alias
-from rebuild.watermark import DEFAULT_OVERLAP
-from schemas.archive_layout import lock_key, parse_archive_uri
 
 if TYPE_CHECKING:
     from changelake.search_options import SearchOptions

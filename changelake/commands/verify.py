@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from archiver.locks import held_lock
+from changelake.archiver.locks import held_lock
 from changelake.clients import make_search_sink, make_store
 from changelake.commands.rebuild import max_errors_option, require_table, transform_option
 from changelake.options import (
@@ -18,14 +18,9 @@ from changelake.options import (
     silent_option,
     skip_corrupt_option,
 )
-from changelake.unreadable_files import (
-    naming_archive_files,
-    open_readable_archive,
-    warn_skipped,
-)
-from rebuild.aliases import single_alias_target
-from rebuild.documents import load_transform
-from rebuild.verify import (
+from changelake.rebuild.aliases import single_alias_target
+from changelake.rebuild.documents import load_transform
+from changelake.rebuild.verify import (
     DRIFT_KINDS,
     KIND_MEANINGS,
     DriftReport,
@@ -33,15 +28,20 @@ from rebuild.verify import (
     repair_drift,
     verify_alias,
 )
-from rebuild.watermark import META_KEY, SyncState
-from schemas.archive_layout import lock_key, parse_archive_uri
-from schemas.exceptions import RebuildError
+from changelake.rebuild.watermark import META_KEY, SyncState
+from changelake.schemas.archive_layout import lock_key, parse_archive_uri
+from changelake.schemas.exceptions import RebuildError
+from changelake.unreadable_files import (
+    naming_archive_files,
+    open_readable_archive,
+    warn_skipped,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from changelake.rebuild.search_sink import SearchSink
     from changelake.search_options import SearchOptions
-    from rebuild.search_sink import SearchSink
 
 # Exit status when drift remains: distinct from errors (1) and usage errors (2), for alerting.
 DRIFT_EXIT_CODE = 3

@@ -1,7 +1,7 @@
 """Index bodies (settings and mappings) shipped with changelake, and loading a user's own.
 
 ``default`` leaves the mapping dynamic; ``posts`` maps the documents of
-``rebuild.transforms:post_document``.
+``changelake.rebuild.transforms:post_document``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from schemas.exceptions import TerminalError
+from changelake.schemas.exceptions import TerminalError
 
 SHIPPED = Path(__file__).parent
 DEFAULT_MAPPING = "default"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from archiver.backoff import EMPTY_READS, THROTTLED, Backoff
+from changelake.archiver.backoff import EMPTY_READS, THROTTLED, Backoff
 
 
 def test_delays_double_then_stay_at_the_cap() -> None:

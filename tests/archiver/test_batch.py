@@ -9,11 +9,11 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from archiver.batch import archive_records
+from changelake.archiver.batch import archive_records
 from changelake.clients import make_store, open_archive
-from schemas.archive_layout import parse_archive_uri
-from schemas.change_record import COLUMN_NAMES
-from schemas.exceptions import ArchiveLocationError
+from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.change_record import COLUMN_NAMES
+from changelake.schemas.exceptions import ArchiveLocationError
 from tests.helpers import load_event, make_record
 from tests.schemas.strategies import expected_plain
 

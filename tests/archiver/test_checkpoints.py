@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from archiver.checkpoints import (
+from changelake.archiver.checkpoints import (
     StreamState,
     load_shard_checkpoint,
     load_stream_state,
@@ -15,8 +15,8 @@ from archiver.checkpoints import (
     save_stream_state,
 )
 from changelake.clients import make_store
-from schemas.archive_layout import parse_archive_uri
-from schemas.exceptions import CheckpointConflictError, PreconditionFailedError
+from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.exceptions import CheckpointConflictError, PreconditionFailedError
 
 ARN = "arn:aws:dynamodb:us-east-1:1:table/posts/stream/2026-11-01T00:00:00.000"
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow.parquet as pq
 import pytest
 
-from archiver.batch import archive_records
-from archiver.compaction import (
+from changelake.archiver.batch import archive_records
+from changelake.archiver.compaction import (
     compact_partition,
     iter_partition_files,
     needs_compaction,
@@ -19,12 +19,12 @@ from archiver.compaction import (
     write_compacted,
 )
 from changelake.clients import connect_duckdb, make_store, open_archive
-from schemas.archive_layout import parse_archive_uri
-from schemas.sql_views import latest_sql
+from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.sql_views import latest_sql
 from tests.helpers import make_record
 
 if TYPE_CHECKING:
-    from archiver.object_store import ObjectStore
+    from changelake.archiver.object_store import ObjectStore
 
 DAY_ONE = 1_764_288_000  # 2025-11-28T00:00:00Z
 DAY_TWO = DAY_ONE + 86_400

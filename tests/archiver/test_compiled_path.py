@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archiver import change_tables
-from archiver.change_tables import iter_row_tables, iter_stream_tables, table_json_bytes
-from archiver.stream_records import RejectedRecord, record_to_row
-from schemas import dynamodb_types
-from schemas.dynamodb_types import image_to_ddb_bytes, image_to_plain_bytes
-from schemas.exceptions import TerminalError
+from changelake.archiver import change_tables
+from changelake.archiver.change_tables import iter_row_tables, iter_stream_tables, table_json_bytes
+from changelake.archiver.stream_records import RejectedRecord, record_to_row
+from changelake.schemas import dynamodb_types
+from changelake.schemas.dynamodb_types import image_to_ddb_bytes, image_to_plain_bytes
+from changelake.schemas.exceptions import TerminalError
 from tests.helpers import load_event, make_record
 from tests.schemas.strategies import images, names, number_texts, texts
 

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from changelake.cli import cli
 from changelake.clients import dynamodb_client, open_archive, s3_client
-from schemas.archive_layout import parse_archive_uri
-from schemas.dynamodb_types import image_to_ddb_json, image_to_plain_json
-from schemas.sql_views import latest_sql
+from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.dynamodb_types import image_to_ddb_json, image_to_plain_json
+from changelake.schemas.sql_views import latest_sql
 from tests.helpers import create_posts_table, put_post, scan_items
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 from changelake.clients import open_archive
-from schemas.archive_layout import parse_archive_uri
+from changelake.schemas.archive_layout import parse_archive_uri
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = textwrap.dedent(
     """
     import json, resource, sys
-    from archiver.batch import archive_records
+    from changelake.archiver.batch import archive_records
     from changelake.clients import make_store
-    from schemas.archive_layout import parse_archive_uri
+    from changelake.schemas.archive_layout import parse_archive_uri
     from tests.helpers import make_record
 
     body = ("0123456789abcdef" * 25_000)[:399_000]

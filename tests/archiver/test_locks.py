@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from archiver.batch import archive_records
-from archiver.locks import acquire_lock, held_lock
+from changelake.archiver.batch import archive_records
+from changelake.archiver.locks import acquire_lock, held_lock
 from changelake.cli import cli
 from changelake.clients import make_store
-from schemas.archive_layout import lock_key, parse_archive_uri
-from schemas.exceptions import LockHeldError
+from changelake.schemas.archive_layout import lock_key, parse_archive_uri
+from changelake.schemas.exceptions import LockHeldError
 from tests.helpers import make_record
 
 KEY = lock_key("posts", "compaction")

@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from changelake.clients import make_store
-from schemas.archive_layout import parse_archive_uri
-from schemas.exceptions import PreconditionFailedError
+from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.exceptions import PreconditionFailedError
 
 
 def test_put_if_absent_creates_once(archive_uri: str) -> None:

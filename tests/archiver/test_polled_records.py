@@ -6,8 +6,8 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
-from archiver.polled_records import polled_record_to_lambda
-from archiver.stream_records import record_to_row
+from changelake.archiver.polled_records import polled_record_to_lambda
+from changelake.archiver.stream_records import record_to_row
 from tests.helpers import POSTS_STREAM_ARN, load_event
 
 

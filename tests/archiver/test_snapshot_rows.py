@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from archiver.batch import archive_records, archive_snapshot_items
-from archiver.stream_records import item_to_snapshot_row
-from archiver.table_snapshot import snapshot_time
+from changelake.archiver.batch import archive_records, archive_snapshot_items
+from changelake.archiver.stream_records import item_to_snapshot_row
+from changelake.archiver.table_snapshot import snapshot_time
 from changelake.clients import make_store, open_archive
-from schemas.archive_layout import parse_archive_uri
-from schemas.exceptions import MalformedRecordError
-from schemas.sql_views import latest_sql
+from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.exceptions import MalformedRecordError
+from changelake.schemas.sql_views import latest_sql
 from tests.helpers import make_record
 
 AT = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from archiver.checkpoints import StreamState
-from archiver.stream_gaps import find_gap, gap_from_dict
+from changelake.archiver.checkpoints import StreamState
+from changelake.archiver.stream_gaps import find_gap, gap_from_dict
 
 ARN = "arn:aws:dynamodb:us-east-1:1:table/posts/stream/2026-11-01T00:00:00.000"
 NEW_ARN = "arn:aws:dynamodb:us-east-1:1:table/posts/stream/2026-11-20T00:00:00.000"

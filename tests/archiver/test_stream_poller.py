@@ -10,25 +10,25 @@ import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
-from archiver.backoff import THROTTLED
-from archiver.checkpoints import load_shard_checkpoint, load_stream_state
-from archiver.stream_gaps import load_gap
-from archiver.stream_poller import Clock, poll_stream
-from archiver.stream_shards import iter_shards
+from changelake.archiver.backoff import THROTTLED
+from changelake.archiver.checkpoints import load_shard_checkpoint, load_stream_state
+from changelake.archiver.stream_gaps import load_gap
+from changelake.archiver.stream_poller import Clock, poll_stream
+from changelake.archiver.stream_shards import iter_shards
 from changelake.cli import cli
 from changelake.clients import dynamodb_client, make_store, open_archive, streams_client
-from schemas.archive_layout import parse_archive_uri
-from schemas.exceptions import (
+from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.exceptions import (
     CheckpointConflictError,
     StorageError,
     StreamGapError,
     StreamReadError,
 )
-from schemas.sql_views import latest_sql
+from changelake.schemas.sql_views import latest_sql
 from tests.helpers import StaleIterators, create_posts_table, put_post
 
 if TYPE_CHECKING:
-    from archiver.object_store import ObjectStore
+    from changelake.archiver.object_store import ObjectStore
     from scripts.services import Service
 
 pytestmark = pytest.mark.dynamodb

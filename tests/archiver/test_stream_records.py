@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from archiver.stream_records import (
+from changelake.archiver.stream_records import (
     creation_time,
     event_to_records,
     record_to_row,
     table_name_from_arn,
 )
-from schemas.exceptions import ArchiveLocationError, MalformedRecordError, TerminalError
+from changelake.schemas.exceptions import ArchiveLocationError, MalformedRecordError, TerminalError
 from tests.helpers import load_event, make_record
 
 ARCHIVED_AT = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archiver.stream_shards import is_closed, iter_shards, order_shards
+from changelake.archiver.stream_shards import is_closed, iter_shards, order_shards
 
 
 def shard(shard_id: str, parent: str | None = None, *, closed: bool = True) -> dict[str, Any]:

@@ -9,20 +9,20 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from click.testing import CliRunner
 
-from archiver.checkpoints import load_stream_state
-from archiver.stream_gaps import load_gap
-from archiver.stream_poller import poll_stream
-from archiver.table_snapshot import snapshot_table
+from changelake.archiver.checkpoints import load_stream_state
+from changelake.archiver.stream_gaps import load_gap
+from changelake.archiver.stream_poller import poll_stream
+from changelake.archiver.table_snapshot import snapshot_table
 from changelake.cli import cli
 from changelake.clients import dynamodb_client, make_store, open_archive, streams_client
-from schemas.archive_layout import parse_archive_uri
-from schemas.dynamodb_types import image_to_plain_json
-from schemas.exceptions import StorageError
-from schemas.sql_views import latest_sql
+from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.dynamodb_types import image_to_plain_json
+from changelake.schemas.exceptions import StorageError
+from changelake.schemas.sql_views import latest_sql
 from tests.helpers import create_posts_table, put_post, scan_items
 
 if TYPE_CHECKING:
-    from archiver.object_store import ObjectStore
+    from changelake.archiver.object_store import ObjectStore
     from scripts.services import Service
 
 pytestmark = pytest.mark.dynamodb

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ask.archive_stats import (
+from changelake.ask.archive_stats import (
     bytes_to_text,
     duration_to_text,
     file_rows_to_stats,

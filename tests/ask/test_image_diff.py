@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ask.image_diff import (
+from changelake.ask.image_diff import (
     diff_to_lines,
     images_to_diff,
     json_to_image,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from ask.read_only import split_statements
-from schemas.exceptions import QueryError, ReadOnlyError
+from changelake.ask.read_only import split_statements
+from changelake.schemas.exceptions import QueryError, ReadOnlyError
 
 
 @pytest.mark.parametrize(

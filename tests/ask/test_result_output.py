@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ask.result_output import (
+from changelake.ask.result_output import (
     display_width,
     iter_table_lines,
     write_csv,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ask.timeline import rows_to_timeline, timeline_to_lines
+from changelake.ask.timeline import rows_to_timeline, timeline_to_lines
 
 T = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from bench.synthetic_archive import write_synthetic_archive
-from schemas.change_record import CHANGE_RECORD_SCHEMA
+from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA
 
 if TYPE_CHECKING:
     from pathlib import Path

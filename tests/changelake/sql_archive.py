@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from archiver.batch import archive_records
+from changelake.archiver.batch import archive_records
 from changelake.clients import make_store
-from schemas.archive_layout import parse_archive_uri
+from changelake.schemas.archive_layout import parse_archive_uri
 from tests.helpers import make_record
 
 DAY1 = 1_764_288_000  # 2025-11-28 00:00:00 UTC

@@ -16,14 +16,14 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from archiver.batch import archive_records
-from archiver.object_store import S3Store
 from changelake import lambda_handler
+from changelake.archiver.batch import archive_records
+from changelake.archiver.object_store import S3Store
 from changelake.cli import cli
 from changelake.clients import make_store, open_archive, s3_client
-from schemas.archive_layout import parse_archive_uri
-from schemas.exceptions import MalformedRecordError, StorageError
-from schemas.sql_views import latest_sql
+from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.exceptions import MalformedRecordError, StorageError
+from changelake.schemas.sql_views import latest_sql
 from scripts.services import start_seaweedfs, stop
 from tests.helpers import make_record
 

@@ -7,12 +7,12 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from archiver.batch import archive_records
-from archiver.compaction import iter_partition_files
+from changelake.archiver.batch import archive_records
+from changelake.archiver.compaction import iter_partition_files
 from changelake.cli import cli
 from changelake.clients import make_store
 from changelake.commands.compact import text_to_size
-from schemas.archive_layout import parse_archive_uri
+from changelake.schemas.archive_layout import parse_archive_uri
 from tests.helpers import make_record
 
 

@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from click.testing import CliRunner
 
-from archiver.stream_poller import poll_stream
-from archiver.table_snapshot import snapshot_table
+from changelake.archiver.stream_poller import poll_stream
+from changelake.archiver.table_snapshot import snapshot_table
 from changelake.cli import cli
 from changelake.clients import dynamodb_client, make_store, streams_client
-from schemas.archive_layout import parse_archive_uri
-from schemas.dynamodb_types import image_to_plain_json
-from schemas.exceptions import CheckpointConflictError, StorageError
+from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.dynamodb_types import image_to_plain_json
+from changelake.schemas.exceptions import CheckpointConflictError, StorageError
 from tests.helpers import StaleIterators, create_posts_table, put_post, scan_items
 
 if TYPE_CHECKING:
-    from archiver.object_store import ObjectStore
+    from changelake.archiver.object_store import ObjectStore
     from scripts.services import Service
     from tests.conftest import SearchEngine
 

@@ -10,8 +10,8 @@ import pytest
 from changelake.clients import make_store, s3_client
 from changelake.config import ENV_ARCHIVE, ENV_TABLE
 from changelake.lambda_handler import archive
-from schemas.archive_layout import parse_archive_uri
-from schemas.exceptions import MalformedRecordError, StorageError
+from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.exceptions import MalformedRecordError, StorageError
 from scripts.services import free_port
 from tests.archiver.test_batch import read_changes
 from tests.helpers import load_event, make_record

@@ -25,8 +25,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from changelake.clients import make_search_sink
+from changelake.schemas.exceptions import SearchUnavailableError
 from changelake.search_options import SearchOptions
-from schemas.exceptions import SearchUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

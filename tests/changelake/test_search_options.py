@@ -9,12 +9,12 @@ import pytest
 from click.testing import CliRunner
 
 from changelake.options import search_options
+from changelake.schemas.exceptions import SearchConfigError
 from changelake.search_options import (
     SearchOptions,
     aws_service_for_url,
     engine_from_info,
 )
-from schemas.exceptions import SearchConfigError
 from tests.helpers import load_event
 
 

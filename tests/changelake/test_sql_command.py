@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from changelake.cli import cli
 from changelake.clients import make_store
-from schemas.archive_layout import parse_archive_uri
-from schemas.sql_views import VERSION_ORDINAL_BITS
+from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.sql_views import VERSION_ORDINAL_BITS
 from tests.changelake.sql_archive import DAY1, DAY2, write_sample_archive
 
 if TYPE_CHECKING:

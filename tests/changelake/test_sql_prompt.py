@@ -10,8 +10,8 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from changelake.clients import open_read_only_archive
+from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.sql_prompt import dot_command_to_sql, is_complete, run_prompt, session_options
-from schemas.archive_layout import parse_archive_uri
 from tests.changelake.sql_archive import write_sample_archive
 
 if TYPE_CHECKING:

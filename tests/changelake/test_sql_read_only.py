@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from changelake.cli import cli
 from changelake.clients import make_store
-from schemas.archive_layout import parse_archive_uri
+from changelake.schemas.archive_layout import parse_archive_uri
 from tests.changelake.sql_archive import write_sample_archive
 
 if TYPE_CHECKING:

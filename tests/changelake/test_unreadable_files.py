@@ -7,17 +7,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from archiver.batch import archive_records
+from changelake.archiver.batch import archive_records
 from changelake.cli import cli
 from changelake.clients import make_store
+from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.exceptions import CorruptArchiveError
+from changelake.schemas.sql_views import latest_sql
 from changelake.unreadable_files import (
     naming_archive_files,
     naming_unreadable_files,
     open_readable_archive,
 )
-from schemas.archive_layout import parse_archive_uri
-from schemas.exceptions import CorruptArchiveError
-from schemas.sql_views import latest_sql
 from tests.helpers import make_record
 
 BAD_KEY = "table=posts/dt=2025-11-28/0000000000000000000000000000000000000999-truncated.parquet"

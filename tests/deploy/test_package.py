@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from changelake.clients import open_archive
+from changelake.schemas.archive_layout import parse_archive_uri
 from deploy.package import (
     LAMBDA_UNZIPPED_LIMIT,
     PackageReport,
@@ -21,7 +22,6 @@ from deploy.package import (
     link_runtime_packages,
     zip_directory,
 )
-from schemas.archive_layout import parse_archive_uri
 from tests.helpers import EVENTS
 
 HOST_ARCH = {"x86_64": "x86_64", "aarch64": "arm64"}[platform.machine()]
@@ -37,7 +37,7 @@ import changelake.lambda_handler as handler
 import_seconds = time.perf_counter() - started
 with open(event_path) as file:
     response = handler.archive(json.load(file), None)
-from archiver import change_tables
+from changelake.archiver import change_tables
 compiled = change_tables._native_stream_columns is not None
 outside = sorted(
     name for name, module in sys.modules.items()
@@ -70,7 +70,7 @@ def test_package_carries_no_duckdb_no_search_client_and_no_boto3(
         tops = {name.split("/")[0] for name in archive.namelist()}
     packages = {top for top in tops if not top.endswith(".dist-info")}
     bundled = {"pyarrow", "orjson", "changelake_native"}
-    assert packages == {"archiver", "changelake", "schemas", *bundled}
+    assert packages == {"changelake", *bundled}
     assert host_package.compiled
     assert host_package.unzipped_bytes < 150 * 2**20 < LAMBDA_UNZIPPED_LIMIT
     assert host_package.files == sum(1 for p in host_package.package_dir.rglob("*") if p.is_file())

@@ -10,10 +10,10 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from archiver.batch import archive_records
+from changelake.archiver.batch import archive_records
 from changelake.cli import cli
 from changelake.clients import make_store
-from schemas.archive_layout import parse_archive_uri
+from changelake.schemas.archive_layout import parse_archive_uri
 
 if TYPE_CHECKING:
     from click.testing import Result

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rebuild.bulk import (
+from changelake.rebuild.bulk import (
     BulkStats,
     Chunk,
     RetryPolicy,

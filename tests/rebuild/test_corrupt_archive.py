@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from changelake.clients import make_store
-from schemas.archive_layout import parse_archive_uri
+from changelake.schemas.archive_layout import parse_archive_uri
 from tests.helpers import make_record
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ import duckdb
 import orjson
 import pytest
 
-from archiver.stream_records import record_to_row
-from rebuild.documents import (
+from changelake.archiver.stream_records import record_to_row
+from changelake.rebuild.documents import (
     TransformError,
     document_to_json,
     item_key_to_id,
@@ -19,8 +19,8 @@ from rebuild.documents import (
     load_transform,
     record_to_entry,
 )
-from rebuild.latest_images import DOCUMENT_ID_SQL, ENTRY_SQL
-from rebuild.transforms import post_document
+from changelake.rebuild.latest_images import DOCUMENT_ID_SQL, ENTRY_SQL
+from changelake.rebuild.transforms import post_document
 from tests.helpers import load_event
 
 
@@ -97,9 +97,9 @@ def test_a_failing_transform_names_the_item() -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("rebuild.transforms", "is not module:function"),
+        ("changelake.rebuild.transforms", "is not module:function"),
         ("no_such_module:f", "cannot import 'no_such_module'"),
-        ("rebuild.transforms:nope", "has no function nope"),
+        ("changelake.rebuild.transforms:nope", "has no function nope"),
     ],
 )
 def test_bad_transform_specs_are_explained(spec: str, message: str) -> None:
@@ -116,5 +116,5 @@ def test_post_document_joins_block_texts_and_image_alts() -> None:
     assert document["image_alts"] == ["diagram"]
     assert "blocks" not in document
     assert document["score"] == Decimal("12345678901234567890.123456789012345678")
-    assert load_transform("rebuild.transforms:post_document") is post_document
+    assert load_transform("changelake.rebuild.transforms:post_document") is post_document
     assert post_document({"title": "no blocks"}) == {"title": "no blocks"}

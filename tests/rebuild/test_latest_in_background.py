@@ -8,9 +8,9 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from archiver.batch import archive_records
+from changelake.archiver.batch import archive_records
 from changelake.clients import make_store, open_archive
-from rebuild.latest_images import (
+from changelake.rebuild.latest_images import (
     LATEST_IMAGES,
     LATEST_TABLE,
     LatestCounts,
@@ -21,7 +21,7 @@ from rebuild.latest_images import (
     load_high_watermark,
     materialize_latest,
 )
-from schemas.archive_layout import parse_archive_uri
+from changelake.schemas.archive_layout import parse_archive_uri
 from tests.helpers import make_record
 
 AT = 1_764_288_000

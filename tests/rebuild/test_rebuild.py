@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from rebuild.aliases import list_rebuilt_indexes
-from schemas.sql_views import VERSION_ORDINAL_BITS
+from changelake.rebuild.aliases import list_rebuilt_indexes
+from changelake.schemas.sql_views import VERSION_ORDINAL_BITS
 from tests.helpers import load_event, make_record
 
 if TYPE_CHECKING:
@@ -80,7 +80,9 @@ def keys_only(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-@pytest.mark.parametrize("transform", [[], ["--transform", "rebuild.transforms:post_document"]])
+@pytest.mark.parametrize(
+    "transform", [[], ["--transform", "changelake.rebuild.transforms:post_document"]]
+)
 def test_an_item_whose_latest_record_has_no_image_is_skipped_and_counted(
     posts: Posts, transform: list[str]
 ) -> None:
@@ -187,7 +189,7 @@ def test_post_transform_and_mapping(posts: Posts) -> None:
         "--as-of",
         "2025-11-27T23:59:55Z",
         "--transform",
-        "rebuild.transforms:post_document",
+        "changelake.rebuild.transforms:post_document",
         "--mapping",
         "posts",
     )
@@ -202,5 +204,5 @@ def test_unknown_table_and_bad_transform_are_explained(posts: Posts) -> None:
     posts.add(make_record(1, key="post#1", event_name="INSERT", at=AT))
     result = posts.run("rebuild", "--table", "nope", code=1)
     assert "holds no changes of table 'nope'" in result.stderr
-    result = posts.run("rebuild", "--transform", "rebuild.transforms", code=1)
+    result = posts.run("rebuild", "--transform", "changelake.rebuild.transforms", code=1)
     assert "is not module:function" in result.stderr

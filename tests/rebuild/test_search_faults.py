@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from click.testing import CliRunner
 
 from changelake.cli import cli
-from rebuild.aliases import list_orphan_indexes, list_rebuilt_indexes
+from changelake.rebuild.aliases import list_orphan_indexes, list_rebuilt_indexes
 from scripts.services import free_port
 from tests.fault_proxy import FaultProxy
 from tests.helpers import make_record

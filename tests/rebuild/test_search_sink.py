@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import orjson
 import pytest
 
-from schemas.exceptions import SearchRequestError
+from changelake.schemas.exceptions import SearchRequestError
 
 if TYPE_CHECKING:
     from tests.conftest import SearchEngine

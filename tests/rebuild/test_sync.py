@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import orjson
 import pytest
 
-from rebuild.watermark import META_KEY
-from schemas.sql_views import VERSION_ORDINAL_BITS
+from changelake.rebuild.watermark import META_KEY
+from changelake.schemas.sql_views import VERSION_ORDINAL_BITS
 from tests.helpers import make_record
 
 if TYPE_CHECKING:

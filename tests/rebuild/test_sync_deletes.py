@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from archiver.locks import held_lock
+from changelake.archiver.locks import held_lock
 from changelake.clients import make_search_sink, make_store
+from changelake.schemas.archive_layout import lock_key, parse_archive_uri
+from changelake.schemas.sql_views import VERSION_ORDINAL_BITS
 from changelake.search_options import SearchOptions
-from schemas.archive_layout import lock_key, parse_archive_uri
-from schemas.sql_views import VERSION_ORDINAL_BITS
 from tests.helpers import make_record
 
 if TYPE_CHECKING:

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from archiver.locks import held_lock
+from changelake.archiver.locks import held_lock
 from changelake.clients import make_store
-from rebuild.verify import document_hash
-from schemas.archive_layout import lock_key, parse_archive_uri
+from changelake.rebuild.verify import document_hash
+from changelake.schemas.archive_layout import lock_key, parse_archive_uri
 from tests.helpers import make_record
 
 if TYPE_CHECKING:
@@ -171,7 +171,7 @@ def test_verify_compares_documents_through_the_same_transform(posts: Posts) -> N
             for n in range(1, 6)
         )
     )
-    transform = ["--transform", "rebuild.transforms:post_document"]
+    transform = ["--transform", "changelake.rebuild.transforms:post_document"]
     posts.run("rebuild", *transform)
     args = ["--archive", posts.archive, "--table", "posts", "-s", "--output", "json"]
     same = json.loads(posts.run("verify", *args, *transform).stdout)

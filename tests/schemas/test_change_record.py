@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.change_record import (
+from changelake.schemas.change_record import (
     CHANGE_RECORD_SCHEMA,
     COLUMN_NAMES,
     keys_to_item_key,
     sequence_to_order,
 )
-from schemas.exceptions import DynamoDBTypeError
+from changelake.schemas.exceptions import DynamoDBTypeError
 
 
 def test_item_key_sorts_key_attributes_by_name() -> None:

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from schemas.dynamodb_types import (
+from changelake.schemas.dynamodb_types import (
     ddb_json_to_image,
     image_to_ddb_json,
     image_to_plain_json,
     number_to_json,
 )
-from schemas.exceptions import DynamoDBTypeError
+from changelake.schemas.exceptions import DynamoDBTypeError
 from tests.schemas.strategies import expected_plain, images, number_texts
 
 

@@ -9,8 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.change_record import SEQUENCE_ORDER_WIDTH
-from schemas.sql_views import VERSION_ORDINAL_BITS, history_sql, latest_records_sql, latest_sql
+from changelake.schemas.change_record import SEQUENCE_ORDER_WIDTH
+from changelake.schemas.sql_views import (
+    VERSION_ORDINAL_BITS,
+    history_sql,
+    latest_records_sql,
+    latest_sql,
+)
 
 T0 = datetime(2026, 11, 20, 9, 0, 0, tzinfo=UTC)
 SECOND = int(T0.timestamp())
