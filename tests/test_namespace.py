@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # The repository's folders that install as changelake.<name> (see changelake/<name>, a link).
 SUBPACKAGES = ("archiver", "ask", "rebuild", "schemas")
-CODE = ("archiver", "ask", "rebuild", "schemas", "changelake", "bench", "scripts", "deploy", "tests")
+CODE = (*SUBPACKAGES, "changelake", "bench", "scripts", "deploy", "tests")
 
 
 def top_level_imports(path: Path) -> set[str]:
