@@ -1,8 +1,9 @@
-"""Every relative link in the README and docs/ points at an existing file, and heading."""
+"""README and docs/ hold together: links resolve, every page is listed, the layout is the tree."""
 
 from __future__ import annotations
 
 import re
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,22 @@ def test_the_readme_is_a_front_door() -> None:
     assert "make demo" in readme and "make test" in readme
     sections = re.findall(r"^## (.+)$", readme, re.MULTILINE)
     assert sections[0].startswith("Quick start"), sections
+
+
+def test_the_layout_of_the_code_names_every_top_level_folder() -> None:
+    ignored = [
+        line.strip().rstrip("/")
+        for line in (ROOT / ".gitignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    folders = [
+        path.name
+        for path in ROOT.iterdir()
+        if path.is_dir()
+        and not path.name.startswith(".")
+        and not any(fnmatch(path.name, pattern) for pattern in ignored)
+    ]
+    layout = (ROOT / "docs" / "contributing.md").read_text().split("## Layout of the code", 1)[1]
+    missing = [name for name in folders if f"| `{name}/` |" not in layout.split("\n## ", 1)[0]]
+    assert "archiver" in folders
+    assert not missing, f"docs/contributing.md's layout of the code does not describe {missing}"
