@@ -1,4 +1,4 @@
-"""Every command and option is documented: in its help text and in the README."""
+"""Every command and option is documented: in its help text, in the README and in docs/."""
 
 from __future__ import annotations
 
@@ -10,9 +10,16 @@ from pathlib import Path
 import click
 import pytest
 
+from changelake import config
 from changelake.cli import cli
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+# The pages that explain commands; docs/cli.md only repeats their --help.
+EXPLAINING_PAGES = {
+    page.name: page.read_text() for page in (ROOT / "docs").glob("*.md") if page.name != "cli.md"
+}
+CONFIGURATION = (ROOT / "docs" / "configuration.md").read_text()
 _CONTEXT = click.Context(cli)
 COMMANDS = {name: cli.get_command(_CONTEXT, name) for name in cli.list_commands(_CONTEXT)}
 
@@ -50,9 +57,61 @@ def test_options_have_help(name: str, option: str) -> None:
 
 
 @pytest.mark.parametrize("name", COMMANDS)
-def test_commands_are_in_the_readme(name: str) -> None:
-    assert re.search(rf"changelake {re.escape(name)}\b", README), (
-        f"README.md does not mention changelake {name}"
+def test_commands_are_in_the_readme_command_table(name: str) -> None:
+    assert re.search(rf"^\| `changelake {re.escape(name)}` \|", README, re.MULTILINE), (
+        f"README.md's command table has no row for changelake {name}"
+    )
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_commands_are_explained_in_the_docs(name: str) -> None:
+    pages = [
+        page
+        for page, text in EXPLAINING_PAGES.items()
+        if re.search(rf"changelake {re.escape(name)}(?![\w-])", text)
+    ]
+    assert pages, f"no page of docs/ (besides cli.md) explains changelake {name}"
+
+
+def _variable_rows() -> dict[str, str]:
+    section = CONFIGURATION.split("## Environment variables", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(CHANGELAKE_\w+)` \|(.*)$", section, re.MULTILINE)
+    return dict(rows)
+
+
+def test_every_environment_variable_is_documented() -> None:
+    declared = {value for name, value in vars(config).items() if name.startswith("ENV_")}
+    read = {
+        variable
+        for folder in ("changelake", "archiver", "rebuild", "schemas", "ask")
+        for source in (ROOT / folder).rglob("*.py")
+        for variable in re.findall(r"\bCHANGELAKE_[A-Z0-9_]+\b", source.read_text())
+    }
+    documented = set(_variable_rows())
+    assert declared <= documented, f"not in docs/configuration.md: {declared - documented}"
+    assert read <= documented, (
+        f"read by the code, not in docs/configuration.md: {read - documented}"
+    )
+    assert documented <= declared, (
+        f"documented, not in changelake/config.py: {documented - declared}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "option"),
+    [
+        (name, param.name)
+        for name in COMMANDS
+        for param in _command(name).params
+        if isinstance(param, click.Option) and isinstance(param.envvar, str)
+    ],
+)
+def test_the_variable_table_names_each_variables_flag(name: str, option: str) -> None:
+    (param,) = [p for p in _command(name).params if p.name == option]
+    assert isinstance(param.envvar, str)
+    row = _variable_rows().get(param.envvar, "")
+    assert f"`{param.opts[-1]}`" in row, (
+        f"docs/configuration.md: the row of {param.envvar} does not name {param.opts[-1]}"
     )
 
 

@@ -1,4 +1,4 @@
-"""The README's recipes print what the README shows, on the archive `make demo` writes."""
+"""The recipes of docs/sql.md print what the page shows, on the archive `make demo` writes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from changelake.cli import cli
 from changelake.config import ENV_ARCHIVE
 
 ROOT = Path(__file__).resolve().parents[2]
-RECIPES = (ROOT / "README.md").read_text().split("### Recipes", 1)[1].split("\n## ", 1)[0]
+RECIPES = (ROOT / "docs" / "sql.md").read_text().split("\n## Recipes\n", 1)[1].split("\n## ", 1)[0]
 BLOCKS = re.findall(r"```\n\$ (changelake [^\n]+)\n(.*?)```", RECIPES, re.DOTALL)
 EVENTS = sorted((ROOT / "tests" / "events").glob("lambda-event-*.json"))
 
@@ -23,7 +23,7 @@ def test_there_are_five_recipes() -> None:
 
 
 @pytest.mark.parametrize(("command", "shown"), BLOCKS, ids=[c for c, _ in BLOCKS])
-def test_recipe_prints_what_the_readme_shows(command: str, shown: str, tmp_path: Path) -> None:
+def test_recipe_prints_what_the_page_shows(command: str, shown: str, tmp_path: Path) -> None:
     archive = str(tmp_path / "changelake-data")
     runner = CliRunner(env={ENV_ARCHIVE: archive})
     archived = runner.invoke(cli, ["archive", *map(str, EVENTS)])
