@@ -67,7 +67,7 @@ def test_quarantined_records_are_reported_on_stderr(local_archive: str, tmp_path
     [
         ("{not json", "is not JSON"),
         ('{"records": []}', "the event has no 'Records' list"),
-        ("[1, 2]", "the event has no 'Records' list (got 'list')"),
+        ('"text"', "the event has no 'Records' list (got 'str')"),
     ],
 )
 def test_bad_input_is_one_line_on_stderr_and_exit_1(
@@ -107,7 +107,7 @@ def test_usage_errors_exit_2(local_archive: str, arguments: list[str]) -> None:
 
 def test_verbose_shows_the_traceback(local_archive: str) -> None:
     result = CliRunner().invoke(
-        cli, ["--verbose", "archive", "--archive", local_archive, "-"], input="[]"
+        cli, ["--verbose", "archive", "--archive", local_archive, "-"], input="5"
     )
     assert result.exit_code == 1
     assert result.exception is not None
