@@ -49,6 +49,11 @@ class DuplicateKeys:
         names = ", ".join(repr(name) for name in self.repeated)
         return f"a JSON object that repeats the key {names}"
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DuplicateKeys) and self.pairs == other.pairs
+
+    __hash__ = None  # type: ignore[assignment]
+
 
 def _object(pairs: list[tuple[str, Any]]) -> Any:
     """``object_pairs_hook``: a dict, or the pairs themselves when a key repeats."""

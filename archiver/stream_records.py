@@ -145,6 +145,11 @@ def record_to_row(
     if kinesis is not None:
         try:
             change = kinesis_change(kinesis)
+            if not isinstance(change, Mapping):
+                raise MalformedRecordError(
+                    f"the Kinesis record's data holds {_preview(change)}; "
+                    "expected a DynamoDB change record (a JSON object)"
+                )
         except TerminalError as error:
             raise type(error)(f"record {_event_id_of(record)}: {error}") from None
     event_id = change.get("eventID") if isinstance(change, Mapping) else None
