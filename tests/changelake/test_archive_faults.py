@@ -145,6 +145,52 @@ def test_s3_down_before_the_batch_fails_it_with_the_url(
     assert f"Error: cannot write {archive}/table=posts/" in result.output
 
 
+@pytest.mark.s3
+def test_a_record_that_cannot_be_quarantined_is_the_one_batch_item_failure(
+    own_s3: OwnS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = f"s3://{own_s3.bucket}/unkept-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("CHANGELAKE_ARCHIVE", archive)
+    records = [make_record(n, key=f"post#{n}", title=f"v{n}") for n in range(1, 9)]
+    records[2]["dynamodb"]["NewImage"]["title"] = {"SSX": ["a"]}  # quarantined
+    records[5]["dynamodb"]["NewImage"]["title"] = {"SSX": ["b"]}  # its quarantine write fails
+    real_put = S3Store.put_bytes
+
+    def stop_the_server_for_the_second_quarantine_write(
+        store: S3Store, key: str, data: bytes
+    ) -> None:
+        if key.startswith("_quarantine/") and "event-6-" in key:
+            own_s3.stop()
+            try:
+                real_put(store, key, data)
+            finally:
+                own_s3.restart()
+        else:
+            real_put(store, key, data)
+
+    monkeypatch.setattr(S3Store, "put_bytes", stop_the_server_for_the_second_quarantine_write)
+    response = lambda_handler.archive({"Records": records}, None)
+    monkeypatch.setattr(S3Store, "put_bytes", real_put)
+
+    # The record that could not be kept is the only failure: Lambda resumes from it.
+    assert response == {"batchItemFailures": [{"itemIdentifier": "6".zfill(21)}]}
+    connection = open_archive(parse_archive_uri(archive), "posts")
+    archived = connection.execute("SELECT event_id FROM changes ORDER BY event_id").fetchall()
+    assert archived == [("event-1",), ("event-2",), ("event-4",), ("event-5",)]
+
+    # Lambda delivers the batch again from that record: everything is kept, each once.
+    assert lambda_handler.archive({"Records": records[5:]}, None) == {"batchItemFailures": []}
+    connection = open_archive(parse_archive_uri(archive), "posts")
+    counts = connection.execute("SELECT count(*), count(DISTINCT event_id) FROM changes").fetchone()
+    assert counts == (6, 6)
+    store = make_store(parse_archive_uri(archive))
+    kept = sorted(
+        json.loads(store.get_bytes(key))["record"]["eventID"]
+        for key in store.list_keys("_quarantine/")
+    )
+    assert kept == ["event-3", "event-6"]
+
+
 POISON = {
     "unknown type tag": lambda r: r["dynamodb"]["NewImage"].update({"tags": {"SSX": ["a"]}}),
     "no dynamodb block": lambda r: r.pop("dynamodb"),

@@ -14,7 +14,7 @@ from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.exceptions import MalformedRecordError, StorageError
 from scripts.services import free_port
 from tests.archiver.test_batch import read_changes
-from tests.helpers import load_event, make_record
+from tests.helpers import kinesis_record_to_pipes, load_event, make_record
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -94,3 +94,29 @@ def test_after_an_s3_outage_nothing_is_half_written_and_the_retry_completes(
     assert list(store.list_keys("")) == []
     assert archive(event, None) == {"batchItemFailures": []}
     assert len(read_changes(lambda_archive)) == 5
+
+
+def test_a_kinesis_event_is_archived_into_the_same_log(lambda_archive: str) -> None:
+    response = archive(load_event("powertools-kinesis-dynamodb-stream.json"), None)
+    assert response == {"batchItemFailures": []}
+    rows = read_changes(lambda_archive)
+    assert sorted(row["item_key"] for row in rows) == [
+        "id=record-1qit2y819gi",
+        "id=record-fvxn3q4q5jw",
+    ]
+    assert {row["sequence_number"] for row in rows} == {None}
+
+
+def test_an_eventbridge_pipes_batch_is_archived(lambda_archive: str) -> None:
+    kinesis = [
+        kinesis_record_to_pipes(record)
+        for record in load_event("powertools-kinesis-dynamodb-stream.json")["Records"]
+    ]
+    streams = load_event("sam-dynamodb-update.json")["Records"]
+    assert archive([*streams, *kinesis], None) == {"batchItemFailures": []}
+    rows = read_changes(lambda_archive)
+    assert len(rows) == 5
+    assert {row["table_name"] for row in rows} == {
+        "ExampleTableWithStream",
+        "PowertoolsEventsStack-DynamoDBTable59784FC0-8NKAMTERTAXY",
+    }
