@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 MAX_FILE_BYTES = 128 * 2**20
 
 
+# Stream view types whose records carry no new image: an index cannot be rebuilt from them.
+NO_NEW_IMAGE_VIEW_TYPES = frozenset({"KEYS_ONLY", "OLD_IMAGE"})
+
 # Event ids are hex strings or UUIDs; anything else is left out of a quarantine object's name.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 
@@ -61,7 +64,8 @@ class BatchResult:
     """What archiving one batch did.
 
     ``failed`` holds the record that could not be kept at all, if any: the batch stopped there,
-    so it and every record after it must be delivered again.
+    so it and every record after it must be delivered again. ``without_new_images`` maps a
+    table to the view type of its stream when that stream sends no new images.
     """
 
     records: int = 0
@@ -69,6 +73,7 @@ class BatchResult:
     files: list[str] = field(default_factory=list)
     quarantined: list[QuarantinedRecord] = field(default_factory=list)
     failed: list[FailedRecord] = field(default_factory=list)
+    without_new_images: dict[str, str] = field(default_factory=dict)
 
     def add(self, other: BatchResult) -> None:
         """Add another batch's counts, files and quarantined records to this one."""
@@ -77,6 +82,7 @@ class BatchResult:
         self.files += other.files
         self.quarantined += other.quarantined
         self.failed += other.failed
+        self.without_new_images.update(other.without_new_images)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
@@ -86,6 +92,7 @@ class BatchResult:
             "files": self.files,
             "quarantined": [asdict(q) for q in self.quarantined],
             "failed": [asdict(f) for f in self.failed],
+            "without_new_images": self.without_new_images,
         }
 
 
@@ -204,6 +211,9 @@ def _write_tables(tables: list[pa.Table], store: ObjectStore, result: BatchResul
     names = sorted(pc.unique(rows["table_name"]).to_pylist())
     for name in names:
         of_table = rows if len(names) == 1 else rows.filter(pc.equal(rows["table_name"], name))
+        for view_type in pc.unique(of_table["stream_view_type"]).to_pylist():
+            if view_type in NO_NEW_IMAGE_VIEW_TYPES:
+                result.without_new_images[name] = view_type
         for day, part_of_day in split_by_day(of_table):
             key = part_key(name, day, part_of_day)
             store.put_bytes(key, table_to_parquet_bytes(part_of_day))

@@ -58,6 +58,7 @@ def archive(event: Any, context: Any) -> dict[str, Any]:
         "files": result.files,
         "quarantined": [item.key for item in result.quarantined],
         "failed": [item.sequence_number or item.event_id for item in result.failed],
+        "without_new_images": result.without_new_images,
     }
     # Written straight to stdout: EMF needs the log event to be the JSON document alone, and the
     # runtime's logging handler would prefix it with level, time and request id.

@@ -58,6 +58,13 @@ def archive(
         click.echo(
             f"Quarantined {item.event_id or 'a record'} in {item.key}: {item.error}", err=True
         )
+    for table, view_type in sorted(total.without_new_images.items()):
+        click.echo(
+            f"Warning: the stream of table {table} is {view_type}: its records carry no new "
+            "image, so rebuild cannot index them; set the stream to NEW_IMAGE or "
+            "NEW_AND_OLD_IMAGES",
+            err=True,
+        )
     if total.failed:
         failed = total.failed[0]
         raise StorageError(

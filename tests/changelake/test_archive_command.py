@@ -196,3 +196,20 @@ def test_repeated_keys_in_an_event_file_quarantine_their_record(
     assert result.exit_code == 0
     assert result.stdout.startswith("Archived 1 of 2 records")
     assert "NewImage is a JSON object that repeats the key 't'" in result.stderr
+
+
+def test_a_stream_without_new_images_is_warned_about_once_per_table(
+    local_archive: str, tmp_path: Path
+) -> None:
+    keys_only = [make_record(n, new_image={}) for n in range(1, 4)]
+    for record in keys_only:
+        record["dynamodb"]["StreamViewType"] = "KEYS_ONLY"
+        del record["dynamodb"]["NewImage"]
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps({"Records": keys_only}))
+    result = CliRunner().invoke(cli, ["archive", "--archive", local_archive, str(path), POSTS])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "Warning: the stream of table posts is KEYS_ONLY: its records carry no new image, so "
+        "rebuild cannot index them; set the stream to NEW_IMAGE or NEW_AND_OLD_IMAGES\n"
+    )
