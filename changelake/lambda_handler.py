@@ -65,11 +65,10 @@ def archive(event: Any, context: Any) -> dict[str, Any]:
     sys.stdout.write(json.dumps(summary_to_emf("archive", summary_to_log_fields(summary), counts)))
     sys.stdout.write("\n")
     # Streams resume from the lowest failed sequence number (Lambda partial batch responses);
-    # an identifier Lambda cannot match fails the whole batch, which is the safe reading.
+    # an empty identifier (a record without one) fails the whole batch, which is the safe reading.
     return {
         "batchItemFailures": [
-            {"itemIdentifier": item.sequence_number or item.event_id or ""}
-            for item in result.failed
+            {"itemIdentifier": item.sequence_number or ""} for item in result.failed
         ]
     }
 
