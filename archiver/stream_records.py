@@ -390,8 +390,8 @@ def _is_text(value: Any) -> bool:
 
 def _not_text(value: str) -> str:
     return (
-        f"{_preview(value)} holds a lone surrogate, which is not valid Unicode; "
-        "the record must be fixed where it was written"
+        f"{_preview(value)} holds a lone surrogate: not valid Unicode, which UTF-8 and so "
+        "Parquet cannot hold"
     )
 
 
