@@ -20,6 +20,7 @@ from changelake.archiver.stream_events import DuplicateKeys
 from changelake.archiver.stream_records import RejectedRecord, item_to_snapshot_row
 from changelake.schemas.archive_layout import check_table_name, quarantine_key
 from changelake.schemas.exceptions import StorageError
+from changelake.schemas.sql_views import NO_NEW_IMAGE_VIEW_TYPES
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -32,9 +33,6 @@ if TYPE_CHECKING:
 # deterministic.
 MAX_FILE_BYTES = 128 * 2**20
 
-
-# Stream view types whose records carry no new image: an index cannot be rebuilt from them.
-NO_NEW_IMAGE_VIEW_TYPES = frozenset({"KEYS_ONLY", "OLD_IMAGE"})
 
 # Event ids are hex strings or UUIDs; anything else is left out of a quarantine object's name.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")

@@ -85,6 +85,10 @@ ORDER_IN_SECOND = (
     "event_name <> 'SNAPSHOT', approximate_creation_time, coalesce(sequence_order, ''), event_id"
 )
 
+# Stream view types whose records never carry the item after the change: KEYS_ONLY streams carry
+# keys only, OLD_IMAGE streams the item before the change.
+NO_NEW_IMAGE_VIEW_TYPES = ("KEYS_ONLY", "OLD_IMAGE")
+
 
 def _last_version_sql(second: str, events_in_second: str) -> str:
     """``second << 20 | ordinal`` of the last of a second's ``events_in_second`` distinct events."""
