@@ -543,3 +543,36 @@ fn push_escaped(out: &mut String, text: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_from_stream_and_table_arns() {
+        let named = [
+            (
+                "arn:aws:dynamodb:r:1:table/Posts-prod.v2/stream/2026-11-01T00:00:00.000",
+                "Posts-prod.v2",
+            ),
+            (
+                "arn:aws:dynamodb:us-east-1:111122223333:table/EventSourceTable",
+                "EventSourceTable",
+            ),
+            ("arn:aws:dynamodb:r:1:table/a:table/posts", "posts"),
+            ("arn:aws:dynamodb:r:1:table/a:table/posts/stream/x", "posts"),
+        ];
+        for (arn, table) in named {
+            assert_eq!(table_name_from_arn(arn).ok(), Some(table), "{arn}");
+        }
+        for arn in [
+            "arn:aws:dynamodb:r:1:table/",
+            "arn:aws:dynamodb:r:1:table/posts/",
+            "arn:aws:dynamodb:r:1:table/posts/index/x",
+            "arn:aws:dynamodb:r:1:table/no",
+            "arn:aws:sqs:r:1:queue",
+        ] {
+            assert!(table_name_from_arn(arn).is_err(), "{arn}");
+        }
+    }
+}
