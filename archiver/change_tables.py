@@ -41,9 +41,9 @@ def iter_stream_tables(
 ) -> Iterator[pa.Table | RejectedRecord]:
     """Stream records as change tables, through the compiled converter when it is installed.
 
-    The compiled converter (``native/``) takes the records it can convert exactly as
-    :func:`record_to_row` would and stops at any other record, which ``record_to_row`` then
-    converts or rejects with its error.
+    The compiled converter (``native/``) takes the DynamoDB Streams records it can convert
+    exactly as :func:`record_to_row` would and stops at any other record (Kinesis records
+    included), which ``record_to_row`` then converts or rejects with its error.
     """
 
     def to_row(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -56,9 +56,10 @@ def iter_stream_tables(
     native, listed = _native_stream_columns, records
     constants = {"schema_version": SCHEMA_VERSION, "shard_id": shard_id, "archived_at": archived_at}
 
-    def convert_from(start: int) -> tuple[int, pa.Table]:
+    def convert_from(start: int) -> tuple[int, pa.Table | None]:
         stop, columns = native(listed, start, table_name, max_bytes)
-        return stop, columns_to_table(columns, stop - start, constants)
+        # A record it leaves to record_to_row (a Kinesis record, say) costs no empty table.
+        return stop, columns_to_table(columns, stop - start, constants) if stop > start else None
 
     return _iter_tables(listed, to_row, max_bytes, convert_from)
 
@@ -82,7 +83,7 @@ def _iter_tables(
     records: list[Mapping[str, Any]],
     to_row: Callable[[Mapping[str, Any]], dict[str, Any]],
     max_bytes: int,
-    convert_from: Callable[[int], tuple[int, pa.Table]] | None,
+    convert_from: Callable[[int], tuple[int, pa.Table | None]] | None,
 ) -> Iterator[pa.Table | RejectedRecord]:
     rows: list[dict[str, Any]] = []
     rows_bytes = 0
@@ -90,7 +91,7 @@ def _iter_tables(
     while index < len(records):
         if convert_from is not None:
             stop, table = convert_from(index)
-            if stop > index:
+            if table is not None:
                 if rows:
                     yield rows_to_table(rows)
                     rows, rows_bytes = [], 0

@@ -27,11 +27,17 @@ def part_file_name(part: pa.Table) -> str:
     """A deterministic file name: the first sequence number plus a hash of the event ids.
 
     The same records always give the same name, so a retried batch overwrites its own object
-    instead of adding a second copy. Snapshot rows (no sequence number) start with ``snapshot``.
+    instead of adding a second copy. Snapshot rows (no sequence number) start with ``snapshot``;
+    Kinesis records (no DynamoDB sequence number either) with ``time-`` and their earliest
+    creation time.
     """
     digest = hashlib.sha256("\n".join(sorted(part["event_id"].to_pylist())).encode()).hexdigest()
     first = pc.min(part["sequence_order"]).as_py()
-    return f"{first or 'snapshot'}-{digest[:16]}.parquet"
+    if first is None and part["event_name"][0].as_py() == "SNAPSHOT":
+        first = "snapshot"
+    elif first is None:
+        first = f"time-{pc.min(part['approximate_creation_time']).as_py():%Y%m%dT%H%M%S%fZ}"
+    return f"{first}-{digest[:16]}.parquet"
 
 
 def part_key(table_name: str, day: date, part: pa.Table) -> str:

@@ -1,8 +1,10 @@
 """AWS Lambda entry points.
 
-``archive`` is the DynamoDB Streams trigger. Configure it with ``CHANGELAKE_ARCHIVE``
-(``s3://bucket/prefix``) and, optionally, ``CHANGELAKE_TABLE``; enable ReportBatchItemFailures on
-the event source mapping so that the partial batch response is honoured.
+``archive`` is the trigger of a DynamoDB stream, of a Kinesis data stream that a DynamoDB table
+writes to, or the target of an EventBridge Pipe from either. Configure it with
+``CHANGELAKE_ARCHIVE`` (``s3://bucket/prefix``) and, optionally, ``CHANGELAKE_TABLE``; enable
+ReportBatchItemFailures on the event source mapping so that the partial batch response is
+honoured.
 
 ``poll`` runs on an EventBridge schedule and reads the stream itself: ``CHANGELAKE_STREAM_ARN`` or
 ``CHANGELAKE_TABLE`` name the stream (an event ``{"stream_arn": ...}`` or ``{"table": ...}``
@@ -22,10 +24,10 @@ from typing import Any
 import boto3  # noqa: F401
 
 from changelake.archiver.batch import archive_records
-from changelake.archiver.stream_records import event_to_records
+from changelake.archiver.stream_events import event_to_records
 from changelake.clients import make_store
 from changelake.config import ENV_STREAM_ARN, ArchiveSettings
-from changelake.metrics import summary_to_emf
+from changelake.metrics import summary_to_emf, summary_to_log_fields
 from changelake.polling import run_poll
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.exceptions import CheckpointConflictError
@@ -37,23 +39,36 @@ logger.setLevel(logging.INFO)
 POLL_SAFETY_SECONDS = 10.0
 
 
-def archive(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Archive one batch of stream records and report the quarantined ones as item failures.
+def archive(event: Any, context: Any) -> dict[str, Any]:
+    """Archive one batch of stream records; only a record that could not be kept is a failure.
 
-    A storage failure raises, so Lambda retries the whole batch; nothing partial is visible.
+    A quarantined record is handled: it is kept raw under ``_quarantine/``, counted in the
+    ``QuarantinedRecords`` metric, and not reported, so Lambda does not deliver the rest of the
+    batch again for it. A record whose quarantine write failed is reported, and the batch
+    stopped there, so Lambda delivers it and the records after it again. Any other storage
+    failure raises, so Lambda retries the whole batch; nothing partial is visible.
     """
     settings = ArchiveSettings.from_env()
     store = make_store(parse_archive_uri(settings.archive))
     result = archive_records(event_to_records(event), store, table_name=settings.table)
     counts = {"ArchivedRecords": result.archived, "QuarantinedRecords": len(result.quarantined)}
+    summary = {
+        "records": result.records,
+        "archived": result.archived,
+        "files": result.files,
+        "quarantined": [item.key for item in result.quarantined],
+        "failed": [item.sequence_number or item.event_id for item in result.failed],
+        "without_new_images": result.without_new_images,
+    }
     # Written straight to stdout: EMF needs the log event to be the JSON document alone, and the
     # runtime's logging handler would prefix it with level, time and request id.
-    sys.stdout.write(json.dumps(summary_to_emf("archive", result.to_dict(), counts)) + "\n")
+    sys.stdout.write(json.dumps(summary_to_emf("archive", summary_to_log_fields(summary), counts)))
+    sys.stdout.write("\n")
     # Streams resume from the lowest failed sequence number (Lambda partial batch responses);
-    # a record without one fails the whole batch, which is the safe reading.
+    # an empty identifier (a record without one) fails the whole batch, which is the safe reading.
     return {
         "batchItemFailures": [
-            {"itemIdentifier": q.sequence_number or q.event_id or ""} for q in result.quarantined
+            {"itemIdentifier": item.sequence_number or ""} for item in result.failed
         ]
     }
 
@@ -81,5 +96,6 @@ def poll(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"stopped": str(error)}
     summary = result.to_dict()
     counts = {"ArchivedRecords": result.archived, "QuarantinedRecords": len(result.quarantined)}
-    sys.stdout.write(json.dumps(summary_to_emf("poll", summary, counts)) + "\n")
+    fields = summary_to_log_fields(summary)
+    sys.stdout.write(json.dumps(summary_to_emf("poll", fields, counts)) + "\n")
     return summary

@@ -17,6 +17,24 @@ if TYPE_CHECKING:
 NAMESPACE = "changelake"
 FUNCTION_DIMENSION = "FunctionName"
 
+# A log line names this many entries of each list (files, quarantine keys); the rest are counted.
+# CloudWatch Logs refuses events over 256 KB, and a refused line is a lost metric: details of
+# every quarantined record live in its quarantine object, never here.
+LISTED_PER_FIELD = 5
+
+
+def summary_to_log_fields(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary with each list cut to a count plus its first few entries (``<name>_first``)."""
+    fields: dict[str, Any] = {}
+    for name, value in summary.items():
+        if isinstance(value, list):
+            fields[name] = len(value)
+            if value:
+                fields[f"{name}_first"] = value[:LISTED_PER_FIELD]
+        else:
+            fields[name] = value
+    return fields
+
 
 def summary_to_emf(
     kind: str,

@@ -27,27 +27,37 @@ _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 COLUMNS: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ("schema_version", pa.int16(), False, "Version of this schema the row was written with."),
-    ("table_name", pa.string(), False, "DynamoDB table, from eventSourceARN."),
+    ("table_name", pa.string(), False, "DynamoDB table, from eventSourceARN or Kinesis tableName."),
     ("event_id", pa.string(), False, "eventID: unique per stream record; duplicates are retries."),
     ("event_name", pa.string(), False, "INSERT, MODIFY, REMOVE, or SNAPSHOT for initial loads."),
     ("item_key", pa.string(), False, "Canonical key string, the search document _id."),
     ("keys", pa.string(), False, "Key attributes as plain JSON."),
     ("keys_ddb", pa.string(), False, "Key attributes as DynamoDB-typed JSON."),
-    ("sequence_number", pa.string(), True, "SequenceNumber exactly as delivered."),
+    (
+        "sequence_number",
+        pa.string(),
+        True,
+        "SequenceNumber exactly as delivered; null for Kinesis and snapshot rows.",
+    ),
     (
         "sequence_order",
         pa.string(),
         True,
         "SequenceNumber zero-padded to 40 digits: sorts as a number.",
     ),
-    ("approximate_creation_time", _TIMESTAMP, False, "ApproximateCreationDateTime (UTC, seconds)."),
+    (
+        "approximate_creation_time",
+        _TIMESTAMP,
+        False,
+        "ApproximateCreationDateTime (UTC) at its source's precision: s, ms or us.",
+    ),
     (
         "user_identity",
         pa.struct([("type", pa.string()), ("principal_id", pa.string())]),
         True,
         "Who made the change when not a user: TTL expiry is Service / dynamodb.amazonaws.com.",
     ),
-    ("stream_arn", pa.string(), True, "eventSourceARN of the stream."),
+    ("stream_arn", pa.string(), True, "eventSourceARN: the DynamoDB or Kinesis stream."),
     (
         "stream_view_type",
         pa.string(),

@@ -102,3 +102,7 @@ class ReadOnlyError(TerminalError):
 
 class QueryError(TerminalError):
     """DuckDB rejected a query given to ``changelake sql`` (syntax, unknown column, ...)."""
+
+
+class NothingArchivedError(TerminalError):
+    """Input held no stream record that could be archived: every record was quarantined."""

@@ -78,9 +78,16 @@ VERSION_ORDINAL_BITS = 20
 _CHANGE_SECOND = "epoch_ms(approximate_creation_time) // 1000"
 
 # The order of an item's records within one second: SNAPSHOT rows first (a stream record in the
-# same second as a snapshot wins), then the numeric sequence number (zero-padded text), then the
-# event id (snapshot rows have no sequence number).
-ORDER_IN_SECOND = "event_name <> 'SNAPSHOT', coalesce(sequence_order, ''), event_id"
+# same second as a snapshot wins), then the creation time at the precision its source gives
+# (Kinesis records carry milliseconds or microseconds and no sequence number), then the numeric
+# sequence number (zero-padded text), then the event id.
+ORDER_IN_SECOND = (
+    "event_name <> 'SNAPSHOT', approximate_creation_time, coalesce(sequence_order, ''), event_id"
+)
+
+# Stream view types whose records never carry the item after the change: KEYS_ONLY streams carry
+# keys only, OLD_IMAGE streams the item before the change.
+NO_NEW_IMAGE_VIEW_TYPES = ("KEYS_ONLY", "OLD_IMAGE")
 
 
 def _last_version_sql(second: str, events_in_second: str) -> str:
@@ -173,11 +180,13 @@ def latest_sql(source: str = "changes", where: str = "true") -> str:
 
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 
-# Who made a change: DynamoDB names no user in stream records; TTL expiries carry a Service
-# identity (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/time-to-live-ttl-streams.html).
+# Who made a change: DynamoDB names no user in stream records; TTL expiries are REMOVEs with a
+# Service identity (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/time-to-live-ttl-streams.html).
+# Any other record with that identity is named by its principal, not called a TTL delete.
 WHO_SQL = (
-    "CASE WHEN user_identity.type = 'Service' AND user_identity.principal_id = "
-    f"'{TTL_PRINCIPAL}' THEN 'TTL' ELSE coalesce(user_identity.principal_id, 'user') END"
+    "CASE WHEN event_name = 'REMOVE' AND user_identity.type = 'Service' AND "
+    f"user_identity.principal_id = '{TTL_PRINCIPAL}' THEN 'TTL' "
+    "ELSE coalesce(user_identity.principal_id, 'user') END"
 )
 
 

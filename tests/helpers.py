@@ -109,3 +109,62 @@ class StaleIterators:
             forged = base64.b64encode(f"{shard}|{sequence}|{old}".encode()).decode()
             response = {**response, "ShardIterator": f"{head}|{version}|{forged}"}
         return response
+
+
+KINESIS_STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/posts-changes"
+
+
+def make_kinesis_change(
+    event_id: str,
+    *,
+    key: str = "post#1",
+    event_name: str = "MODIFY",
+    at: int = 1_764_288_000_000,
+    table: str = "posts",
+    **attributes: Any,
+) -> dict[str, Any]:
+    """A Kinesis Data Streams for DynamoDB change record (``at`` in ms or µs since the epoch)."""
+    keys = {"id": {"S": key}}
+    block: dict[str, Any] = {"ApproximateCreationDateTime": at, "Keys": keys, "SizeBytes": 60}
+    if event_name != "REMOVE":
+        block["NewImage"] = {**keys, **{name: {"S": str(v)} for name, v in attributes.items()}}
+    return {
+        "awsRegion": "us-east-1",
+        "eventID": event_id,
+        "eventName": event_name,
+        "userIdentity": None,
+        "recordFormat": "application/json",
+        "tableName": table,
+        "dynamodb": block,
+        "eventSource": "aws:dynamodb",
+    }
+
+
+def make_kinesis_record(
+    change: Any, *, sequence: int = 1, shard: str = "shardId-000000000000"
+) -> dict[str, Any]:
+    """The Lambda Kinesis record that delivers ``change`` (a dict, or raw bytes as data)."""
+    data = change if isinstance(change, bytes) else json.dumps(change).encode()
+    sequence_number = str(49657828409187701520019995242508390119953358325192589314 + sequence)
+    return {
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": "859F7C064A4818874FA67ABEC9BF2AF1",
+            "sequenceNumber": sequence_number,
+            "data": base64.b64encode(data).decode(),
+            "approximateArrivalTimestamp": 1_764_288_000.5,
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": f"{shard}:{sequence_number}",
+        "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": "arn:aws:iam::123456789012:role/changelake-archive",
+        "awsRegion": "us-east-1",
+        "eventSourceARN": KINESIS_STREAM_ARN,
+    }
+
+
+def kinesis_record_to_pipes(record: dict[str, Any]) -> dict[str, Any]:
+    """The same record as EventBridge Pipes delivers it: the Kinesis fields at the top level."""
+    flat = {name: value for name, value in record.items() if name != "kinesis"}
+    return {**record["kinesis"], **flat}

@@ -1,4 +1,4 @@
-"""``changelake archive``: archive saved Lambda events."""
+"""``changelake archive``: archive saved Lambda events, Pipes batches and quarantine documents."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import IO
 import click
 
 from changelake.archiver.batch import BatchResult, archive_records
-from changelake.archiver.stream_records import event_to_records
+from changelake.archiver.stream_events import event_to_records, load_json
 from changelake.clients import make_store
 from changelake.options import archive_option, output_option, table_option
 from changelake.schemas.archive_layout import parse_archive_uri
-from changelake.schemas.exceptions import MalformedRecordError
+from changelake.schemas.exceptions import MalformedRecordError, NothingArchivedError, StorageError
 
 
 @click.command()
@@ -24,9 +24,12 @@ from changelake.schemas.exceptions import MalformedRecordError
 def archive(
     archive: str, table_name: str | None, output: str, files: tuple[IO[bytes], ...]
 ) -> None:
-    """Archive Lambda-format event files ({"Records": [...]}); '-' or none reads stdin.
+    """Archive event files; '-' or none reads stdin.
 
-    Records that cannot be decoded are kept under _quarantine/ and reported on stderr.
+    A file holds a Lambda event ({"Records": [...]}) of DynamoDB Streams or Kinesis records, an
+    EventBridge Pipes batch ([...]), or a quarantine document fixed and fed back. Records that
+    cannot be decoded are kept under _quarantine/ and reported on stderr; if none could be
+    archived, the command fails.
     """
     store = make_store(parse_archive_uri(archive))
     total = BatchResult()
@@ -34,7 +37,7 @@ def archive(
     for file in inputs:
         name = getattr(file, "name", "<stdin>")
         try:
-            event = json.loads(file.read())
+            event = load_json(file.read())
         except ValueError as error:
             raise MalformedRecordError(f"{name} is not JSON: {error}") from None
         try:
@@ -42,6 +45,8 @@ def archive(
         except MalformedRecordError as error:
             raise MalformedRecordError(f"{name}: {error}") from None
         total.add(archive_records(records, store, table_name=table_name))
+        if total.failed:
+            break
     if output == "json":
         click.echo(json.dumps(total.to_dict(), indent=2))
     else:
@@ -52,4 +57,23 @@ def archive(
     for item in total.quarantined:
         click.echo(
             f"Quarantined {item.event_id or 'a record'} in {item.key}: {item.error}", err=True
+        )
+    for table, view_type in sorted(total.without_new_images.items()):
+        click.echo(
+            f"Warning: the stream of table {table} is {view_type}: its records carry no new "
+            "image, so rebuild cannot index them; set the stream to NEW_IMAGE or "
+            "NEW_AND_OLD_IMAGES",
+            err=True,
+        )
+    if total.failed:
+        failed = total.failed[0]
+        raise StorageError(
+            f"could not keep record {failed.event_id or failed.sequence_number or '?'}: "
+            f"{failed.error}; it and the records after it were not archived: run the command again"
+        )
+    if total.archived == 0:
+        raise NothingArchivedError(
+            f"none of the {total.records} records was archived: each was quarantined (see above)"
+            if total.records
+            else "the input holds no stream records"
         )

@@ -12,8 +12,11 @@ use crate::json::{encode_base64, is_json_number, write_image};
 use crate::python::{Object, Unsupported, Walk};
 
 const SEQUENCE_ORDER_WIDTH: usize = 40;
-// Epoch seconds from 1970 up to the end of year 9999: what a date partition can hold.
-const MAX_EPOCH_SECONDS: i64 = 253_402_300_800;
+// Epoch numbers by magnitude, as `creation_time` reads them: seconds, then milliseconds, then
+// microseconds, each range from 1973 to 5138.
+const MILLISECONDS_FROM: i64 = 100_000_000_000;
+const MICROSECONDS_FROM: i64 = 100_000_000_000_000;
+const MICROSECONDS_UNTIL: i64 = 100_000_000_000_000_000;
 
 /// The per-record columns of a change table being built.
 #[derive(Default)]
@@ -424,22 +427,31 @@ fn size_bytes(value: Option<Object>) -> Walk<Option<i64>> {
     }
 }
 
-/// ApproximateCreationDateTime (epoch seconds) in microseconds, as `datetime.fromtimestamp` rounds.
+/// ApproximateCreationDateTime in microseconds: epoch seconds, milliseconds or microseconds by
+/// magnitude; seconds as `datetime.fromtimestamp` rounds, the others as Python's `round`.
 fn creation_micros(value: Option<Object>) -> Walk<i64> {
     let value = value.ok_or(Unsupported)?;
-    if let Some(seconds) = value.int() {
-        if (0..MAX_EPOCH_SECONDS).contains(&seconds) {
-            return Ok(seconds * 1_000_000);
-        }
+    if let Some(number) = value.int() {
+        return match number {
+            0..MILLISECONDS_FROM => Ok(number * 1_000_000),
+            MILLISECONDS_FROM..MICROSECONDS_FROM => Ok(number * 1_000),
+            MICROSECONDS_FROM..MICROSECONDS_UNTIL => Ok(number),
+            _ => Err(Unsupported),
+        };
+    }
+    let number = value.float().ok_or(Unsupported)?;
+    if !(0.0..MICROSECONDS_UNTIL as f64).contains(&number) {
         return Err(Unsupported);
     }
-    let seconds = value.float().ok_or(Unsupported)?;
-    if !(0.0..MAX_EPOCH_SECONDS as f64).contains(&seconds) {
-        return Err(Unsupported);
+    if number >= MICROSECONDS_FROM as f64 {
+        return Ok(number.round_ties_even() as i64);
+    }
+    if number >= MILLISECONDS_FROM as f64 {
+        return Ok((number * 1e3).round_ties_even() as i64);
     }
     // CPython: split off the whole seconds, round the fraction's microseconds half to even.
-    let whole = seconds.trunc();
-    let mut micros = ((seconds - whole) * 1e6).round_ties_even();
+    let whole = number.trunc();
+    let mut micros = ((number - whole) * 1e6).round_ties_even();
     let mut whole = whole as i64;
     if micros >= 1e6 {
         micros -= 1e6;
@@ -462,20 +474,23 @@ fn sequence_to_order(sequence_number: &str) -> Walk<String> {
     Ok(order)
 }
 
-/// The table inside `...:table/<name>/stream/<label>`, when it is a valid DynamoDB table name.
+/// The table inside `...:table/<name>/stream/<label>` or a table ARN ending `...:table/<name>`,
+/// when it is a valid DynamoDB table name.
 fn table_name_from_arn(arn: &str) -> Walk<&str> {
     let mut rest = arn;
     while let Some(found) = rest.find(":table/") {
         let after = &rest[found + ":table/".len()..];
-        if let Some(end) = after.find('/') {
-            if end > 0 && after[end..].starts_with("/stream/") {
-                let name = &after[..end];
-                let valid = (3..=255).contains(&name.len())
-                    && name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-                return if valid { Ok(name) } else { Err(Unsupported) };
-            }
+        let name = match after.find('/') {
+            Some(end) if end > 0 && after[end..].starts_with("/stream/") => Some(&after[..end]),
+            None if !after.is_empty() => Some(after),
+            _ => None,
+        };
+        if let Some(name) = name {
+            let valid = (3..=255).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+            return if valid { Ok(name) } else { Err(Unsupported) };
         }
         rest = &rest[found + 1..];
     }
@@ -525,6 +540,39 @@ fn push_escaped(out: &mut String, text: &str) {
             '&' => out.push_str("%26"),
             '=' => out.push_str("%3D"),
             _ => out.push(character),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_from_stream_and_table_arns() {
+        let named = [
+            (
+                "arn:aws:dynamodb:r:1:table/Posts-prod.v2/stream/2026-11-01T00:00:00.000",
+                "Posts-prod.v2",
+            ),
+            (
+                "arn:aws:dynamodb:us-east-1:111122223333:table/EventSourceTable",
+                "EventSourceTable",
+            ),
+            ("arn:aws:dynamodb:r:1:table/a:table/posts", "posts"),
+            ("arn:aws:dynamodb:r:1:table/a:table/posts/stream/x", "posts"),
+        ];
+        for (arn, table) in named {
+            assert_eq!(table_name_from_arn(arn).ok(), Some(table), "{arn}");
+        }
+        for arn in [
+            "arn:aws:dynamodb:r:1:table/",
+            "arn:aws:dynamodb:r:1:table/posts/",
+            "arn:aws:dynamodb:r:1:table/posts/index/x",
+            "arn:aws:dynamodb:r:1:table/no",
+            "arn:aws:sqs:r:1:queue",
+        ] {
+            assert!(table_name_from_arn(arn).is_err(), "{arn}");
         }
     }
 }

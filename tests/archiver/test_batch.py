@@ -198,8 +198,7 @@ def test_poison_record_is_quarantined_and_the_rest_archived(archive_uri: str) ->
     (quarantined,) = result.quarantined
     assert quarantined.event_id == "event-2"
     assert quarantined.sequence_number == "2".zfill(21)
-    assert quarantined.key.startswith("_quarantine/table=posts/dt=")
-    assert quarantined.key.endswith("/event-2.json")
+    assert quarantined.key.startswith("_quarantine/table=posts/dt=2025-11-28/event-2-")
     assert "unknown DynamoDB type tag 'SSX'" in quarantined.error
     assert "attribute 'tags' of NewImage" in quarantined.error
     assert location.url(quarantined.key) in quarantined.error

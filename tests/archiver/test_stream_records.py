@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from changelake.archiver.stream_events import event_to_records
 from changelake.archiver.stream_records import (
     creation_time,
-    event_to_records,
     record_to_row,
     table_name_from_arn,
 )
@@ -60,7 +60,7 @@ def test_table_name_from_arn(arn: str, table: str) -> None:
 
 
 def test_table_name_from_a_bad_arn() -> None:
-    with pytest.raises(MalformedRecordError, match=r"not a DynamoDB stream ARN.*pass --table"):
+    with pytest.raises(MalformedRecordError, match=r"not a DynamoDB stream or table ARN.*--table"):
         table_name_from_arn("arn:aws:sqs:us-east-1:1:queue")
     with pytest.raises(ArchiveLocationError, match="not a DynamoDB table name"):
         table_name_from_arn("arn:aws:dynamodb:r:1:table/bad name!/stream/x")
@@ -87,14 +87,14 @@ def _broken(change: dict[str, Any], block: dict[str, Any] | None = None) -> dict
             _broken({}, {"ApproximateCreationDateTime": "yesterday"}),
             "ApproximateCreationDateTime is 'yesterday'",
         ),
-        (_broken({}, {"ApproximateCreationDateTime": 10**15}), "between 1970 and 9999"),
+        (_broken({}, {"ApproximateCreationDateTime": 10**17}), "between 1970 and 5138"),
         (_broken({}, {"ApproximateCreationDateTime": True}), "ApproximateCreationDateTime is True"),
         (_broken({}, {"NewImage": ["x"]}), "NewImage is ['x']; expected a map of attributes"),
         (_broken({}, {"SizeBytes": "100"}), "SizeBytes is '100'; expected a non-negative integer"),
         (_broken({}, {"StreamViewType": 3}), "StreamViewType is 3; expected a string"),
         (_broken({"awsRegion": ["x"]}), "awsRegion is ['x']; expected a string"),
         (_broken({"userIdentity": "Service"}), "userIdentity is 'Service'"),
-        (_broken({"userIdentity": {"type": 1}}), "userIdentity is {'type': 1}"),
+        (_broken({"userIdentity": {"type": 1}}), "userIdentity.type is 1; expected a string"),
         (_broken({"eventSourceARN": 7}), "eventSourceARN is 7; expected a string"),
         (_broken({"eventSourceARN": None}), "has no eventSourceARN; pass --table NAME"),
         (_broken({}, {"Keys": {"id": {"L": []}}}), "keys must be S, N or B"),
@@ -121,16 +121,19 @@ def test_records_without_an_event_id(record: Any) -> None:
     ("event", "shape"),
     [
         ({"records": []}, "['records']"),
-        ([1], "'list'"),
+        (1, "'int'"),
         ("x", "'str'"),
         ({"Records": {}}, "['Records']"),
+        ({"error": "x", "record": {}}, "['error', 'record']"),
     ],
 )
 def test_events_that_are_not_streams_events(event: Any, shape: str) -> None:
     with pytest.raises(MalformedRecordError) as caught:
         event_to_records(event)
     assert f"the event has no 'Records' list (got {shape})" in str(caught.value)
-    assert 'expected a DynamoDB Streams event: {"Records": [...]}' in str(caught.value)
+    assert 'expected a Lambda event of DynamoDB Streams or Kinesis records {"Records": [...]}' in (
+        str(caught.value)
+    )
 
 
 def test_creation_time_accepts_epoch_numbers_and_datetimes() -> None:

@@ -14,7 +14,7 @@ from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.exceptions import MalformedRecordError, StorageError
 from scripts.services import free_port
 from tests.archiver.test_batch import read_changes
-from tests.helpers import load_event, make_record
+from tests.helpers import kinesis_record_to_pipes, load_event, make_record
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -47,11 +47,11 @@ def test_handler_archives_the_batch_and_reports_no_failures(lambda_archive: str)
     assert {row["table_name"] for row in rows} == {"Posts-prod.v2"}
 
 
-def test_poison_record_is_quarantined_and_reported_by_sequence_number(lambda_archive: str) -> None:
+def test_a_quarantined_record_is_handled_not_a_batch_item_failure(lambda_archive: str) -> None:
     poison = make_record(2, new_image={"id": {"S": "post#1"}, "views": {"N": "many"}})
     event = {"Records": [make_record(1), poison, make_record(3)]}
     response = archive(event, None)
-    assert response == {"batchItemFailures": [{"itemIdentifier": "2".zfill(21)}]}
+    assert response == {"batchItemFailures": []}
     assert [row["event_id"] for row in read_changes(lambda_archive)] == ["event-1", "event-3"]
     store = make_store(parse_archive_uri(lambda_archive))
     (key,) = store.list_keys("_quarantine")
@@ -67,7 +67,7 @@ def test_table_from_the_environment(lambda_archive: str, monkeypatch: pytest.Mon
 
 
 def test_event_that_is_not_a_streams_event_raises(lambda_archive: str) -> None:
-    with pytest.raises(MalformedRecordError, match="expected a DynamoDB Streams event"):
+    with pytest.raises(MalformedRecordError, match="expected a Lambda event of DynamoDB Streams"):
         archive({"Records": None}, None)
 
 
@@ -94,3 +94,29 @@ def test_after_an_s3_outage_nothing_is_half_written_and_the_retry_completes(
     assert list(store.list_keys("")) == []
     assert archive(event, None) == {"batchItemFailures": []}
     assert len(read_changes(lambda_archive)) == 5
+
+
+def test_a_kinesis_event_is_archived_into_the_same_log(lambda_archive: str) -> None:
+    response = archive(load_event("powertools-kinesis-dynamodb-stream.json"), None)
+    assert response == {"batchItemFailures": []}
+    rows = read_changes(lambda_archive)
+    assert sorted(row["item_key"] for row in rows) == [
+        "id=record-1qit2y819gi",
+        "id=record-fvxn3q4q5jw",
+    ]
+    assert {row["sequence_number"] for row in rows} == {None}
+
+
+def test_an_eventbridge_pipes_batch_is_archived(lambda_archive: str) -> None:
+    kinesis = [
+        kinesis_record_to_pipes(record)
+        for record in load_event("powertools-kinesis-dynamodb-stream.json")["Records"]
+    ]
+    streams = load_event("sam-dynamodb-update.json")["Records"]
+    assert archive([*streams, *kinesis], None) == {"batchItemFailures": []}
+    rows = read_changes(lambda_archive)
+    assert len(rows) == 5
+    assert {row["table_name"] for row in rows} == {
+        "ExampleTableWithStream",
+        "PowertoolsEventsStack-DynamoDBTable59784FC0-8NKAMTERTAXY",
+    }

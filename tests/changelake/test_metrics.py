@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 from changelake import lambda_handler
-from changelake.metrics import NAMESPACE, summary_to_emf
+from changelake.metrics import LISTED_PER_FIELD, NAMESPACE, summary_to_emf
 from tests.helpers import load_event, make_record
 
 if TYPE_CHECKING:
@@ -59,5 +59,31 @@ def test_archive_handler_writes_one_emf_line_counting_quarantined_records(
     assert document["changelake"] == "archive"
     assert document["ArchivedRecords"] == 5
     assert document["QuarantinedRecords"] == 1
-    assert document["quarantined"][0]["event_id"] == "event-99"
-    assert response["batchItemFailures"] == [{"itemIdentifier": "000000000000000000099"}]
+    assert document["quarantined"] == 1
+    (key,) = document["quarantined_first"]
+    assert key.startswith("_quarantine/table=posts/dt=2025-11-28/event-99-")
+    assert response["batchItemFailures"] == []
+
+
+def test_a_batch_of_1000_poison_records_logs_one_small_line(
+    local_archive: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CHANGELAKE_ARCHIVE", local_archive)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "changelake-archive")
+    records = []
+    for n in range(1000):
+        record = make_record(n, key=f"post#{n}", title="x" * 200)
+        record["dynamodb"]["NewImage"]["title"] = {"SSX": ["y" * 200]}
+        records.append(record)
+
+    response = lambda_handler.archive({"Records": records}, None)
+
+    (line,) = capsys.readouterr().out.splitlines()
+    # CloudWatch Logs refuses events over 256 KB; the line carries counts and a few keys.
+    assert len(line.encode()) < 2_000
+    document = json.loads(line)
+    assert (document["QuarantinedRecords"], document["ArchivedRecords"]) == (1000, 0)
+    assert document["quarantined"] == 1000
+    assert len(document["quarantined_first"]) == LISTED_PER_FIELD
+    assert "y" * 20 not in line  # no value previews: those stay in the quarantine objects
+    assert response == {"batchItemFailures": []}
