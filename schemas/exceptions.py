@@ -102,3 +102,7 @@ class ReadOnlyError(TerminalError):
 
 class QueryError(TerminalError):
     """DuckDB rejected a query given to ``changelake sql`` (syntax, unknown column, ...)."""
+
+
+class MissingExtraError(TerminalError):
+    """A feature needs a package that is not installed; the message names the extra to add."""
