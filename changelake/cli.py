@@ -20,6 +20,7 @@ COMMAND_MODULES = {
     "import-export": "changelake.commands.import_export",
     "poll": "changelake.commands.poll",
     "rebuild": "changelake.commands.rebuild",
+    "report": "changelake.commands.report",
     "rollback": "changelake.commands.rollback",
     "snapshot": "changelake.commands.snapshot",
     "sql": "changelake.commands.sql",
