@@ -42,7 +42,11 @@ def _chart(values: list[dict[str, Any]], **spec: Any) -> Spec:
         "width": "container",
         "height": HEIGHT,
         "data": {"values": values},
-        "config": {"view": {"stroke": None}, "axis": {"labelFontSize": 11}},
+        "config": {
+            "view": {"stroke": None},
+            "axis": {"labelFontSize": 11},
+            "legend": {"orient": "top", "labelLimit": 300},
+        },
         **spec,
     }
 
@@ -115,7 +119,12 @@ def lag_percentiles_spec(report: ReportData) -> Spec:
         [row for row in report.lag_percentiles if row["seconds"] is not None],
         mark={"type": "bar", "tooltip": True},
         encoding={
-            "x": {"field": "percentile", "type": "nominal", "sort": list(PERCENTILE_NAMES)},
+            "x": {
+                "field": "percentile",
+                "type": "nominal",
+                "sort": list(PERCENTILE_NAMES),
+                "axis": {"labelAngle": 0},
+            },
             "xOffset": {"field": "lag"},
             "y": {
                 "field": "seconds",

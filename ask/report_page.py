@@ -119,6 +119,10 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number:,} {one if number == 1 else many}"
+
+
 def _time(value: datetime | None) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -188,11 +192,16 @@ def _lag_sections(report: ReportData, specs: dict[str, Spec]) -> list[str]:
         )
     else:
         behind = duration_to_text(report.generated_at - index.watermark)
+        pending = _count(
+            report.pending_changes or 0,
+            "change archived since is",
+            "changes archived since are",
+        )
         notes.append(
             f'<p class="note">Index {_e(index.index)} (alias {_e(index.alias)}) holds every '
             f"change archived until {_e(_time(index.watermark))} ({_e(behind)} ago); "
-            f"{report.pending_changes or 0:,} changes archived since are not in it yet. Their "
-            "ages are its lag: <code>changelake sync</code> brings them in.</p>"
+            f"{_e(pending)} not in it yet. Their ages are its lag: <code>changelake sync</code> "
+            "brings them in.</p>"
         )
     lines += _section(
         "Lag percentiles",

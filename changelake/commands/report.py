@@ -24,7 +24,11 @@ from changelake.options import (
     search_options,
     skip_corrupt_option,
 )
-from changelake.report_sources import load_index_watermark, load_stream_coverage
+from changelake.report_sources import (
+    load_index_watermark,
+    load_stream_coverage,
+    require_table_files,
+)
 from changelake.schemas.archive_layout import parquet_glob, parse_archive_uri
 from changelake.unreadable_files import naming_archive_files, open_command_archive
 from changelake.vega_bundle import vega_bundle
@@ -103,8 +107,10 @@ def report(
         )
     if es_url and not alias:
         raise click.UsageError("--es-url needs --alias: the alias whose index lag to show")
+    bundle = vega_bundle()  # first: a missing report extra fails before any work
     location = parse_archive_uri(archive)
     connection = open_command_archive(location, table_name, skip_corrupt=skip_corrupt)
+    require_table_files(connection, location, table_name)
     index = None
     if es_url and alias:
         index = load_index_watermark(make_search_sink(es_url, search), alias, table_name)
@@ -120,6 +126,12 @@ def report(
             top_items=top,
             timeline_changes=timeline_changes,
         )
-    page = report_to_html(data, vega_bundle(), archive)
+    if data.changes == 0 and since is not None:
+        raise click.BadParameter(
+            f"table {table_name!r} has no changes from {since.isoformat()} on; leave --since "
+            "out to see them all",
+            param_hint="--since",
+        )
+    page = report_to_html(data, bundle, archive)
     what = f"{data.changes:,} changes of {data.items:,} items of {table_name}"
     click.echo(write_html(output_path, page, what))
