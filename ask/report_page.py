@@ -268,6 +268,7 @@ def _top_items_section(report: ReportData, specs: dict[str, Spec]) -> list[str]:
         "chart-top-items",
         specs,
         top_items_spec(report),
+        empty="No items listed." if report.changes else "No changes in this period.",
     )
     if not report.top_items:
         return lines

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from click.core import ParameterSource
 
 from changelake.ask.report_data import (
     DEFAULT_TIMELINE_CHANGES,
@@ -105,7 +106,9 @@ def report(
             f"{since.isoformat()} is in the future (now is {now.isoformat(timespec='seconds')})",
             param_hint="--since",
         )
-    if es_url and not alias:
+    given = click.get_current_context().get_parameter_source("es_url")
+    if es_url and not alias and given is ParameterSource.COMMANDLINE:
+        # From the environment alone (set for sync, say) it does not stop a report.
         raise click.UsageError("--es-url needs --alias: the alias whose index lag to show")
     bundle = vega_bundle()  # first: a missing report extra fails before any work
     location = parse_archive_uri(archive)

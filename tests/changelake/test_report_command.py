@@ -149,12 +149,21 @@ def test_since_in_the_future_or_past_every_change_is_refused(local_archive: str)
     assert "table 'posts' has no changes from" in output
 
 
-def test_es_url_needs_an_alias(local_archive: str) -> None:
-    code, output = run(
-        "report", "--archive", local_archive, "--table", "posts", "--es-url", "http://127.0.0.1:9"
-    )
+def test_es_url_needs_an_alias_but_not_from_the_environment(
+    local_archive: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_report_archive(local_archive)
+    monkeypatch.delenv("CHANGELAKE_ALIAS", raising=False)
+    arguments = ["report", "--archive", local_archive, "--table", "posts"]
+    code, output = run(*arguments, "--es-url", "http://127.0.0.1:9")
     assert code == 2
     assert "--es-url needs --alias" in output
+    # Set for sync, say: the report goes on without the index lag.
+    monkeypatch.setenv("CHANGELAKE_ES_URL", "http://127.0.0.1:9")
+    page_path = tmp_path / "report.html"
+    code, output = run(*arguments, "--output", str(page_path))
+    assert code == 0, output
+    assert "Index lag is left out" in page_path.read_text()
 
 
 def test_history_html_writes_the_whole_timeline(archive_uri: str, tmp_path: Path) -> None:
@@ -208,3 +217,17 @@ def test_counts_must_be_sensible(local_archive: str, option: str) -> None:
     code, output = run("report", "--archive", local_archive, "--table", "posts", option, "-1")
     assert code == 2
     assert f"Invalid value for '{option}'" in output
+
+
+def test_top_zero_lists_no_items_but_counts_them(local_archive: str, tmp_path: Path) -> None:
+    write_report_archive(local_archive)
+    page_path = tmp_path / "report.html"
+    code, output = run(
+        "report", "--archive", local_archive, "--table", "posts", "--top", "0",
+        "--output", str(page_path),
+    )  # fmt: skip
+    assert code == 0, output
+    assert output.endswith(": 10 changes of 4 items of posts\n")
+    page = page_path.read_text()
+    assert "No items listed." in page
+    assert 'id="item-' not in page
