@@ -43,7 +43,7 @@ opensearch: $(OPENSEARCH_STAMP)
 
 # Headless Chromium for the browser tests (Debian's package), installed only when missing.
 chromium:
-	command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
+	command -v chromium >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 # The sdist and wheel of changelake, and of the compiled hot path for this platform, in dist/.
 dist: install
