@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
+
 from changelake.vega_bundle import vega_bundle
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
-
-import pytest
 
 
 @pytest.fixture(autouse=True)
