@@ -17,13 +17,10 @@ from scripts.services import (
     start_seaweedfs,
     stop,
 )
-from tests.browser import launch_chromium
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
-
-    from playwright.sync_api import Browser
 
     from changelake.rebuild.search_sink import SearchSink
 
@@ -123,15 +120,3 @@ def search_engine(request: pytest.FixtureRequest) -> SearchEngine:
     assert sink.engine == request.param, f"{service.url} was detected as {sink.engine}"
     return SearchEngine(name=request.param, url=service.url, sink=sink)
 
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Browser]:
-    """Headless Chromium (Debian's /usr/bin/chromium) driven by Playwright, for the session."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            yield browser
-        finally:
-            browser.close()

@@ -17,9 +17,10 @@ from changelake.cli import cli
 from changelake.clients import make_store
 from changelake.schemas.archive_layout import parse_archive_uri
 from tests.ask.report_archive import DAY1, DAY3, HOSTILE_KEY, write_report_archive
-from tests.browser import RenderedPage, open_page
+from tests.browser import RenderedPage, launch_chromium, open_page
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from playwright.sync_api import Browser
@@ -35,6 +36,23 @@ CHARTS = (
     "chart-coverage",
     "chart-top-items",
 )
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """Headless Chromium driven by Playwright, for this module only.
+
+    Playwright's synchronous API keeps an event loop running in this thread while it is open,
+    which would stop later tests that call ``asyncio.run`` (the SQL prompt's).
+    """
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def _record_gap(archive: str) -> None:
