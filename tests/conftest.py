@@ -119,4 +119,3 @@ def search_engine(request: pytest.FixtureRequest) -> SearchEngine:
     sink = make_sink(service.url)
     assert sink.engine == request.param, f"{service.url} was detected as {sink.engine}"
     return SearchEngine(name=request.param, url=service.url, sink=sink)
-
