@@ -13,7 +13,7 @@ LAMBDA_PYTHON ?= 3.11
 OPENSEARCH_DIR := .cache/opensearch
 OPENSEARCH_STAMP := $(OPENSEARCH_DIR)/.installed
 
-.PHONY: install opensearch test lint demo demo-dynamodb bench-archive package bench-lambda-import bench-lambda-batch bench-compact bench-rebuild bench-dynamodb bench-sql bench-verify clean
+.PHONY: install opensearch chromium dist test lint demo demo-dynamodb bench-archive package bench-lambda-import bench-lambda-batch bench-compact bench-rebuild bench-dynamodb bench-sql bench-verify bench-report clean
 
 # The compiled hot path of the archiver (native/, Rust via maturin): optional at run time, where
 # the Python code gives the same results, but built here so that tests and benchmarks run it.
@@ -41,7 +41,15 @@ $(OPENSEARCH_STAMP): services/opensearch/pom.xml services/opensearch/src/main/ja
 
 opensearch: $(OPENSEARCH_STAMP)
 
-test: install opensearch
+# Headless Chromium for the browser tests (Debian's package), installed only when missing.
+chromium:
+	command -v chromium >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+# The sdist and wheel of changelake, and of the compiled hot path for this platform, in dist/.
+dist: install
+	$(BIN)/python -m scripts.dist --out dist
+
+test: install opensearch chromium
 	cargo test --quiet --release --manifest-path native/Cargo.toml
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -84,6 +92,10 @@ bench-dynamodb: install
 
 bench-sql: install
 	$(BIN)/python bench/sql.py
+
+# changelake report over the 5M-change archive: seconds and page size against the targets.
+bench-report: install
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) .services changelake-data build

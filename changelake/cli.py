@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from changelake import __version__
+from changelake.hot_path import version_text
 from changelake.schemas.exceptions import ChangelakeError
 
 # Each command's module, imported only when the command runs (or help lists it), so that a run
@@ -19,6 +20,7 @@ COMMAND_MODULES = {
     "import-export": "changelake.commands.import_export",
     "poll": "changelake.commands.poll",
     "rebuild": "changelake.commands.rebuild",
+    "report": "changelake.commands.report",
     "rollback": "changelake.commands.rollback",
     "snapshot": "changelake.commands.snapshot",
     "sql": "changelake.commands.sql",
@@ -56,8 +58,21 @@ class ChangelakeGroup(click.Group):
             raise click.ClickException(str(error)) from error
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(version_text(__version__))
+        ctx.exit()
+
+
 @click.group(cls=ChangelakeGroup)
-@click.version_option(__version__, prog_name="changelake")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and whether the compiled hot path or pure Python runs, and exit.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks for errors.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:

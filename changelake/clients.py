@@ -14,8 +14,13 @@ from urllib.parse import urlparse
 
 from changelake.archiver.object_store import LocalStore, ObjectStore, S3Store
 from changelake.config import s3_addressing_style
+from changelake.extras import is_installed, require_extra
 from changelake.schemas.archive_layout import ArchiveLocation, parquet_glob
-from changelake.schemas.exceptions import SearchConfigError, SearchUnavailableError
+from changelake.schemas.exceptions import (
+    MissingExtraError,
+    SearchConfigError,
+    SearchUnavailableError,
+)
 from changelake.schemas.sql_views import (
     archive_views_sql,
     clear_s3_credential_settings_sql,
@@ -55,28 +60,35 @@ def make_search_sink(url: str, options: SearchOptions | None = None) -> SearchSi
     options = options or SearchOptions()
     engine = options.implied_engine() or detect_search_engine(url, options)
     if engine == "opensearch":
+        require_extra("opensearchpy")
         from changelake.rebuild.opensearch_sink import OpenSearchSink
 
         return OpenSearchSink(
             opensearch_client(url, options), opensearch_client(url, options, max_retries=0)
         )
+    require_extra("elasticsearch")
+    from changelake.rebuild.elasticsearch_sink import ElasticsearchSink
+
+    return ElasticsearchSink(elasticsearch_client(url, options))
+
+
+def elasticsearch_client(url: str, options: SearchOptions, max_retries: int = 3) -> Any:
+    """An elasticsearch-py client (8.x) with the options' credentials and TLS settings."""
+    require_extra("elasticsearch")
     from elastic_transport.client_utils import DEFAULT
     from elasticsearch import Elasticsearch
 
-    from changelake.rebuild.elasticsearch_sink import ElasticsearchSink
-
-    client = Elasticsearch(
+    return Elasticsearch(
         url,
         request_timeout=120,
-        max_retries=3,
-        retry_on_timeout=True,
+        max_retries=max_retries,
+        retry_on_timeout=max_retries > 0,
         basic_auth=options.basic_auth,
         api_key=options.api_key,
         verify_certs=options.verify_certs,
         ssl_show_warn=False,  # only --no-verify-certs turns verification off: asked for
         ca_certs=options.ca_certs or DEFAULT,
     )
-    return ElasticsearchSink(client)
 
 
 @cache
@@ -105,6 +117,7 @@ def _aws_config() -> Config:
 
 def opensearch_client(url: str, options: SearchOptions, max_retries: int = 3) -> Any:
     """An opensearch-py client; SigV4-signed from the AWS credentials chain with ``aws_region``."""
+    require_extra("opensearchpy")
     from opensearchpy import OpenSearch, Urllib3AWSV4SignerAuth
 
     auth: Any = options.basic_auth
@@ -133,6 +146,8 @@ def opensearch_client(url: str, options: SearchOptions, max_retries: int = 3) ->
 
 def detect_search_engine(url: str, options: SearchOptions) -> str:
     """``elasticsearch`` or ``opensearch``, from the engine's answer to ``GET /``."""
+    if not is_installed("opensearchpy"):
+        return _detect_with_elasticsearch_client(url, options)
     from opensearchpy import ConnectionError, TransportError
 
     # opensearch-py reads any engine's GET /; the elasticsearch client refuses OpenSearch.
@@ -144,6 +159,36 @@ def detect_search_engine(url: str, options: SearchOptions) -> str:
             f"{error}; check --es-url"
         ) from None
     except TransportError as error:
+        raise SearchConfigError(
+            f"could not ask {url} which search engine it is (GET /: {error}); check the "
+            "credentials, or name the engine with --engine"
+        ) from None
+    return engine_from_info(info, url)
+
+
+def _detect_with_elasticsearch_client(url: str, options: SearchOptions) -> str:
+    """Detect the engine with the elasticsearch client, when it is the only one installed.
+
+    That client refuses another engine's answer, and the refusal carries the ``GET /`` body.
+    """
+    if not is_installed("elasticsearch"):
+        raise MissingExtraError(
+            "no search engine client is installed; install the one for your engine: "
+            "pip install 'changelake[opensearch]' or 'changelake[elasticsearch]'"
+        )
+    from elastic_transport import ConnectionError, TransportError
+    from elasticsearch import ApiError, UnsupportedProductError
+
+    try:
+        info = elasticsearch_client(url, options, max_retries=1).info().body
+    except UnsupportedProductError as error:
+        info = error.body
+    except ConnectionError as error:
+        raise SearchUnavailableError(
+            f"the search engine could not be reached to ask which engine it is (GET {url}): "
+            f"{error}; check --es-url"
+        ) from None
+    except (ApiError, TransportError) as error:
         raise SearchConfigError(
             f"could not ask {url} which search engine it is (GET /: {error}); check the "
             "credentials, or name the engine with --engine"

@@ -106,3 +106,11 @@ class QueryError(TerminalError):
 
 class NothingArchivedError(TerminalError):
     """Input held no stream record that could be archived: every record was quarantined."""
+
+
+class MissingExtraError(TerminalError):
+    """A feature needs a package that is not installed; the message names the extra to add."""
+
+
+class UnknownTableError(TerminalError):
+    """The archive holds no change files of the table asked for; the message lists the tables."""

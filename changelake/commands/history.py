@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from changelake.ask.timeline import TIMELINE_COLUMNS, rows_to_timeline, timeline_to_lines
+from changelake.html_output import write_timeline_page
 from changelake.options import (
     archive_option,
     output_option,
@@ -24,8 +26,22 @@ from changelake.unreadable_files import naming_archive_files, open_command_archi
 @required_table_option("DynamoDB table of the item.")
 @output_option
 @skip_corrupt_option
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write the timeline as a self-contained HTML page here (with a chart) instead.",
+)
 @click.argument("key")
-def history(archive: str, table_name: str, output: str, skip_corrupt: bool, key: str) -> None:
+def history(
+    archive: str,
+    table_name: str,
+    output: str,
+    skip_corrupt: bool,
+    html_path: Path | None,
+    key: str,
+) -> None:
     """Show every change of the item KEY, oldest first, with a diff of its attributes.
 
     KEY is the item key as the archive writes it: key attributes sorted by name,
@@ -47,6 +63,9 @@ def history(archive: str, table_name: str, output: str, skip_corrupt: bool, key:
             "look like 'id=post-1' (list some: changelake sql \"select distinct item_key from "
             'changes limit 5")'
         )
+    if html_path is not None:
+        click.echo(write_timeline_page(html_path, table_name, key, entries, archive))
+        return
     if output == "json":
         click.echo(
             json.dumps(
