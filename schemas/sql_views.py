@@ -173,12 +173,15 @@ def latest_sql(source: str = "changes", where: str = "true") -> str:
 
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 
-# Who made a change: DynamoDB names no user in stream records; TTL expiries carry a Service
-# identity (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/time-to-live-ttl-streams.html).
-WHO_SQL = (
-    "CASE WHEN user_identity.type = 'Service' AND user_identity.principal_id = "
-    f"'{TTL_PRINCIPAL}' THEN 'TTL' ELSE coalesce(user_identity.principal_id, 'user') END"
+# A change made by TTL expiry: DynamoDB names no user in stream records; TTL expiries carry a
+# Service identity (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/time-to-live-ttl-streams.html).
+BY_TTL_SQL = (
+    "coalesce(user_identity.type = 'Service' AND user_identity.principal_id = "
+    f"'{TTL_PRINCIPAL}', false)"
 )
+
+# Who made a change.
+WHO_SQL = f"CASE WHEN {BY_TTL_SQL} THEN 'TTL' ELSE coalesce(user_identity.principal_id, 'user') END"
 
 
 def create_latest_view_sql() -> str:

@@ -82,7 +82,9 @@ def test_a_rebuild_killed_mid_load_leaves_the_alias_and_the_next_one_cleans_up(
         "--table", "posts", "--alias", posts.alias, "--es-url", posts.engine.url,
         "--bulk-bytes", "1024", "-s",
     ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A short lease, so that the dead rebuild's lock expires within the test.
+    env = {**os.environ, "CHANGELAKE_LEASE_SECONDS": "3"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     sink = posts.engine.sink
     deadline = time.monotonic() + 60
     while len(list_rebuilt_indexes(sink, posts.alias)) < 2 and time.monotonic() < deadline:
@@ -98,6 +100,10 @@ def test_a_rebuild_killed_mid_load_leaves_the_alias_and_the_next_one_cleans_up(
     (orphan,) = list_orphan_indexes(sink, posts.alias)
     assert orphan != first
 
+    # The dead rebuild's lease holds off the next writer until it expires, then is taken over.
+    refused = posts.run("rebuild", code=1)
+    assert "is held by" in refused.stderr
+    time.sleep(3)
     summary = posts.run_json("rebuild")
     assert summary["documents"] == 3020
     assert orphan in summary["deleted_indexes"]
