@@ -215,13 +215,22 @@ def rebuild_index(
                     f"index {index!r} holds {found} documents after the load, but {loaded} "
                     "were indexed; the alias was not moved"
                 )
+            # Read again: a writer under another lease may have moved the alias meanwhile.
+            old = check_alias(sink, alias)
+            old_meta = sink.get_meta(old[0]) if len(old) == 1 else None
+            state = replace(state, alias_history=history_after_move(old, old_meta, index))
             # The _meta written at creation, marked loaded: known here, no need to read it back.
-            meta = {**load_body["mappings"]["_meta"], LOADED_KEY: now.isoformat()}
+            meta = {
+                **load_body["mappings"]["_meta"],
+                META_KEY: state.to_meta(),
+                LOADED_KEY: now.isoformat(),
+            }
             sink.put_meta(index, meta)
         except BaseException:
             raw.delete_index(index)  # never aliased; deleted even if the lease is gone
             raise
         move_alias(sink, raw, alias, old, index, summary.warnings)
+        summary.alias_from = old
     summary.documents = loaded
     summary.removed_items = counts.removes
     summary.skipped = result.skipped

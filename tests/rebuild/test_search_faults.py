@@ -111,3 +111,17 @@ def test_a_rebuild_killed_mid_load_leaves_the_alias_and_the_next_one_cleans_up(
     assert list_rebuilt_indexes(sink, posts.alias) == [first, summary["index"]]
     rolled_back = posts.run("rollback")
     assert posts.targets() == [first], rolled_back.output
+
+
+def test_a_bulk_request_resent_after_a_lost_answer_does_not_fail_the_rebuild(
+    posts: Posts,
+) -> None:
+    _add_posts(posts, 40)
+    # The engine indexes the first request, its answer is lost, and it is sent again: every
+    # document of it is then a 409 against itself.
+    with FaultProxy(posts.engine.url, "/_bulk", [504], applied=1) as proxy:
+        summary = posts.through(proxy.url).run_json("rebuild")
+    assert proxy.injected == [504]
+    assert (summary["retries"], summary["documents"]) == (1, 40)
+    assert summary["version_conflicts"] == 40
+    assert len(posts.documents()) == 40

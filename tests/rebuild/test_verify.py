@@ -188,3 +188,17 @@ def test_an_index_rebuilt_as_of_an_instant_is_compared_with_that_instant(posts: 
     other = posts.run("verify", "--archive", posts.archive, "--table", "comments", code=1)
     assert "--table comments contradicts index" in other.output
     assert "which was rebuilt with --table posts" in other.output
+
+
+def test_the_check_after_a_repair_looks_at_the_same_instant(posts: Posts) -> None:
+    posts.add(make_record(1, key="post#1", at=AT, title="first"))
+    posts.add(make_record(2, key="post#2", at=AT, title="two"))
+    posts.add(make_record(3, key="post#1", at=AT + 60, title="second"))
+    posts.run("rebuild", "--as-of", datetime.fromtimestamp(AT + 30, UTC).isoformat())
+    (version, _) = posts.documents()["id=post#2"]
+    _write(posts, (_gte("delete", "id=post#2", version), None))
+    args = ["--archive", posts.archive, "--table", "posts", "-s", "--output", "json"]
+    repaired = json.loads(posts.run("verify", *args, "--repair").stdout)
+    assert repaired["repair"]["indexed"] == 1
+    assert repaired["repair"]["remaining_drifted"] == 0
+    assert posts.documents()["id=post#1"][1]["title"] == "first"
