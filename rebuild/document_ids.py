@@ -100,7 +100,7 @@ def check_document_ids(
         f"contains('&' || item_key, {quote_literal('&' + _escaped(name) + '=')})" for name in names
     )
     row = connection.execute(
-        f"SELECT item_key FROM ({keys_sql}) WHERE NOT ({present}) LIMIT 1"
+        f"SELECT item_key FROM ({keys_sql}) WHERE NOT ({present}) ORDER BY item_key LIMIT 1"
     ).fetchone()
     if row is not None:
         (item_key,) = row

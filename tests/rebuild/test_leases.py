@@ -6,8 +6,6 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-import pytest
-
 from changelake.clients import make_store
 from changelake.rebuild.watermark import META_KEY
 from changelake.schemas.archive_layout import lock_key, parse_archive_uri
@@ -16,6 +14,8 @@ from tests.helpers import make_record
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    import pytest
 
     from tests.rebuild.conftest import Posts
 
