@@ -50,6 +50,9 @@ class Recipe:
     mapping_sha256: str | None = None
     id_rule: str = CANONICAL_ID
     ttl_deletes: str = "delete"
+    # False for an index rebuilt before the recipe was kept: its transform is not known, and
+    # the --transform of its syncs is taken (and recorded) as the recipe's.
+    transform_recorded: bool = True
 
     def __post_init__(self) -> None:
         template_attributes(self.id_rule)  # a bad template is refused before anything runs
@@ -100,6 +103,7 @@ class Recipe:
             mapping_sha256=mapping.get("sha256"),
             id_rule=value.get("id") or CANONICAL_ID,
             ttl_deletes=value.get("ttl_deletes") or "delete",
+            transform_recorded="transform" in value,
         )
 
 
@@ -118,6 +122,8 @@ class RecipeFlags:
 def follow_recipe(stored: Recipe, flags: RecipeFlags, index: str) -> Recipe:
     """The stored recipe, once every flag given is checked to agree with it."""
     archive = archive_url(flags.archive) if flags.archive is not None else None
+    if not stored.transform_recorded:
+        stored = replace(stored, transform=flags.transform, transform_recorded=True)
     checks = (
         ("--table", flags.table_name, stored.table_name),
         ("--archive", archive, stored.archive or archive),

@@ -254,3 +254,19 @@ def test_a_sync_refuses_a_new_item_whose_id_another_item_has(posts: Posts) -> No
     refused = _bare(posts, "sync", code=1)
     assert "gives items 'postId=p1&seriesId=s1' and 'postId=p1&seriesId=s2'" in refused.stderr
     assert posts.documents()["p1"][1]["seriesId"] == "s1"
+
+
+def test_an_index_rebuilt_before_the_recipe_was_kept_takes_the_flags_once(posts: Posts) -> None:
+    posts.add(_post(1, "post#1", AT, "words", event_name="INSERT"))
+    posts.run("rebuild", "--transform", POST_DOCUMENT)
+    (index,) = posts.targets()
+    # The _meta an older changelake wrote: table, archive, watermark, as_of.
+    meta = posts.engine.sink.get_meta(index)
+    older = {k: meta[META_KEY][k] for k in ("table", "archive", "watermark", "as_of")}
+    posts.engine.sink.put_meta(index, {**meta, META_KEY: older})
+    posts.add(_post(2, "post#2", AT + 10, "later"))
+    summary = _bare_json(posts, "sync", "--transform", POST_DOCUMENT)
+    assert (summary["indexed"], summary["failed"]) == (1, 0)
+    assert posts.documents()["id=post#2"][1]["text"] == "later"
+    assert _meta(posts)["transform"]["spec"] == POST_DOCUMENT
+    assert _bare_json(posts, "verify")["drifted"] == 0
