@@ -85,13 +85,13 @@ def key_attribute_names(item_key: str) -> list[str]:
 
 
 def check_document_ids(
-    connection: Any, rule: str, keys_sql: str, *, only_ids_in: str | None = None
+    connection: Any, rule: str, keys_sql: str, *, among_sql: str | None = None
 ) -> None:
     """Refuse a template that some item keys of ``keys_sql`` cannot fill, or fill alike.
 
-    ``keys_sql`` is a query of ``item_key`` rows (the archive's keys). With ``only_ids_in``, a
-    query of ``document_id`` rows, only clashes on those ids count (a sync's items). The
-    canonical rule needs no check: it is the key itself.
+    ``keys_sql`` is a query of ``item_key`` rows: the items to be written. Their ids must also be
+    unique among the keys of ``among_sql`` (a sync's items among every key of the archive; by
+    default, among themselves). The canonical rule needs no check: it is the key itself.
     """
     names = template_attributes(rule)
     if not names:
@@ -108,11 +108,15 @@ def check_document_ids(
             f"--id {rule!r} names {', '.join(names)}, but item {item_key!r} has key attributes "
             f"{', '.join(key_attribute_names(item_key))} only; name those in the template"
         )
-    wanted = f" AND document_id IN ({only_ids_in})" if only_ids_in else ""
+    document_id = document_id_sql(rule)
+    # Distinct keys first: the id is computed once per item, not once per change.
     row = connection.execute(
-        f"SELECT document_id, min(item_key), max(item_key) FROM (SELECT DISTINCT item_key, "
-        f"{document_id_sql(rule)} AS document_id FROM ({keys_sql})) GROUP BY document_id "
-        f"HAVING count(*) > 1{wanted} ORDER BY document_id LIMIT 1"
+        f"WITH written AS (SELECT DISTINCT {document_id} AS document_id FROM ({keys_sql})), "
+        f"keys AS (SELECT item_key, {document_id} AS document_id FROM "
+        f"(SELECT DISTINCT item_key FROM ({among_sql or keys_sql}))) "
+        "SELECT document_id, min(item_key), max(item_key) FROM keys "
+        "WHERE document_id IN (SELECT document_id FROM written) "
+        "GROUP BY document_id HAVING count(*) > 1 ORDER BY document_id LIMIT 1"
     ).fetchone()
     if row is not None:
         document_id, first, second = row

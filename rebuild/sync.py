@@ -102,8 +102,8 @@ def sync_alias(
     high = load_high_watermark(connection, recipe.table_name)
     counts = materialize_latest(connection, recipe.selection(since=state.since(overlap)))
     check_document_ids(
-        connection, recipe.id_rule, f"SELECT item_key FROM changes WHERE table_name = {table}",
-        only_ids_in=f"SELECT document_id FROM {LATEST_TABLE}",
+        connection, recipe.id_rule, f"SELECT item_key FROM {LATEST_TABLE}",
+        among_sql=f"SELECT item_key FROM changes WHERE table_name = {table}",
     )  # fmt: skip
     on_start(counts.upserts + counts.removes)
     result = replay_latest(

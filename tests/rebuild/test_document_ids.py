@@ -78,8 +78,13 @@ def test_a_template_that_two_items_fill_alike_is_refused_naming_both() -> None:
         "--id '{postId}' gives items 'postId=p1&seriesId=s1' and 'postId=p1&seriesId=s2' the "
         "same _id 'p1'; name every key attribute in the template, e.g. --id '{postId}/{seriesId}'"
     )
-    # Only the named ids count (a sync's items): p2 clashes with nothing.
-    check_document_ids(connection, "{postId}", keys, only_ids_in="SELECT 'p2' AS document_id")
+    # A sync's items among every key: p2 clashes with nothing, p1 with another item.
+    connection.execute("CREATE TABLE new (item_key VARCHAR)")
+    connection.execute("INSERT INTO new VALUES ('postId=p2&seriesId=s1')")
+    check_document_ids(connection, "{postId}", "SELECT item_key FROM new", among_sql=keys)
+    connection.execute("INSERT INTO new VALUES ('postId=p1&seriesId=s2')")
+    with pytest.raises(RebuildError, match="'postId=p1&seriesId=s1' and 'postId=p1&seriesId=s2'"):
+        check_document_ids(connection, "{postId}", "SELECT item_key FROM new", among_sql=keys)
 
 
 def test_a_template_naming_an_attribute_the_keys_lack_is_refused() -> None:
