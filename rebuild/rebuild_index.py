@@ -151,7 +151,6 @@ def rebuild_index(
             selection = recipe.selection(as_of=as_of)
             latest = stack.enter_context(latest_in_background(connection, selection))
         old = check_alias(sink, alias)
-        old_meta = sink.get_meta(old[0]) if len(old) == 1 else None
         watermark = latest.watermark.result()
         if watermark is None:
             raise RebuildError(
@@ -182,7 +181,6 @@ def rebuild_index(
             replace(recipe, mapping_sha256=body_digest(index_body)),
             watermark,
             as_of,
-            alias_history=history_after_move(old, old_meta, index),
             lease=lease_to_meta(lease) if lease is not None else None,
         )
         load_body = index_body_for_load(index_body, state)
@@ -215,7 +213,8 @@ def rebuild_index(
                     f"index {index!r} holds {found} documents after the load, but {loaded} "
                     "were indexed; the alias was not moved"
                 )
-            # Read again: a writer under another lease may have moved the alias meanwhile.
+            # The alias as it is now (a writer under another lease may have moved it), and the
+            # history it leaves behind.
             old = check_alias(sink, alias)
             old_meta = sink.get_meta(old[0]) if len(old) == 1 else None
             state = replace(state, alias_history=history_after_move(old, old_meta, index))
