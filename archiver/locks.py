@@ -1,8 +1,14 @@
-"""Leases: a lock object in the archive, taken and renewed with conditional writes.
+"""Leases: a lock object in the archive, taken, renewed and released with conditional writes.
 
 Creating the object with put-if-absent lets exactly one of two writers win. The lock carries an
 expiry so that a holder that died does not block forever: once it has expired, a new holder takes
 it over with put-if-match on the ETag it read, so two late-comers cannot both take it.
+
+A holder renews its lease on a timer thread (every third of the lease), whatever its main thread
+is busy with, and asks :meth:`Lease.check` before each write it makes elsewhere: once the lease is
+lost, or could not be renewed in time, the holder stops before sending anything more. Releasing
+deletes the object only if its ETag is still the holder's (a conditional DELETE), so a holder
+whose lease was taken over never removes the new holder's lock.
 """
 
 from __future__ import annotations
@@ -10,9 +16,10 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -28,27 +35,41 @@ DEFAULT_LEASE = timedelta(minutes=15)
 
 @dataclass
 class Lease:
-    """A held lock: renew it before ``expires_at``, release it when done."""
+    """A held lock: renewed on a timer by :func:`held_lock`, checked before each outside write."""
 
     store: ObjectStore
     key: str
     owner: str
     etag: str
+    acquired_at: datetime
     expires_at: datetime
     duration: timedelta
+    lost: str | None = None
+    last_error: str | None = None
+    _mutex: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def lock_url(self) -> str:
+        """Where the lock object is: ``s3://bucket/prefix/_locks/...`` or a local path."""
+        return self.store.location.url(self.key)
 
     def renew(self, now: datetime | None = None) -> None:
         """Push the expiry out; raises :class:`LockHeldError` if another holder took the lock."""
-        now = now or datetime.now(UTC)
-        body = lock_body(self.owner, now, now + self.duration)
-        try:
-            self.etag = self.store.put_if_match(self.key, body, self.etag)
-        except PreconditionFailedError:
-            raise LockHeldError(
-                f"lost the lock {self.store.location.url(self.key)}: it expired and another "
-                "process took it over; stopped before changing anything more"
-            ) from None
-        self.expires_at = now + self.duration
+        with self._mutex:
+            if self.lost is not None:
+                raise LockHeldError(self.lost)
+            now = now or datetime.now(UTC)
+            body = lock_body(self.owner, self.acquired_at, now + self.duration)
+            try:
+                self.etag = self.store.put_if_match(self.key, body, self.etag)
+            except PreconditionFailedError:
+                self.lost = (
+                    f"lost the lock {self.lock_url}: it expired and another process took it "
+                    "over; stopped before changing anything more"
+                )
+                raise LockHeldError(self.lost) from None
+            self.expires_at = now + self.duration
+            self.last_error = None
 
     def renew_if_due(self, now: datetime | None = None) -> None:
         """Renew once a third of the lease is used up (cheap to call often)."""
@@ -56,14 +77,56 @@ class Lease:
         if self.expires_at - now < self.duration * 2 / 3:
             self.renew(now)
 
-    def release(self) -> None:
-        """Delete the lock if it is still ours."""
-        try:
-            _, etag = self.store.get_with_etag(self.key)
-        except FileNotFoundError:
+    def check(self, now: datetime | None = None) -> None:
+        """Raise :class:`LockHeldError` unless the lease is still ours for a while.
+
+        With less than a third of the lease left (the timer's renewals failed), one renewal is
+        tried here; if it fails too, the holder must stop before its next write.
+        """
+        if self.lost is not None:
+            raise LockHeldError(self.lost)
+        now = now or datetime.now(UTC)
+        if self.expires_at - now >= self.duration / 3:
             return
-        if etag == self.etag:
-            self.store.delete(self.key)
+        try:
+            self.renew(now)
+        except StorageError as error:
+            raise LockHeldError(
+                f"could not renew the lock {self.lock_url} (it expires at "
+                f"{self.expires_at.isoformat()}): {error}; stopped before changing anything more"
+            ) from None
+
+    def release(self) -> None:
+        """Delete the lock if it is still ours: a DELETE conditional on our ETag."""
+        with self._mutex:
+            if self.lost is not None:
+                return
+            # Taken over (or deleted) by someone else meanwhile: theirs now, left alone.
+            with suppress(PreconditionFailedError):
+                self.store.delete_if_match(self.key, self.etag)
+
+    @contextmanager
+    def kept_alive(self, every: timedelta | None = None) -> Iterator[Lease]:
+        """Renew the lease on a daemon thread for the ``with`` block (every third by default)."""
+        interval = (every or self.duration / 3).total_seconds()
+        stop = threading.Event()
+
+        def renew_until_stopped() -> None:
+            while not stop.wait(interval):
+                try:
+                    self.renew()
+                except LockHeldError:
+                    return  # lost: check() says so before the holder's next write
+                except Exception as error:  # the store is down: try again next time
+                    self.last_error = str(error)
+
+        thread = threading.Thread(target=renew_until_stopped, name="lease", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join()
 
 
 def default_owner() -> str:
@@ -72,7 +135,7 @@ def default_owner() -> str:
 
 
 def lock_body(owner: str, acquired_at: datetime, expires_at: datetime) -> bytes:
-    """The lock object's JSON: who holds it and until when."""
+    """The lock object's JSON: who holds it, since when and until when."""
     return json.dumps(
         {
             "owner": owner,
@@ -97,7 +160,7 @@ def acquire_lock(
         body = lock_body(owner, now, now + duration)
         try:
             etag = store.put_if_absent(key, body)
-            return Lease(store, key, owner, etag, now + duration, duration)
+            return Lease(store, key, owner, etag, now, now + duration, duration)
         except PreconditionFailedError:
             pass
         try:
@@ -114,7 +177,7 @@ def acquire_lock(
             )
         try:
             etag = store.put_if_match(key, body, etag)
-            return Lease(store, key, owner, etag, now + duration, duration)
+            return Lease(store, key, owner, etag, now, now + duration, duration)
         except PreconditionFailedError:
             time.sleep(0.05)  # another process took the expired lock first: look again
     raise LockHeldError(f"{store.location.url(key)} is contended; try again later")
@@ -128,14 +191,15 @@ def held_lock(
     owner: str | None = None,
     duration: timedelta = DEFAULT_LEASE,
 ) -> Iterator[Lease]:
-    """Hold the lock for the ``with`` block, releasing it however the block ends.
+    """Hold the lock for the ``with`` block, renewed on a timer, released however the block ends.
 
     If the block failed because the store is down, releasing fails too: the block's own error is
     raised (it says what went wrong), and the lock stays until it expires or is deleted.
     """
     lease = acquire_lock(store, key, owner=owner, duration=duration)
     try:
-        yield lease
+        with lease.kept_alive():
+            yield lease
     except BaseException as error:
         try:
             lease.release()

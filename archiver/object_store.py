@@ -57,6 +57,12 @@ class ObjectStore(Protocol):
     def delete(self, key: str) -> None:
         """Delete an object; deleting a missing object is not an error."""
 
+    def delete_if_match(self, key: str, etag: str) -> None:
+        """Delete an object only if its ETag is still ``etag``.
+
+        Raises :class:`PreconditionFailedError` when the object changed or is gone.
+        """
+
 
 class LocalStore:
     """An archive in a local directory."""
@@ -152,6 +158,26 @@ class LocalStore:
         """Remove a file if it exists."""
         (self.root / key).unlink(missing_ok=True)
 
+    def delete_if_match(self, key: str, etag: str) -> None:
+        """Compare and remove under the same lock file as ``put_if_match``."""
+        path = self.root / key
+        try:
+            with _locked(path.with_name(f".{path.name}{LOCK_SUFFIX}")):
+                try:
+                    current = content_etag(path.read_bytes())
+                except FileNotFoundError:
+                    raise PreconditionFailedError(
+                        f"{path} is gone (expected ETag {etag})"
+                    ) from None
+                if current != etag:
+                    raise PreconditionFailedError(
+                        f"{path} changed: its ETag is {current}, not {etag}; another writer "
+                        "updated it first"
+                    )
+                path.unlink()
+        except OSError as error:
+            raise StorageError(f"cannot delete {path}: {error.strerror or error}") from error
+
 
 class S3Store:
     """An archive under ``s3://bucket/prefix``; the boto3 client is passed in."""
@@ -234,6 +260,20 @@ class S3Store:
             self.client.delete_object(Bucket=self.bucket, Key=full_key)
         except Exception as error:
             raise StorageError(f"cannot delete s3://{self.bucket}/{full_key}: {error}") from error
+
+    def delete_if_match(self, key: str, etag: str) -> None:
+        """DELETE with ``If-Match: <etag>``: S3 answers 412 when the object changed."""
+        full_key = join_key(self.location.prefix, key)
+        url = f"s3://{self.bucket}/{full_key}"
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=full_key, IfMatch=etag)
+        except Exception as error:
+            # 404: the object is gone, which for a conditional delete is a lost precondition too.
+            if aws_error_code(error) in {"PreconditionFailed", "412", "NoSuchKey", "404"}:
+                raise PreconditionFailedError(
+                    f"{url} changed or is gone (expected ETag {etag})"
+                ) from None
+            raise StorageError(f"cannot delete {url}: {error}") from error
 
 
 LOCK_SUFFIX = ".lock"

@@ -28,6 +28,7 @@ from bench.synthetic_archive import synthetic_archive
 from changelake.clients import make_search_sink, open_archive
 from changelake.rebuild.latest_images import Selection, drop_latest, materialize_latest
 from changelake.rebuild.rebuild_index import rebuild_index
+from changelake.rebuild.recipe import Recipe
 from changelake.rebuild.verify import drop_verify_tables, verify_alias
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.index_mappings import DEFAULT_MAPPING, load_index_body
@@ -43,14 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     archive = str(synthetic_archive(args.changes, args.items, days=2, rows_per_file=400))
     location = parse_archive_uri(archive)
+    recipe = Recipe("posts", location.url())
     with tempfile.TemporaryDirectory(prefix="changelake-bench-es-") as workdir:
         service = start_elasticsearch_api(Path(workdir))
         try:
             sink = make_search_sink(service.url)
             summary = rebuild_index(
-                open_archive(location, "posts"), sink, archive_uri=archive, table_name="posts",
-                alias="bench", index_body=load_index_body(DEFAULT_MAPPING),
-                now=datetime.now(UTC),
+                open_archive(location, "posts"), sink, recipe=recipe, alias="bench",
+                index_body=load_index_body(DEFAULT_MAPPING), now=datetime.now(UTC),
             )  # fmt: skip
             index_alone, archive_alone, verify = [], [], []
             for _ in range(args.runs):
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 started = time.perf_counter()
                 report = verify_alias(
-                    connection, sink, table_name="posts", alias="bench", index=summary.index
+                    connection, sink, recipe=recipe, alias="bench", index=summary.index
                 )
                 verify.append(time.perf_counter() - started)
                 drop_verify_tables(connection)

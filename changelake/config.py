@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 from changelake.schemas.archive_layout import DEFAULT_ARCHIVE
 
@@ -25,6 +26,7 @@ ENV_SEARCH_API_KEY = "CHANGELAKE_SEARCH_API_KEY"
 ENV_SEARCH_AWS_REGION = "CHANGELAKE_SEARCH_AWS_REGION"
 ENV_SEARCH_CA_CERTS = "CHANGELAKE_SEARCH_CA_CERTS"
 ENV_SQL_HISTORY = "CHANGELAKE_SQL_HISTORY"
+ENV_LEASE_SECONDS = "CHANGELAKE_LEASE_SECONDS"
 
 
 @dataclass(frozen=True)
@@ -46,3 +48,21 @@ class ArchiveSettings:
 def s3_addressing_style() -> str:
     """``path``, ``virtual`` or ``auto`` (default): path style suits local S3 servers."""
     return os.environ.get(ENV_S3_ADDRESSING_STYLE, "auto")
+
+
+def lease_duration(default: timedelta) -> timedelta:
+    """How long the lease of a sync, rebuild or repair lasts between renewals.
+
+    ``CHANGELAKE_LEASE_SECONDS`` shortens it, so that a killed process blocks the next one for
+    less time; the holder renews it every third of that on a timer thread.
+    """
+    text = os.environ.get(ENV_LEASE_SECONDS)
+    if not text:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
+        raise ValueError(f"{ENV_LEASE_SECONDS}={text!r} is not a positive number of seconds")
+    return timedelta(seconds=seconds)

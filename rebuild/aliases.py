@@ -1,13 +1,15 @@
-"""Index names under an alias, the one-call alias move, keeping N old indexes, and rollback."""
+"""Index names under an alias, the one-call alias move, keeping previous indexes, and rollback."""
 
 from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any
 
+from changelake.rebuild.watermark import META_KEY
 from changelake.schemas.exceptions import RebuildError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
 
     from changelake.rebuild.search_sink import SearchSink
@@ -83,33 +85,73 @@ def alias_move_actions(alias: str, old: list[str], new: str) -> list[dict[str, A
     return [*removes, {"add": {"index": new, "alias": alias}}]
 
 
-def indexes_to_delete(alias: str, indexes: list[str], current: str, keep: int) -> list[str]:
-    """Rebuilt indexes beyond the ``keep`` newest ones before ``current`` (never ``current``)."""
-    previous = sorted(name for name in indexes if is_rebuilt_index(alias, name) and name != current)
-    return previous[: max(0, len(previous) - keep)]
+def indexes_to_keep(
+    alias: str, loaded: list[str], current: str, keep: int, history: Sequence[str]
+) -> list[str]:
+    """The ``keep`` indexes to keep besides ``current``: the alias's previous targets, newest first.
+
+    ``history`` is the alias history of ``current`` (``_meta``). Where it names fewer than
+    ``keep`` loaded indexes (indexes built before the history was kept), the newest others by
+    name fill the rest.
+    """
+    previous = [name for name in loaded if is_rebuilt_index(alias, name) and name != current]
+    kept = [name for name in history if name in previous][:keep]
+    for name in sorted(previous, reverse=True):
+        if len(kept) >= keep:
+            break
+        if name not in kept:
+            kept.append(name)
+    return kept
 
 
-def rollback_target(alias: str, indexes: list[str], current: list[str]) -> str:
-    """The newest rebuilt index older than the one the alias points to."""
+def indexes_to_delete(
+    alias: str, loaded: list[str], current: str, keep: int, history: Sequence[str] = ()
+) -> list[str]:
+    """Loaded rebuilt indexes other than ``current`` and the ``keep`` it keeps, oldest first."""
+    kept = set(indexes_to_keep(alias, loaded, current, keep, history))
+    return sorted(
+        name
+        for name in loaded
+        if is_rebuilt_index(alias, name) and name != current and name not in kept
+    )
+
+
+def rollback_target(
+    alias: str, indexes: list[str], current: list[str], history: Sequence[str] = ()
+) -> str:
+    """Where rollback goes: the alias's previous target, or (before history) the newest older."""
     if len(current) != 1:
         raise RebuildError(
             f"alias {alias!r} points to {len(current)} indexes ({', '.join(current) or 'none'}); "
             "rollback needs it on exactly one"
         )
+    for name in history:
+        if name in indexes and name != current[0]:
+            return name
     older = sorted(name for name in indexes if is_rebuilt_index(alias, name) and name < current[0])
     if not older:
         raise RebuildError(
-            f"alias {alias!r} is on {current[0]!r} and no older rebuilt index is kept to roll back "
+            f"alias {alias!r} is on {current[0]!r} and no previous index is kept to roll back "
             "to; rebuild with --keep N to keep previous indexes"
         )
     return older[-1]
 
 
-def rollback(sink: SearchSink, alias: str) -> tuple[str, str]:
-    """Point ``alias`` back at the previous rebuilt index; (from, to)."""
+def alias_history(meta: dict[str, Any]) -> list[str]:
+    """The indexes an alias pointed to before the index of this ``_meta``, newest first."""
+    state = meta.get(META_KEY)
+    return list(state.get("alias_history") or []) if isinstance(state, dict) else []
+
+
+def rollback(sink: SearchSink, alias: str) -> tuple[str, str, dict[str, Any]]:
+    """Point ``alias`` back at the index it pointed to before; (from, to, the target's _meta).
+
+    The target keeps its own alias history, so a second rollback goes one step further back.
+    """
     current = check_alias(sink, alias)
-    orphans = set(list_orphan_indexes(sink, alias))
-    loaded = [name for name in list_rebuilt_indexes(sink, alias) if name not in orphans]
-    target = rollback_target(alias, loaded, current)
+    metas = {name: sink.get_meta(name) for name in list_rebuilt_indexes(sink, alias)}
+    loaded = [name for name, meta in metas.items() if meta.get(LOADED_KEY)]
+    history = alias_history(metas.get(current[0]) or sink.get_meta(current[0])) if current else []
+    target = rollback_target(alias, loaded, current, history)
     sink.update_aliases(alias_move_actions(alias, current, target))
-    return current[0], target
+    return current[0], target, metas[target]

@@ -162,6 +162,8 @@ class BulkStats:
     failures: list[ItemFailure] = field(default_factory=list)
     requests: int = 0
     retries: int = 0
+    # The 409s themselves, id and reason, when the caller asks (a repair reads their versions).
+    conflicts: list[ItemFailure] | None = None
 
     def add(self, other: BulkStats) -> None:
         """Add another request's counts to these."""
@@ -170,6 +172,8 @@ class BulkStats:
         self.not_found += other.not_found
         self.version_conflicts += other.version_conflicts
         self.failures.extend(other.failures)
+        if self.conflicts is not None and other.conflicts is not None:
+            self.conflicts.extend(other.conflicts)
         self.requests += other.requests
         self.retries += other.retries
 
@@ -200,6 +204,8 @@ def response_to_stats(response: dict[str, Any], stats: BulkStats) -> list[int]:
             stats.not_found += 1
         elif status == 409:
             stats.version_conflicts += 1
+            if stats.conflicts is not None:
+                stats.conflicts.append(ItemFailure(str(result.get("_id")), status, _reason(result)))
         elif _is_retryable(status):
             retry.append(position)
         else:
@@ -207,9 +213,11 @@ def response_to_stats(response: dict[str, Any], stats: BulkStats) -> list[int]:
     return retry
 
 
-def send_chunk(sink: SearchSink, index: str, chunk: Chunk, retry: RetryPolicy) -> BulkStats:
+def send_chunk(
+    sink: SearchSink, index: str, chunk: Chunk, retry: RetryPolicy, *, keep_conflicts: bool = False
+) -> BulkStats:
     """Send one request, retrying the whole request or its retryable items; its stats."""
-    stats = BulkStats()
+    stats = BulkStats(conflicts=[] if keep_conflicts else None)
     attempt = 0
     while True:
         stats.requests += 1
@@ -254,7 +262,12 @@ class BulkLoader:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     on_progress: Callable[[int], None] = lambda actions: None
     in_flight: int = DEFAULT_IN_FLIGHT
+    keep_conflicts: bool = False
     stats: BulkStats = field(default_factory=BulkStats)
+
+    def __post_init__(self) -> None:
+        if self.keep_conflicts and self.stats.conflicts is None:
+            self.stats.conflicts = []
 
     def load(self, chunks: Iterable[Chunk]) -> BulkStats:
         """Send every chunk; raise :class:`RebuildError` once failures pass ``max_errors``."""
@@ -263,7 +276,14 @@ class BulkLoader:
             for chunk in chunks:
                 if len(sent) >= self.in_flight:
                     self._account(*sent.popleft())
-                future = pool.submit(send_chunk, self.sink, self.index, chunk, self.retry)
+                future = pool.submit(
+                    send_chunk,
+                    self.sink,
+                    self.index,
+                    chunk,
+                    self.retry,
+                    keep_conflicts=self.keep_conflicts,
+                )
                 sent.append((future, len(chunk.ends)))
             while sent:
                 self._account(*sent.popleft())

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import json
+import marshal
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -57,6 +60,22 @@ def load_transform(spec: str) -> Callable[[dict[str, Any]], dict[str, Any] | Non
     if not callable(function):
         raise TransformError(f"--transform {spec!r}: {module_name} has no function {function_name}")
     return function  # type: ignore[no-any-return]
+
+
+def transform_digest(function: Callable[..., Any]) -> str | None:
+    """SHA-256 of the code of a transform's module (its function alone if it has no file).
+
+    The whole module counts: a helper the function calls changes the documents as much as the
+    function itself. None for a callable without Python code.
+    """
+    try:
+        source = inspect.getsourcefile(function)
+        if source is not None:
+            return hashlib.sha256(Path(source).read_bytes()).hexdigest()
+    except (OSError, TypeError):
+        pass
+    code = getattr(function, "__code__", None)
+    return None if code is None else hashlib.sha256(marshal.dumps(code)).hexdigest()
 
 
 def _parse_int(text: str) -> int | Decimal:

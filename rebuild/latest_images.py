@@ -23,8 +23,8 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from changelake.rebuild.search_sink import MAX_ID_BYTES
-from changelake.schemas.sql_views import latest_records_sql, quote_literal
+from changelake.rebuild.document_ids import CANONICAL_ID, document_id_sql
+from changelake.schemas.sql_views import TTL_DELETE_SQL, latest_records_sql, quote_literal
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -39,12 +39,9 @@ LATEST_IMAGES = "changelake_latest_images"
 BATCH_ROWS = 20_000
 _POSITION_COLUMNS = ("event_name", "source_file", "source_row")
 
-# The document _id: the item key, or for a key over the engine's 512-byte limit, ``sha256:`` and
-# the key's SHA-256 in hex. Item keys always contain '=', so a hashed form never equals one.
-DOCUMENT_ID_SQL = (
-    f"CASE WHEN strlen(item_key) > {MAX_ID_BYTES} THEN 'sha256:' || sha256(item_key) "
-    "ELSE item_key END"
-)
+# The default document _id (``document_ids.CANONICAL_ID``): the item key, hashed over 512 bytes.
+# Item keys always contain '=', so a hashed form never equals one.
+DOCUMENT_ID_SQL = document_id_sql(CANONICAL_ID)
 
 # One bulk entry per item, built by DuckDB as text: the action line, then the document line for an
 # upsert (null when the record has no image). The image is the archive's JSON text, never parsed.
@@ -61,17 +58,29 @@ ENTRY_SQL = (
 )
 
 
+TTL_POLICIES = ("delete", "keep")
+
+
 @dataclass(frozen=True)
 class Selection:
-    """Which records count: one table, up to ``as_of``, and only items changed after ``since``."""
+    """Which records count, and how their documents are named.
+
+    One table, up to ``as_of``, only items changed after ``since``; with ``ttl_deletes`` "keep",
+    REMOVEs made by TTL expiry do not count, so an expired item keeps its last image. ``id_rule``
+    names the documents (``document_ids.document_id_sql``).
+    """
 
     table_name: str
     as_of: datetime | None = None
     since: datetime | None = None
+    ttl_deletes: str = "delete"
+    id_rule: str = CANONICAL_ID
 
     def where_sql(self) -> str:
         """The ``WHERE`` condition over ``changes`` for this selection."""
         conditions = [f"table_name = {quote_literal(self.table_name)}"]
+        if self.ttl_deletes == "keep":
+            conditions.append(f"NOT {TTL_DELETE_SQL}")
         if self.as_of is not None:
             conditions.append(f"approximate_creation_time <= {_timestamp_sql(self.as_of)}")
         if self.since is not None:
@@ -146,7 +155,8 @@ def materialize_latest(
             columns = ", new_image"
             records = latest_records_sql("changes", selection.where_sql())
         connection.execute(
-            f"CREATE OR REPLACE TEMP TABLE {LATEST_TABLE} AS SELECT {DOCUMENT_ID_SQL} AS "
+            f"CREATE OR REPLACE TEMP TABLE {LATEST_TABLE} AS SELECT "
+            f"{document_id_sql(selection.id_rule)} AS "
             f"document_id, item_key, event_name, version{columns} FROM ({records})"
         )
     finally:

@@ -1,18 +1,23 @@
-"""Sync: apply everything archived since the last rebuild or sync to the live alias.
+"""Sync: apply everything archived since the last rebuild or sync to the index behind an alias.
 
 The same replay as a rebuild, narrowed to the items changed since the watermark and with deletes,
-written through the alias with external versions: a stale write loses (a counted 409).
+written with external versions: a stale write loses (a counted 409). It follows the recipe the
+index was rebuilt by (``recipe.Recipe``), and writes to the concrete index it read the recipe and
+watermark from, never through the alias: if a rebuild moves the alias meanwhile, this sync's late
+writes cannot land in the new index (where they could bring back an item the rebuild saw
+deleted). The caller holds the alias's sync lease, which rebuild and repair take too.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from changelake.rebuild.aliases import single_alias_target
+from changelake.rebuild.document_ids import check_document_ids
 from changelake.rebuild.latest_images import (
-    Selection,
+    LATEST_TABLE,
     drop_latest,
     load_high_watermark,
     materialize_latest,
@@ -20,11 +25,13 @@ from changelake.rebuild.latest_images import (
 from changelake.rebuild.replay import ReplayOptions, replay_latest
 from changelake.rebuild.watermark import DEFAULT_OVERLAP, META_KEY, SyncState
 from changelake.schemas.exceptions import RebuildError
+from changelake.schemas.sql_views import quote_literal
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import timedelta
 
+    from changelake.rebuild.recipe import Recipe
     from changelake.rebuild.search_sink import SearchSink
 
 
@@ -44,58 +51,72 @@ class SyncSummary:
     version_conflicts: int
     failed: int
     seconds: float
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
         return dict(self.__dict__, seconds=round(self.seconds, 3))
 
 
+def read_index_state(sink: SearchSink, alias: str, command: str) -> tuple[str, SyncState]:
+    """The one index behind ``alias`` and what its ``_meta`` remembers (``command`` for errors)."""
+    index = single_alias_target(sink, alias, command)
+    return index, SyncState.from_meta(sink.get_meta(index), index)
+
+
 def sync_alias(
     connection: Any,
     sink: SearchSink,
     *,
-    table_name: str,
     alias: str,
+    index: str,
+    recipe: Recipe,
     overlap: timedelta = DEFAULT_OVERLAP,
     options: ReplayOptions | None = None,
     on_start: Callable[[int], None] = lambda total: None,
     on_progress: Callable[[int], None] = lambda actions: None,
 ) -> SyncSummary:
-    """Bring the index behind ``alias`` up to date with the archive."""
+    """Bring ``index`` (behind ``alias``) up to date with the archive, by ``recipe``.
+
+    ``index`` and ``recipe`` are what :func:`read_index_state` found before the caller took the
+    lease; the alias must still be on ``index``. ``options.transform`` is the loaded
+    ``recipe.transform``. The watermark moves only if no document was refused, so refused ones
+    are sent again by the next sync.
+    """
     started = time.monotonic()
     options = options or ReplayOptions()
-    index = single_alias_target(sink, alias, "sync")
+    now_on = single_alias_target(sink, alias, "sync")
+    if now_on != index:
+        raise RebuildError(
+            f"alias {alias!r} moved from {index!r} to {now_on!r} before this sync began "
+            "(a rebuild or rollback); run sync again"
+        )
     meta = sink.get_meta(index)
     state = SyncState.from_meta(meta, index)
-    if state.table_name != table_name:
-        raise RebuildError(
-            f"index {index!r} holds table {state.table_name!r}, not {table_name!r}; "
-            "check --table and --alias"
-        )
     if state.as_of is not None:
         raise RebuildError(
             f"index {index!r} shows the state as of {state.as_of.isoformat()}; syncing it would "
             "mix times. Rebuild without --as-of (or roll back) first"
         )
-    high = load_high_watermark(connection, table_name)
-    counts = materialize_latest(connection, Selection(table_name, since=state.since(overlap)))
+    table = quote_literal(recipe.table_name)
+    high = load_high_watermark(connection, recipe.table_name)
+    counts = materialize_latest(connection, recipe.selection(since=state.since(overlap)))
+    check_document_ids(
+        connection, recipe.id_rule, f"SELECT item_key FROM {LATEST_TABLE}",
+        among_sql=f"SELECT item_key FROM changes WHERE table_name = {table}",
+    )  # fmt: skip
     on_start(counts.upserts + counts.removes)
     result = replay_latest(
-        connection, sink, alias, with_removes=True, options=options, on_progress=on_progress
+        connection, sink, index, with_removes=True, options=options, on_progress=on_progress
     )
     drop_latest(connection)
     sink.refresh(index)  # searches see the sync's writes when it returns
     stats = result.stats
-    newest = state.watermark
-    if high is not None and (newest is None or high > newest):
-        newest = high
-        meta[META_KEY] = replace(state, watermark=high).to_meta()
-        sink.put_meta(index, meta)
-    return SyncSummary(
+    summary = SyncSummary(
         index=index,
         alias=alias,
         watermark_from=state.watermark.isoformat() if state.watermark else None,
-        watermark_to=newest.isoformat() if newest else None,
+        watermark_to=state.watermark.isoformat() if state.watermark else None,
         items=counts.upserts + counts.removes,
         indexed=stats.indexed,
         deleted=stats.deleted,
@@ -103,5 +124,26 @@ def sync_alias(
         skipped=result.skipped,
         version_conflicts=stats.version_conflicts,
         failed=len(stats.failures),
-        seconds=time.monotonic() - started,
+        seconds=0.0,
     )
+    newest = state.watermark
+    if stats.failures:
+        summary.warnings.append(
+            f"the watermark stays at {summary.watermark_from or 'the start'}: "
+            f"{len(stats.failures)} documents were refused, and the next sync sends them again"
+        )
+    elif high is not None and (newest is None or high > newest):
+        newest = high
+    after = replace(state, recipe=recipe, watermark=newest)
+    if after != state:
+        meta[META_KEY] = after.to_meta()
+        sink.put_meta(index, meta)
+    summary.watermark_to = newest.isoformat() if newest else None
+    moved_to = sink.alias_targets(alias)
+    if moved_to != [index]:
+        summary.warnings.append(
+            f"alias {alias} moved to {', '.join(moved_to) or 'nothing'} during this sync; its "
+            f"writes went to {index}, the index it read, and the next sync follows the alias"
+        )
+    summary.seconds = time.monotonic() - started
+    return summary

@@ -26,21 +26,20 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from changelake.rebuild.bulk import BulkLoader, BulkStats, RetryPolicy, bytes_to_blocks, iter_chunks
-from changelake.rebuild.documents import json_to_image, record_to_entry
+from changelake.rebuild.documents import json_to_image
 from changelake.rebuild.latest_images import (
     LATEST_IMAGES,
     LATEST_TABLE,
-    Selection,
     drop_latest,
     materialize_latest,
 )
 from changelake.schemas.sql_views import quote_literal
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from datetime import datetime
 
+    from changelake.rebuild.recipe import Recipe
     from changelake.rebuild.search_sink import SearchSink
 
 DRIFT_KINDS = ("missing", "extra", "stale", "ahead", "different")
@@ -56,7 +55,7 @@ KIND_MEANINGS = {
     "missing": "live in the archive, absent from the index",
     "extra": "in the index, removed from or unknown to the archive",
     "stale": "the index holds an older version than the archive",
-    "ahead": "the index holds a newer version than the archive (written by something else)",
+    "ahead": "the index holds a newer version with other content (written by something else)",
     "different": "same version, different content",
 }
 
@@ -176,7 +175,12 @@ def _side_table(rows: list[tuple[str, int, str]]) -> pa.Table:
 
 
 def drift_sql(archive_path: Path, index_path: Path) -> str:
-    """Every drifted document: its id, the kind of drift and both versions."""
+    """Every drifted document: its id, the kind of drift and both versions.
+
+    A document with the archive's content at a higher version is not drift: a repair restores
+    the content at the engine's version when a foreign write left that higher (versions never
+    go down), and later syncs write above it.
+    """
     archive = f"read_parquet({quote_literal(str(archive_path))})"
     index = f"read_parquet({quote_literal(str(index_path))})"
     return f"""
@@ -189,7 +193,7 @@ SELECT coalesce(a.document_id, i.document_id) AS document_id,
        a.version AS archive_version, i.version AS index_version
 FROM {archive} a FULL OUTER JOIN {index} i ON a.document_id = i.document_id
 WHERE a.document_id IS NULL OR i.document_id IS NULL
-   OR a.version <> i.version OR a.content_hash <> i.content_hash
+   OR i.version < a.version OR a.content_hash <> i.content_hash
 """.strip()
 
 
@@ -197,7 +201,7 @@ def verify_alias(
     connection: Any,
     sink: SearchSink,
     *,
-    table_name: str,
+    recipe: Recipe,
     alias: str,
     index: str,
     transform: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
@@ -206,7 +210,9 @@ def verify_alias(
     same_sample: bool = False,
     as_of: datetime | None = None,
 ) -> DriftReport:
-    """Compare ``index`` (behind ``alias``) with the archive; leaves the drift table for repair.
+    """Compare ``index`` (behind ``alias``) with the archive by ``recipe``; leaves the drift table.
+
+    ``transform`` is the loaded ``recipe.transform``.
 
     With ``sample``, only that many items of the archive, chosen at random (removed ones
     included), are compared, their documents fetched by id: a quick check that cannot see
@@ -216,7 +222,7 @@ def verify_alias(
     call again (after a repair); ``as_of`` compares with the state at that instant (an index
     rebuilt with ``--as-of``).
     """
-    materialize_latest(connection, Selection(table_name, as_of=as_of))
+    materialize_latest(connection, recipe.selection(as_of=as_of))
     if sample is not None and not same_sample:
         connection.execute(
             f"CREATE OR REPLACE TEMP TABLE {SAMPLE_TABLE} AS SELECT document_id FROM "
@@ -250,70 +256,6 @@ def verify_alias(
                 {"id": i, "archive_version": a, "index_version": v} for i, a, v in rows
             ]
     return report
-
-
-def iter_repair_entries(
-    connection: Any, transform: Callable[[dict[str, Any]], dict[str, Any] | None] | None
-) -> Iterator[bytes | None]:
-    """Bulk entries that bring every repairable drifted document to the archive's state.
-
-    The archive's latest record is written with its own external version, as sync writes it,
-    but with ``external_gte`` so that a same-version document with other content is replaced;
-    a newer write still wins. A document the archive never knew is deleted at its own version.
-    Documents the index holds at a newer version (``ahead``) are left alone.
-    """
-    reader = connection.execute(
-        f"SELECT d.document_id, l.item_key, l.event_name, l.version, l.new_image, "
-        f"d.index_version FROM {DRIFT_TABLE} d LEFT JOIN {LATEST_IMAGES} l "
-        "ON d.document_id = l.document_id WHERE d.kind <> 'ahead' ORDER BY d.document_id"
-    ).to_arrow_reader(_PAGE)
-    for batch in reader:
-        for record in batch.to_pylist():
-            if record["event_name"] is None:
-                action = {
-                    "delete": {
-                        "_id": record["document_id"],
-                        "version": record["index_version"],
-                        "version_type": "external_gte",
-                    }
-                }
-                yield json.dumps(action).encode() + b"\n"
-                continue
-            entry = record_to_entry(record, transform or _as_is, delete_skipped=True)
-            yield (
-                None
-                if entry is None
-                else entry.replace(
-                    b'"version_type":"external"', b'"version_type":"external_gte"', 1
-                )
-            )
-
-
-def _as_is(image: dict[str, Any]) -> dict[str, Any]:
-    return image
-
-
-def repair_drift(
-    connection: Any,
-    sink: SearchSink,
-    index: str,
-    *,
-    transform: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
-    retry: RetryPolicy | None = None,
-    max_errors: int = 0,
-    on_progress: Callable[[int], None] = lambda actions: None,
-) -> BulkStats:
-    """Send the repair entries for the drift found by :func:`verify_alias`; refresh the index."""
-    loader = BulkLoader(
-        sink,
-        index,
-        max_errors=max_errors,
-        retry=retry or RetryPolicy(),
-        on_progress=on_progress,
-    )
-    stats = loader.load(iter_chunks(bytes_to_blocks(iter_repair_entries(connection, transform))))
-    sink.refresh(index)
-    return stats
 
 
 def drop_verify_tables(connection: Any, *, keep_sample: bool = False) -> None:

@@ -180,13 +180,17 @@ def latest_sql(source: str = "changes", where: str = "true") -> str:
 
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 
-# Who made a change: DynamoDB names no user in stream records; TTL expiries are REMOVEs with a
-# Service identity (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/time-to-live-ttl-streams.html).
+# A TTL delete: DynamoDB names no user in stream records; TTL expiries are REMOVEs with a Service
+# identity (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/time-to-live-ttl-streams.html).
 # Any other record with that identity is named by its principal, not called a TTL delete.
+TTL_DELETE_SQL = (
+    "coalesce(event_name = 'REMOVE' AND user_identity.type = 'Service' AND "
+    f"user_identity.principal_id = '{TTL_PRINCIPAL}', false)"
+)
+
+# Who made a change.
 WHO_SQL = (
-    "CASE WHEN event_name = 'REMOVE' AND user_identity.type = 'Service' AND "
-    f"user_identity.principal_id = '{TTL_PRINCIPAL}' THEN 'TTL' "
-    "ELSE coalesce(user_identity.principal_id, 'user') END"
+    f"CASE WHEN {TTL_DELETE_SQL} THEN 'TTL' ELSE coalesce(user_identity.principal_id, 'user') END"
 )
 
 

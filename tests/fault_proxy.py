@@ -26,14 +26,19 @@ class FaultProxy:
 
     ``matched`` counts the requests whose path contains ``path``, answered or forwarded. With
     ``hold`` seconds, each matched request waits that long before it is forwarded, and
-    ``most_at_once`` records how many matched requests were ever open at the same time.
+    ``most_at_once`` records how many matched requests were ever open at the same time. The
+    first ``applied`` faults are answered only after the request was forwarded: the engine did
+    the work, and its answer was lost on the way back (a timeout, a proxy's 504).
     """
 
-    def __init__(self, upstream: str, path: str, faults: list[int], hold: float = 0.0) -> None:
+    def __init__(
+        self, upstream: str, path: str, faults: list[int], hold: float = 0.0, applied: int = 0
+    ) -> None:
         self.upstream = urlparse(upstream)
         self.path = path
         self.pending = list(faults)
         self.hold = hold
+        self.applied = applied
         self.injected: list[int] = []
         self.matched = 0
         self.forwarded = 0
@@ -62,15 +67,20 @@ class FaultProxy:
         self.server.shutdown()
         self.server.server_close()
 
-    def _next_fault(self, path: str) -> int | None:
+    def _next_fault(self, path: str) -> tuple[int | None, bool]:
+        """The status to answer with (None: the engine's own) and whether to forward first."""
         with self.lock:
             self.matched += self.path in path
             if self.path in path and self.pending:
                 status = self.pending.pop(0)
                 self.injected.append(status)
-                return status
+                if self.applied:
+                    self.applied -= 1
+                    self.forwarded += 1
+                    return status, True
+                return status, False
             self.forwarded += 1
-            return None
+            return None, True
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -98,12 +108,17 @@ class FaultProxy:
             def _forward_or_fault(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status = proxy._next_fault(self.path)
+                status, forward = proxy._next_fault(self.path)
+                if forward:
+                    answer = self._forward(body)
                 if status is not None:
                     reason = "es_rejected_execution_exception" if status == 429 else "unavailable"
                     error = {"error": {"type": reason, "reason": "injected"}, "status": status}
                     self._answer(status, [("Content-Type", "application/json")], json.dumps(error))
                     return
+                self._answer(*answer)
+
+            def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
                 connection = http.client.HTTPConnection(
                     proxy.upstream.hostname or "127.0.0.1", proxy.upstream.port, timeout=60
                 )
@@ -113,7 +128,7 @@ class FaultProxy:
                 data = response.read()
                 kept = [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_HEADERS]
                 connection.close()
-                self._answer(response.status, kept, data)
+                return response.status, kept, data
 
             def _answer(
                 self, status: int, headers: list[tuple[str, str]], body: str | bytes

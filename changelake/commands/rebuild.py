@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from changelake.clients import make_search_sink
+from changelake.index_options import (
+    alias_lease,
+    bulk_bytes_option,
+    bulk_in_flight_option,
+    id_option,
+    max_errors_option,
+    replay_options,
+    require_table,
+    transform_option,
+    ttl_deletes_option,
+)
 from changelake.options import (
     archive_to_alias_options,
     output_option,
@@ -16,11 +28,11 @@ from changelake.options import (
     skip_corrupt_option,
 )
 from changelake.progress import progress
-from changelake.rebuild.bulk import DEFAULT_IN_FLIGHT, DEFAULT_MAX_BYTES
-from changelake.rebuild.documents import load_transform
-from changelake.rebuild.latest_images import Selection, latest_in_background
+from changelake.rebuild.document_ids import CANONICAL_ID
+from changelake.rebuild.documents import load_transform, transform_digest
+from changelake.rebuild.latest_images import latest_in_background
 from changelake.rebuild.rebuild_index import RebuildSummary, rebuild_index
-from changelake.rebuild.replay import ReplayOptions
+from changelake.rebuild.recipe import Recipe, archive_url
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.index_mappings import DEFAULT_MAPPING, load_index_body, shipped_mappings
 from changelake.unreadable_files import naming_archive_files, open_command_archive
@@ -45,57 +57,6 @@ class Timestamp(click.ParamType):  # type: ignore[type-arg]
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def require_table(table_name: str | None) -> str:
-    """The table name, or a usage error saying how to give it."""
-    if not table_name:
-        raise click.UsageError("--table is required (or set CHANGELAKE_TABLE)")
-    return table_name
-
-
-def replay_options(
-    transform: str | None,
-    max_errors: int,
-    bulk_bytes: int = DEFAULT_MAX_BYTES,
-    bulk_in_flight: int = DEFAULT_IN_FLIGHT,
-) -> ReplayOptions:
-    """Replay options from the command line."""
-    return ReplayOptions(
-        transform=load_transform(transform) if transform else None,
-        max_bytes=bulk_bytes,
-        max_errors=max_errors,
-        in_flight=bulk_in_flight,
-    )
-
-
-transform_option = click.option(
-    "--transform",
-    metavar="MODULE:FUNCTION",
-    help="Map each image (a dict) to a document, or None to skip it, "
-    "e.g. changelake.rebuild.transforms:post_document. Default: the image as it is.",
-)
-max_errors_option = click.option(
-    "--max-errors",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Documents the engine may refuse before the run fails.",
-)
-bulk_bytes_option = click.option(
-    "--bulk-bytes",
-    type=click.IntRange(min=1024),
-    default=DEFAULT_MAX_BYTES,
-    show_default=True,
-    help="Largest bulk request body in bytes (a larger single document goes alone).",
-)
-bulk_in_flight_option = click.option(
-    "--bulk-in-flight",
-    type=click.IntRange(min=1),
-    default=DEFAULT_IN_FLIGHT,
-    show_default=True,
-    help="Bulk requests sent at once while the next is prepared (1: one after the other).",
-)
-
-
 @click.command()
 @archive_to_alias_options
 @click.option("--as-of", type=Timestamp(), help="Rebuild the state as of this ISO 8601 instant.")
@@ -106,13 +67,15 @@ bulk_in_flight_option = click.option(
     show_default=True,
     help=f"Index body (settings, mappings): a JSON file or one of {', '.join(shipped_mappings())}.",
 )
+@id_option(CANONICAL_ID)
+@ttl_deletes_option("delete")
 @click.option("--dry-run", is_flag=True, help="Print the plan and write nothing.")
 @click.option(
     "--keep",
     type=click.IntRange(min=0),
     default=1,
     show_default=True,
-    help="Previous rebuilt indexes to keep for rollback; older ones are deleted.",
+    help="Previous targets of the alias to keep for rollback; other rebuilt indexes are deleted.",
 )
 @max_errors_option
 @bulk_bytes_option
@@ -129,6 +92,8 @@ def rebuild(
     as_of: datetime | None,
     transform: str | None,
     mapping: str,
+    id_rule: str,
+    ttl_deletes: str,
     dry_run: bool,
     keep: int,
     max_errors: int,
@@ -138,35 +103,37 @@ def rebuild(
     output: str,
     silent: bool,
 ) -> None:
-    """Rebuild the index behind --alias from the change log, then move the alias atomically."""
+    """Rebuild the index behind --alias from the change log, then move the alias atomically.
+
+    The index remembers its recipe (table, archive, transform, mapping, --id, --ttl-deletes) in
+    its _meta; sync, verify and rollback follow it. The rebuild holds the alias's sync lease, so
+    rebuild, sync and repair of one alias never run at once.
+    """
     table = require_table(table_name)
     index_body = load_index_body(mapping)
-    options = replay_options(transform, max_errors, bulk_bytes, bulk_in_flight)
+    function = load_transform(transform) if transform else None
+    recipe = Recipe(
+        table, archive_url(archive), transform=transform,
+        transform_sha256=transform_digest(function) if function else None,
+        mapping_source=mapping, id_rule=id_rule, ttl_deletes=ttl_deletes,
+    )  # fmt: skip
+    options = replay_options(function, max_errors, bulk_bytes, bulk_in_flight)
     location = parse_archive_uri(archive)
-    connection = open_command_archive(location, table, skip_corrupt=skip_corrupt)
-    with (
-        naming_archive_files(connection, location, table),
+    with ExitStack() as stack:
+        lease = None if dry_run else stack.enter_context(alias_lease(location, table, alias))
+        connection = open_command_archive(location, table, skip_corrupt=skip_corrupt)
+        stack.enter_context(naming_archive_files(connection, location, table))
         # DuckDB works out the latest records while the search client is imported and set up.
-        latest_in_background(connection, Selection(table, as_of=as_of)) as latest,
-    ):
+        latest = stack.enter_context(
+            latest_in_background(connection, recipe.selection(as_of=as_of))
+        )
         sink = make_search_sink(es_url, search)
         with progress(f"Indexing {alias}", silent or dry_run) as bar:
             summary = rebuild_index(
-                connection,
-                sink,
-                archive_uri=archive,
-                table_name=table,
-                alias=alias,
-                index_body=index_body,
-                now=datetime.now(UTC),
-                as_of=as_of,
-                keep=keep,
-                dry_run=dry_run,
-                options=options,
-                latest=latest,
-                on_start=bar.start,
-                on_progress=bar.advance,
-            )
+                connection, sink, recipe=recipe, alias=alias, index_body=index_body,
+                now=datetime.now(UTC), as_of=as_of, keep=keep, dry_run=dry_run, options=options,
+                latest=latest, lease=lease, on_start=bar.start, on_progress=bar.advance,
+            )  # fmt: skip
     if output == "json":
         click.echo(json.dumps(summary.to_dict(), indent=2))
         return

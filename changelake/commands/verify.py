@@ -9,28 +9,32 @@ from typing import TYPE_CHECKING
 
 import click
 
-from changelake.archiver.locks import held_lock
-from changelake.clients import make_search_sink, make_store
-from changelake.commands.rebuild import max_errors_option, require_table, transform_option
-from changelake.options import (
-    archive_to_alias_options,
-    output_option,
-    silent_option,
-    skip_corrupt_option,
+from changelake.clients import make_search_sink
+from changelake.index_options import (
+    accept_transform_change_option,
+    alias_lease,
+    id_option,
+    max_errors_option,
+    recipe_to_alias_options,
+    require_table,
+    transform_option,
+    ttl_deletes_option,
 )
+from changelake.options import output_option, silent_option, skip_corrupt_option
 from changelake.rebuild.aliases import single_alias_target
-from changelake.rebuild.documents import load_transform
-from changelake.rebuild.verify import (
-    DRIFT_KINDS,
-    KIND_MEANINGS,
-    DriftReport,
-    drop_verify_tables,
-    repair_drift,
-    verify_alias,
+from changelake.rebuild.document_ids import CANONICAL_ID
+from changelake.rebuild.guarded_sink import GuardedSink
+from changelake.rebuild.recipe import (
+    Recipe,
+    RecipeFlags,
+    archive_url,
+    follow_recipe,
+    load_recipe_transform,
 )
-from changelake.rebuild.watermark import META_KEY, SyncState
-from changelake.schemas.archive_layout import lock_key, parse_archive_uri
-from changelake.schemas.exceptions import RebuildError
+from changelake.rebuild.repair import verify_index
+from changelake.rebuild.verify import DRIFT_KINDS, KIND_MEANINGS, DriftReport
+from changelake.rebuild.watermark import read_state
+from changelake.schemas.archive_layout import DEFAULT_ARCHIVE, parse_archive_uri
 from changelake.unreadable_files import (
     naming_archive_files,
     open_readable_archive,
@@ -38,9 +42,6 @@ from changelake.unreadable_files import (
 )
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
-    from changelake.rebuild.search_sink import SearchSink
     from changelake.search_options import SearchOptions
 
 # Exit status when drift remains: distinct from errors (1) and usage errors (2), for alerting.
@@ -48,12 +49,16 @@ DRIFT_EXIT_CODE = 3
 
 
 @click.command()
-@archive_to_alias_options
+@recipe_to_alias_options
 @transform_option
+@id_option(None)
+@ttl_deletes_option(None)
+@accept_transform_change_option
 @click.option(
     "--repair",
     is_flag=True,
-    help="Rewrite exactly the drifted documents from the archive, with external versions.",
+    help="Rewrite exactly the drifted documents from the archive, at versions no lower than "
+    "the engine's.",
 )
 @click.option(
     "--sample",
@@ -73,12 +78,15 @@ DRIFT_EXIT_CODE = 3
 @output_option
 @silent_option
 def verify(
-    archive: str,
+    archive: str | None,
     table_name: str | None,
     es_url: str,
     search: SearchOptions,
     alias: str,
     transform: str | None,
+    id_rule: str | None,
+    ttl_deletes: str | None,
+    accept_transform_change: bool,
     repair: bool,
     sample: int | None,
     examples: int,
@@ -89,51 +97,40 @@ def verify(
 ) -> None:
     """Compare the index behind --alias with the archive: missing, extra, stale, different.
 
+    Follows the recipe the index was rebuilt by, and the instant of an index rebuilt --as-of.
     Exits 0 when they agree (after --repair: when the repair left nothing), 3 when drift remains.
     """
-    table = require_table(table_name)
-    location = parse_archive_uri(archive)
-    document = load_transform(transform) if transform else None
     sink = make_search_sink(es_url, search)
     index = single_alias_target(sink, alias, "verify")
-    as_of = _index_as_of(sink, index, table)
+    state = read_state(sink.get_meta(index), index)
+    flags = RecipeFlags(table_name, archive, transform, id_rule, ttl_deletes)
+    if state is not None:
+        recipe, as_of = follow_recipe(state.recipe, flags, index), state.as_of
+    else:  # an index changelake did not build: compared with the latest state, as the flags say
+        recipe = Recipe(
+            require_table(table_name), archive_url(archive or DEFAULT_ARCHIVE),
+            transform=transform, id_rule=id_rule or CANONICAL_ID,
+            ttl_deletes=ttl_deletes or "delete",
+        )  # fmt: skip
+        as_of = None
+    recipe, function = load_recipe_transform(recipe, index, accept_change=accept_transform_change)
+    location = parse_archive_uri(recipe.archive)
+    table = recipe.table_name
     with ExitStack() as stack:
-        lease = None
+        writer = sink
         if repair:
-            # A repair writes like a sync, so it takes the sync's lock before reading the archive
-            # (see "Deletes and tombstones" in the README).
-            lease = stack.enter_context(
-                held_lock(make_store(location), lock_key(table, f"sync-{alias}"))
-            )
+            # A repair writes like a sync, so it holds the alias's lease before reading the
+            # archive (see docs/rebuild-sync-verify.md); a plain verify only reads.
+            writer = GuardedSink(sink, stack.enter_context(alias_lease(location, table, alias)))
         connection, skipped = open_readable_archive(location, table, skip_corrupt=skip_corrupt)
         warn_skipped(skipped)
         stack.enter_context(naming_archive_files(connection, location, table))
         if not silent:
-            click.echo(f"Comparing {alias} ({index}) with {archive} ...", err=True)
-        report = verify_alias(
-            connection, sink, table_name=table, alias=alias, index=index, transform=document,
-            examples=examples, sample=sample, as_of=as_of,
+            click.echo(f"Comparing {alias} ({index}) with {recipe.archive} ...", err=True)
+        report = verify_index(
+            connection, writer, alias=alias, index=index, recipe=recipe, transform=function,
+            as_of=as_of, examples=examples, sample=sample, repair=repair, max_errors=max_errors,
         )  # fmt: skip
-        if lease is not None and report.drifted:
-            stats = repair_drift(
-                connection, sink, index, transform=document, max_errors=max_errors,
-                on_progress=lambda actions: lease.renew_if_due(),
-            )  # fmt: skip
-            drop_verify_tables(connection, keep_sample=True)
-            after = verify_alias(
-                connection, sink, table_name=table, alias=alias, index=index, transform=document,
-                examples=examples, sample=sample, same_sample=True,
-            )  # fmt: skip
-            report.repair = {
-                "indexed": stats.indexed,
-                "deleted": stats.deleted,
-                "version_conflicts": stats.version_conflicts,
-                "failed": len(stats.failures),
-                "retries": stats.retries,
-                "remaining": after.counts,
-                "remaining_drifted": after.drifted,
-            }
-        drop_verify_tables(connection)
     if output == "json":
         skipped_files = [item.to_dict() for item in skipped]
         click.echo(json.dumps({**report.to_dict(), "skipped_files": skipped_files}, indent=2))
@@ -142,23 +139,6 @@ def verify(
     remaining = report.repair["remaining_drifted"] if report.repair else report.drifted
     if remaining:
         sys.exit(DRIFT_EXIT_CODE)
-
-
-def _index_as_of(sink: SearchSink, index: str, table: str) -> datetime | None:
-    """The instant a rebuilt index shows (None: now); checks that it holds ``table``.
-
-    An index changelake never rebuilt (no ``_meta``) is compared with the latest state.
-    """
-    meta = sink.get_meta(index)
-    if META_KEY not in meta:
-        return None
-    state = SyncState.from_meta(meta, index)
-    if state.table_name != table:
-        raise RebuildError(
-            f"index {index!r} holds table {state.table_name!r}, not {table!r}; "
-            "check --table and --alias"
-        )
-    return state.as_of
 
 
 def report_to_text(report: DriftReport) -> str:
@@ -190,6 +170,6 @@ def report_to_text(report: DriftReport) -> str:
                 else "no drift left"
             )
         )
-    elif report.counts["ahead"]:
-        lines.append("Documents ahead of the archive are not repaired: rebuild to reset them.")
+    elif report.drifted:
+        lines.append("Run again with --repair to restore the archive's content.")
     return "\n".join(lines)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from click.testing import CliRunner
@@ -16,6 +18,10 @@ from changelake.clients import make_store
 from changelake.schemas.archive_layout import lock_key, parse_archive_uri
 from changelake.schemas.exceptions import LockHeldError
 from tests.helpers import make_record
+
+if TYPE_CHECKING:
+    from changelake.archiver.locks import Lease
+    from changelake.archiver.object_store import ObjectStore
 
 KEY = lock_key("posts", "compaction")
 
@@ -95,3 +101,63 @@ def test_unreadable_lock_object_counts_as_expired(local_archive: str) -> None:
     holder = json.loads(store.get_bytes(KEY))
     assert holder["owner"] == "me"
     assert datetime.fromisoformat(holder["expires_at"]) == lease.expires_at
+
+
+def test_a_busy_holder_keeps_its_lock_renewed_on_a_timer(archive_uri: str) -> None:
+    store = make_store(parse_archive_uri(archive_uri))
+    with held_lock(store, KEY, owner="busy", duration=timedelta(seconds=1.5)) as lease:
+        time.sleep(3.5)  # the holder's own thread never renews: it is busy elsewhere
+        with pytest.raises(LockHeldError, match="is held by 'busy'"):
+            acquire_lock(store, KEY, owner="late")
+        lease.check()
+    assert list(store.list_keys("_locks/")) == []
+
+
+def test_a_lost_lease_is_noticed_by_check_before_the_next_write(archive_uri: str) -> None:
+    store = make_store(parse_archive_uri(archive_uri))
+    with held_lock(store, KEY, owner="first", duration=timedelta(seconds=1.5)) as lease:
+        lease.check()
+        # Someone else now holds the object (an operator deleted it, another process took it).
+        store.put_bytes(KEY, b'{"owner": "second", "expires_at": "2999-01-01T00:00:00+00:00"}')
+        time.sleep(1.0)  # one renewal, every half second, finds the object changed
+        with pytest.raises(LockHeldError, match="lost the lock"):
+            lease.check()
+    # Not ours any more: the release left the other holder's lock in place.
+    assert json.loads(store.get_bytes(KEY))["owner"] == "second"
+
+
+class _TakeoverBeforeDelete:
+    """The real store, with a second process taking the expired lock just before a delete."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self.location = store.location
+        self.new_holder: Lease | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def _take_over(self) -> None:
+        self.new_holder = acquire_lock(self.store, KEY, owner="new", clock=lambda: FUTURE)
+
+    def delete(self, key: str) -> None:
+        self._take_over()
+        self.store.delete(key)
+
+    def delete_if_match(self, key: str, etag: str) -> None:
+        self._take_over()
+        self.store.delete_if_match(key, etag)
+
+
+FUTURE = datetime(2999, 1, 1, tzinfo=UTC)
+
+
+def test_release_never_deletes_a_lock_taken_over_meanwhile(archive_uri: str) -> None:
+    store = make_store(parse_archive_uri(archive_uri))
+    racing = _TakeoverBeforeDelete(store)
+    old = acquire_lock(racing, KEY, owner="old")
+    old.release()  # its lease has run out by the time the new holder looks (FUTURE)
+    assert racing.new_holder is not None
+    assert json.loads(store.get_bytes(KEY))["owner"] == "new"
+    racing.new_holder.release()
+    assert list(store.list_keys("_locks/")) == []

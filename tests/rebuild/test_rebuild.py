@@ -99,7 +99,7 @@ def test_an_item_whose_latest_record_has_no_image_is_skipped_and_counted(
     assert set(posts.documents()) == {"id=post#1"}
 
 
-def test_alias_moves_old_indexes_are_kept_and_rollback_goes_back(posts: Posts) -> None:
+def test_keep_counts_the_alias_history_so_a_rollback_target_is_kept(posts: Posts) -> None:
     posts.add(make_record(1, key="post#1", event_name="INSERT", at=AT, title="first"))
     first = posts.run_json("rebuild", "--keep", "1")["index"]
     posts.add(make_record(2, key="post#1", at=AT + 1, title="second"))
@@ -111,20 +111,20 @@ def test_alias_moves_old_indexes_are_kept_and_rollback_goes_back(posts: Posts) -
     assert rolled["alias_move"] == {"from": [second["index"]], "to": first}
     assert posts.documents()["id=post#1"][1]["title"] == "first"
 
+    # --keep counts the alias's previous targets, newest first: first (rolled back to), not
+    # second (which the alias left by the rollback).
     third = posts.run_json("rebuild", "--keep", "1")
     assert third["alias_move"] == {"from": [first], "to": third["index"]}
-    assert third["deleted_indexes"] == [first]
-    assert list_rebuilt_indexes(posts.engine.sink, posts.alias) == [
-        second["index"],
-        third["index"],
-    ]
+    assert third["deleted_indexes"] == [second["index"]]
+    assert list_rebuilt_indexes(posts.engine.sink, posts.alias) == [first, third["index"]]
+    assert posts.run_json("rollback")["alias_move"] == {"from": [third["index"]], "to": first}
 
 
 def test_rollback_without_an_older_index_explains(posts: Posts) -> None:
     posts.add(make_record(1, key="post#1", event_name="INSERT", at=AT))
     posts.run("rebuild", "--keep", "0")
     result = posts.run("rollback", code=1)
-    assert "no older rebuilt index" in result.stderr
+    assert "no previous index is kept to roll back to" in result.stderr
     assert "--keep" in result.stderr
 
 

@@ -82,7 +82,9 @@ def test_a_rebuild_killed_mid_load_leaves_the_alias_and_the_next_one_cleans_up(
         "--table", "posts", "--alias", posts.alias, "--es-url", posts.engine.url,
         "--bulk-bytes", "1024", "-s",
     ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A short lease, so that the dead rebuild's lock expires within the test.
+    env = {**os.environ, "CHANGELAKE_LEASE_SECONDS": "3"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     sink = posts.engine.sink
     deadline = time.monotonic() + 60
     while len(list_rebuilt_indexes(sink, posts.alias)) < 2 and time.monotonic() < deadline:
@@ -98,6 +100,10 @@ def test_a_rebuild_killed_mid_load_leaves_the_alias_and_the_next_one_cleans_up(
     (orphan,) = list_orphan_indexes(sink, posts.alias)
     assert orphan != first
 
+    # The dead rebuild's lease holds off the next writer until it expires, then is taken over.
+    refused = posts.run("rebuild", code=1)
+    assert "is held by" in refused.stderr
+    time.sleep(3)
     summary = posts.run_json("rebuild")
     assert summary["documents"] == 3020
     assert orphan in summary["deleted_indexes"]
@@ -105,3 +111,17 @@ def test_a_rebuild_killed_mid_load_leaves_the_alias_and_the_next_one_cleans_up(
     assert list_rebuilt_indexes(sink, posts.alias) == [first, summary["index"]]
     rolled_back = posts.run("rollback")
     assert posts.targets() == [first], rolled_back.output
+
+
+def test_a_bulk_request_resent_after_a_lost_answer_does_not_fail_the_rebuild(
+    posts: Posts,
+) -> None:
+    _add_posts(posts, 40)
+    # The engine indexes the first request, its answer is lost, and it is sent again: every
+    # document of it is then a 409 against itself.
+    with FaultProxy(posts.engine.url, "/_bulk", [504], applied=1) as proxy:
+        summary = posts.through(proxy.url).run_json("rebuild")
+    assert proxy.injected == [504]
+    assert (summary["retries"], summary["documents"]) == (1, 40)
+    assert summary["version_conflicts"] == 40
+    assert len(posts.documents()) == 40

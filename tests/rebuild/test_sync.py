@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 from typing import TYPE_CHECKING
 
 import orjson
@@ -94,11 +95,29 @@ def test_a_failed_sync_keeps_its_watermark_and_the_next_one_resumes(
     result = posts.run("sync", code=1)
     assert "'id=post#3'" in result.stderr
     assert _watermark(posts) == before
+    # Let through, the refused document keeps the watermark where it was ...
     summary = posts.run_json("sync", "--max-errors", "1")
     # post#2 was written before the first sync failed: its replay is a counted conflict.
     assert (summary["indexed"], summary["version_conflicts"], summary["failed"]) == (0, 2, 1)
-    assert _watermark(posts) > before
+    assert _watermark(posts) == before
+    assert "the next sync sends them again" in summary["warnings"][0]
     assert sorted(posts.documents()) == ["id=post#1", "id=post#2"]
+    # ... so once the mapping takes it, the next sync sends it again without any new change.
+    (index,) = posts.targets()
+    _put_mapping(posts.engine.url, index, {"properties": {"title": {"type": "keyword"}}})
+    summary = posts.run_json("sync")
+    assert (summary["indexed"], summary["failed"]) == (1, 0)
+    assert _watermark(posts) > before
+    assert sorted(posts.documents()) == ["id=post#1", "id=post#2", "id=post#3"]
+
+
+def _put_mapping(url: str, index: str, body: dict[str, object]) -> None:
+    request = urllib.request.Request(
+        f"{url}/{index}/_mapping", data=json.dumps(body).encode(), method="PUT",
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 200
 
 
 def test_sync_needs_a_rebuilt_alias_of_the_same_table(posts: Posts) -> None:

@@ -1,0 +1,142 @@
+"""What the index commands (rebuild, sync, verify) share: their options and the alias's lease."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from changelake.archiver.locks import DEFAULT_LEASE, held_lock
+from changelake.clients import make_store
+from changelake.config import ENV_ARCHIVE, ENV_TABLE, lease_duration
+from changelake.options import alias_option, es_url_option, search_options, with_options
+from changelake.rebuild.bulk import DEFAULT_IN_FLIGHT, DEFAULT_MAX_BYTES
+from changelake.rebuild.document_ids import CANONICAL_ID
+from changelake.rebuild.latest_images import TTL_POLICIES
+from changelake.rebuild.replay import ReplayOptions
+from changelake.schemas.archive_layout import lock_key
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from changelake.archiver.locks import Lease
+    from changelake.schemas.archive_layout import ArchiveLocation
+
+
+def require_table(table_name: str | None) -> str:
+    """The table name, or a usage error saying how to give it."""
+    if not table_name:
+        raise click.UsageError("--table is required (or set CHANGELAKE_TABLE)")
+    return table_name
+
+
+def replay_options(
+    transform: Callable[[dict[str, Any]], dict[str, Any] | None] | None,
+    max_errors: int,
+    bulk_bytes: int = DEFAULT_MAX_BYTES,
+    bulk_in_flight: int = DEFAULT_IN_FLIGHT,
+) -> ReplayOptions:
+    """Replay options from the command line (``transform`` already loaded)."""
+    return ReplayOptions(
+        transform=transform, max_bytes=bulk_bytes, max_errors=max_errors, in_flight=bulk_in_flight
+    )
+
+
+@contextmanager
+def alias_lease(location: ArchiveLocation, table_name: str, alias: str) -> Iterator[Lease]:
+    """Hold the lease that makes rebuild, sync and repair of ``alias`` take turns.
+
+    It lasts 15 minutes, or ``CHANGELAKE_LEASE_SECONDS``, and is renewed every third of that.
+    """
+    try:
+        duration = lease_duration(DEFAULT_LEASE)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    key = lock_key(table_name, f"sync-{alias}")
+    with held_lock(make_store(location), key, duration=duration) as lease:
+        yield lease
+
+
+transform_option = click.option(
+    "--transform",
+    metavar="MODULE:FUNCTION",
+    help="Map each image (a dict) to a document, or None to skip it, "
+    "e.g. changelake.rebuild.transforms:post_document. Default: the image as it is; "
+    "sync and verify use the one the index was rebuilt with.",
+)
+accept_transform_change_option = click.option(
+    "--accept-transform-change",
+    is_flag=True,
+    help="Go on although the transform's code changed since the rebuild: the documents written "
+    "from now on use the new code (rebuild to apply it to every document).",
+)
+max_errors_option = click.option(
+    "--max-errors",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Documents the engine may refuse before the run fails.",
+)
+bulk_bytes_option = click.option(
+    "--bulk-bytes",
+    type=click.IntRange(min=1024),
+    default=DEFAULT_MAX_BYTES,
+    show_default=True,
+    help="Largest bulk request body in bytes (a larger single document goes alone).",
+)
+bulk_in_flight_option = click.option(
+    "--bulk-in-flight",
+    type=click.IntRange(min=1),
+    default=DEFAULT_IN_FLIGHT,
+    show_default=True,
+    help="Bulk requests sent at once while the next is prepared (1: one after the other).",
+)
+
+
+def id_option(default: str | None) -> Callable[..., Any]:
+    """``--id TEMPLATE``: how documents are named; rebuild's default is the canonical key."""
+    return click.option(
+        "--id",
+        "id_rule",
+        metavar="TEMPLATE",
+        default=default,
+        show_default=default is not None,
+        help="Document _id: a template over key attributes, e.g. '{postId}' or "
+        f"'{{seriesId}}/{{postId}}', or {CANONICAL_ID} (the canonical key, e.g. id=post#9)."
+        + ("" if default else " Default: the index's recipe."),
+    )
+
+
+def ttl_deletes_option(default: str | None) -> Callable[..., Any]:
+    """``--ttl-deletes delete|keep``: what an item expired by TTL does to its document."""
+    return click.option(
+        "--ttl-deletes",
+        type=click.Choice(TTL_POLICIES),
+        default=default,
+        show_default=default is not None,
+        help="delete: a REMOVE by TTL expiry deletes the document; keep: the document stays "
+        "with the item's last image." + ("" if default else " Default: the index's recipe."),
+    )
+
+
+recipe_archive_option = click.option(
+    "--archive",
+    envvar=ENV_ARCHIVE,
+    default=None,
+    help="Archive root: s3://bucket/prefix or a local directory. Default: the archive the index "
+    f"was rebuilt from. Env: {ENV_ARCHIVE}.",
+)
+
+recipe_table_option = click.option(
+    "--table",
+    "table_name",
+    envvar=ENV_TABLE,
+    default=None,
+    help=f"DynamoDB table name. Default: the table the index was rebuilt from. Env: {ENV_TABLE}.",
+)
+
+# Where sync and verify read (the index's recipe, unless given) and the alias they work on.
+recipe_to_alias_options = with_options(
+    recipe_archive_option, recipe_table_option, es_url_option, search_options, alias_option
+)
