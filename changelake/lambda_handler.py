@@ -25,7 +25,7 @@ from changelake.archiver.batch import archive_records
 from changelake.archiver.stream_records import event_to_records
 from changelake.clients import make_store
 from changelake.config import ENV_STREAM_ARN, ArchiveSettings
-from changelake.metrics import summary_to_emf
+from changelake.metrics import OLDEST_UNREAD_METRIC, summary_to_emf
 from changelake.polling import run_poll
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.exceptions import CheckpointConflictError
@@ -81,5 +81,8 @@ def poll(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"stopped": str(error)}
     summary = result.to_dict()
     counts = {"ArchivedRecords": result.archived, "QuarantinedRecords": len(result.quarantined)}
-    sys.stdout.write(json.dumps(summary_to_emf("poll", summary, counts)) + "\n")
+    # The poller's IteratorAge: the alarm in poller mode reads it (deploy/template.yaml).
+    ages = {OLDEST_UNREAD_METRIC: round(result.oldest_unread_seconds * 1000)}
+    document = summary_to_emf("poll", summary, counts, milliseconds=ages)
+    sys.stdout.write(json.dumps(document) + "\n")
     return summary
