@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 class Timestamp(click.ParamType):  # type: ignore[type-arg]
-    """An ISO 8601 instant; without a time zone it is taken as UTC."""
+    """An ISO 8601 instant, not in the future; without a time zone it is taken as UTC."""
 
     name = "timestamp"
 
@@ -42,7 +42,17 @@ class Timestamp(click.ParamType):  # type: ignore[type-arg]
             moment = datetime.fromisoformat(value)
         except ValueError:
             self.fail(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-20T09:00:00Z", param, ctx)
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        now = datetime.now(UTC)
+        if moment > now:
+            # The archive holds nothing after now: a future time is a mistake, not "latest".
+            self.fail(
+                f"{value!r} is in the future (it is now {now:%Y-%m-%dT%H:%M:%SZ}); leave the "
+                "option out for the latest state",
+                param,
+                ctx,
+            )
+        return moment
 
 
 def require_table(table_name: str | None) -> str:

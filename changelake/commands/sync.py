@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from changelake.archive_tables import require_archive
 from changelake.archiver.locks import held_lock
 from changelake.clients import make_search_sink, make_store
 from changelake.commands.rebuild import (
@@ -70,6 +71,7 @@ def sync(
     table = require_table(table_name)
     options = replay_options(transform, max_errors, bulk_bytes, bulk_in_flight)
     location = parse_archive_uri(archive)
+    require_archive(location, table)  # before the lock: a mistyped archive gets no lock object
     sink = make_search_sink(es_url, search)
     # One sync per alias at a time, reading the archive only once it holds the lock: a sync that
     # read an older archive could otherwise send an item's older version after another sync

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from changelake.archive_tables import require_archive
 from changelake.archiver.locks import held_lock
 from changelake.clients import make_search_sink, make_store
 from changelake.commands.rebuild import max_errors_option, require_table, transform_option
@@ -93,6 +94,7 @@ def verify(
     """
     table = require_table(table_name)
     location = parse_archive_uri(archive)
+    require_archive(location, table)
     document = load_transform(transform) if transform else None
     sink = make_search_sink(es_url, search)
     index = single_alias_target(sink, alias, "verify")

@@ -45,7 +45,7 @@ def test_archive_reads_stdin_and_takes_the_archive_from_the_environment(
 ) -> None:
     event = json.dumps({"Records": [make_record(1), make_record(2)]})
     result = CliRunner(env={"CHANGELAKE_ARCHIVE": local_archive}).invoke(
-        cli, ["archive", "--table", "renamed", "-"], input=event
+        cli, ["archive", "--table", "renamed", "--rename-table", "-"], input=event
     )
     assert result.exit_code == 0, result.output
     assert [row["table_name"] for row in read_changes(local_archive)] == ["renamed", "renamed"]
@@ -88,7 +88,7 @@ def test_bad_archive_uri_and_table_are_errors_not_tracebacks() -> None:
     assert result.exit_code == 1
     assert result.stderr == (
         "Error: archive URI 'ftp://x/y' is not supported; "
-        "use s3://bucket/prefix or a local directory\n"
+        "use s3://bucket/prefix (lower case, two slashes) or a local directory\n"
     )
     result = CliRunner().invoke(cli, ["archive", "--table", "no", "-"], input='{"Records": []}')
     assert result.exit_code == 1
