@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import traceback
 from importlib import import_module
 from typing import Any
@@ -58,6 +60,10 @@ class ChangelakeGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:
+            # The reader of stdout went away (sql ... | head): stop quietly, as a pipe does.
+            _silence_stdout()
+            ctx.exit(1)
         except Exception as error:
             if ctx.obj and ctx.obj.get("verbose"):
                 click.echo(redact("".join(traceback.format_exception(error))), err=True)
@@ -69,6 +75,16 @@ class ChangelakeGroup(click.Group):
                     "--verbose shows the traceback)"
                 )
             raise click.ClickException(redact(message)) from None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit raises no second broken pipe."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test runner's buffer): nothing to flush into the pipe
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
 
 
 @click.group(cls=ChangelakeGroup)

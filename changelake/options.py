@@ -7,6 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from changelake.ask.output_formats import (
+    FORMAT_ALIASES,
+    RESULT_FORMATS,
+    SUMMARY_FORMATS,
+    TEXT,
+    format_name,
+)
 from changelake.config import (
     ENV_ALIAS,
     ENV_ARCHIVE,
@@ -56,11 +63,25 @@ def required_table_option(help_text: str) -> Callable[..., Any]:
 
 output_option = click.option(
     "--output",
-    type=click.Choice(["text", "json"]),
-    default="text",
+    type=click.Choice(SUMMARY_FORMATS),
+    default=TEXT,
     show_default=True,
     help="Print the summary as text or JSON.",
 )
+
+
+def result_output_option(help_text: str) -> Callable[..., Any]:
+    """``--output text|csv|json|parquet`` for rows (``table``, the earlier name of ``text``,
+    still works); ``help_text`` says what each means for the command."""
+    return click.option(
+        "--output",
+        type=click.Choice([*RESULT_FORMATS, *FORMAT_ALIASES]),
+        default=TEXT,
+        show_default=True,
+        callback=lambda ctx, param, value: format_name(value),
+        help=help_text,
+    )
+
 
 silent_option = click.option("-s", "--silent", is_flag=True, help="Hide progress bars.")
 
