@@ -23,7 +23,9 @@ import trustme
 from click.testing import CliRunner
 
 from changelake.cli import cli
+from changelake.clients import make_search_sink
 from changelake.redaction import redact, remember_secret
+from changelake.search_options import SearchOptions
 from scripts.services import free_port
 from tests.changelake.sql_archive import write_sample_archive
 
@@ -219,3 +221,17 @@ def test_an_unexpected_error_is_one_line_that_says_so(monkeypatch: pytest.Monkey
     assert PASSWORD not in result.output
     verbose = CliRunner().invoke(cli, ["-v", "rollback", "--alias", "a", "--es-url", "http://h:1"])
     assert "Traceback" in verbose.stderr and PASSWORD not in verbose.output
+
+
+@pytest.mark.opensearch
+def test_clients_and_options_keep_no_credentials_in_their_repr(
+    opensearch_service: Service, es_service: Service
+) -> None:
+    for service in (opensearch_service, es_service):
+        scheme, _, host = service.url.partition("://")
+        sink = make_search_sink(f"{scheme}://{USER}:pa55-w0rd%21@{host}")
+        shown = repr(sink) + repr(sink.client) + repr(vars(sink))
+        assert PASSWORD not in shown and "pa55-w0rd%21" not in shown, shown
+    options = SearchOptions(username=USER, password=PASSWORD)
+    assert PASSWORD not in repr(options)
+    assert API_KEY not in repr(SearchOptions(api_key=API_KEY))
