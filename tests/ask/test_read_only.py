@@ -138,14 +138,18 @@ def _statement(draw: st.DrawFn) -> tuple[str, bool]:
     return gap() + "".join(word + gap() for word in words) + core, reads
 
 
+# One connection for every generated example: the checks never change it, and reads do not.
+_FUZZED = duckdb.connect()
+_FUZZED.execute("create table t (a varchar)")
+
+
 @settings(max_examples=300, deadline=None)
 @given(_statement())
 def test_generated_statements_are_read_or_refused_never_anything_else(
     generated: tuple[str, bool],
 ) -> None:
     sql, reads = generated
-    connection = duckdb.connect()
-    connection.execute("create table t (a varchar)")
+    connection = _FUZZED
     if reads:
         (statement,) = split_statements(connection, sql)
         connection.execute(statement)
@@ -158,6 +162,6 @@ def test_generated_statements_are_read_or_refused_never_anything_else(
 @given(st.text(alphabet=st.sampled_from("EXPLAIN ANALYZE SELECT COPY ()'/*-;\n1"), max_size=60))
 def test_any_text_gets_statements_or_a_one_line_error(sql: str) -> None:
     try:
-        split_statements(duckdb.connect(), sql)
+        split_statements(_FUZZED, sql)
     except ChangelakeError as error:
         assert "\n" not in str(error)
