@@ -31,6 +31,11 @@ class ShardCheckpoint:
     closed: bool = False
     records: int = 0
     updated_at: datetime | None = None
+    # When the last archived record was made (its ApproximateCreationDateTime), and the start of
+    # the last run that found the shard caught up: the shard's records before the later of the
+    # two are archived (changelake.archiver.stream_poller).
+    last_record_at: datetime | None = None
+    caught_up_at: datetime | None = None
     etag: str | None = field(default=None, compare=False)
 
     @property
@@ -66,7 +71,13 @@ def load_shard_checkpoint(
         return empty
     fields = orjson.loads(data)
     return ShardCheckpoint(
-        **{**fields, "updated_at": _time(fields.get("updated_at")), "etag": etag}
+        **{
+            **fields,
+            "updated_at": _time(fields.get("updated_at")),
+            "last_record_at": _time(fields.get("last_record_at")),
+            "caught_up_at": _time(fields.get("caught_up_at")),
+            "etag": etag,
+        }
     )
 
 

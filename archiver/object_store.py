@@ -63,6 +63,12 @@ class ObjectStore(Protocol):
         Raises :class:`PreconditionFailedError` when the object changed or is gone.
         """
 
+    def list_folders(self, prefix: str) -> list[str]:
+        """Names of the folders directly under a prefix (``table=posts``), sorted.
+
+        Raises :class:`FileNotFoundError` when the archive's directory or bucket does not exist.
+        """
+
 
 class LocalStore:
     """An archive in a local directory."""
@@ -178,6 +184,15 @@ class LocalStore:
         except OSError as error:
             raise StorageError(f"cannot delete {path}: {error.strerror or error}") from error
 
+    def list_folders(self, prefix: str) -> list[str]:
+        """Subdirectories of the prefix's directory (none if it does not exist)."""
+        if not self.root.is_dir():
+            raise FileNotFoundError(str(self.root))
+        base = self.root / prefix
+        return (
+            sorted(path.name for path in base.iterdir() if path.is_dir()) if base.is_dir() else []
+        )
+
 
 class S3Store:
     """An archive under ``s3://bucket/prefix``; the boto3 client is passed in."""
@@ -252,6 +267,24 @@ class S3Store:
                     yield item["Key"][len(root) + 1 :] if root else item["Key"]
         except Exception as error:
             raise StorageError(f"cannot list s3://{self.bucket}/{full_prefix}: {error}") from error
+
+    def list_folders(self, prefix: str) -> list[str]:
+        """The common prefixes under the prefix, with '/' as the delimiter."""
+        full_prefix = join_key(self.location.prefix, prefix)
+        start = f"{full_prefix}/" if full_prefix else ""
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            pages = paginator.paginate(Bucket=self.bucket, Prefix=start, Delimiter="/")
+            found = [
+                common["Prefix"][len(start) :].rstrip("/")
+                for page in pages
+                for common in page.get("CommonPrefixes", [])
+            ]
+        except Exception as error:
+            if aws_error_code(error) == "NoSuchBucket":
+                raise FileNotFoundError(f"s3://{self.bucket}") from None
+            raise StorageError(f"cannot list s3://{self.bucket}/{start}: {error}") from error
+        return sorted(found)
 
     def delete(self, key: str) -> None:
         """DELETE the object."""

@@ -1,22 +1,27 @@
 """Read a DynamoDB stream from where the last run stopped, archive it, checkpoint each shard.
 
-One run: check for a gap, list the shards (parents first), and for each shard not yet finished get
-an iterator (TRIM_HORIZON the first time, AFTER_SEQUENCE_NUMBER of the checkpoint after), then
-GetRecords until the shard is closed or caught up. Each page is archived before its checkpoint is
-written, so a crash in between only archives the page again (same file name, same event ids).
-The run stops before its time is up, with everything it read archived and checkpointed.
+One run: check for a gap, list the shards, read their checkpoints, and give every shard not yet
+finished turns (:mod:`changelake.archiver.shard_turns`: parents before children, the furthest
+behind first, each turn a fair share of the time left), each turn reading pages
+(:mod:`changelake.archiver.shard_reader`). The run stops before its time is up, with everything
+it read archived and checkpointed.
+
+The stream's ``covered_until`` (every change before it is archived) is the earliest time up to
+which a shard not yet read to its end is archived: the run's start for a shard it found caught
+up, else what the shard's checkpoint says. So a stream with more shards than one run can reach
+still advances, and the age of the oldest record left unread is known.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from changelake.archiver.backoff import EMPTY_READS, THROTTLED
-from changelake.archiver.batch import ArchivedTotals, archive_records
+from changelake.archiver.backoff import EMPTY_READS
+from changelake.archiver.batch import ArchivedTotals
 from changelake.archiver.checkpoints import (
     ShardCheckpoint,
     StreamState,
@@ -25,73 +30,50 @@ from changelake.archiver.checkpoints import (
     save_shard_checkpoint,
     save_stream_state,
 )
-from changelake.archiver.polled_records import polled_record_to_lambda
-from changelake.archiver.stream_gaps import StreamGap, find_gap
-from changelake.archiver.stream_shards import is_closed, iter_shards, order_shards
-from changelake.schemas.exceptions import (
-    PreconditionFailedError,
-    StreamGapError,
-    StreamReadError,
-    aws_error_code,
+from changelake.archiver.shard_reader import (
+    CAUGHT_UP,
+    CLOSED,
+    IDLE,
+    ShardProgress,
+    ShardReader,
 )
+from changelake.archiver.shard_turns import Clock, Deadline, ShardTurns, archived_until
+from changelake.archiver.stream_gaps import TRIM_HORIZON, StreamGap, find_gap
+from changelake.archiver.stream_shards import iter_shards, order_shards
+from changelake.schemas.exceptions import PreconditionFailedError, StreamGapError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
     from changelake.archiver.object_store import ObjectStore
 
-THROTTLING_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "LimitExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-    }
-)
-GET_RECORDS_LIMIT = 1000
+# How a shard ended a run that did not read it to the end or catch it up.
+OUT_OF_TIME = "stopped: out of time"
+NOT_STARTED = "not started: out of time"
 
+# Checkpoints read at once at the start of a run (one small GET each); within botocore's
+# default pool of ten connections.
+CHECKPOINT_READERS = 8
 
-@dataclass(frozen=True)
-class Clock:
-    """Time for a run: a monotonic clock, a sleeper and wall time (tests pass their own)."""
-
-    monotonic: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-    now: Callable[[], datetime] = lambda: datetime.now(UTC)
-
-
-@dataclass
-class Deadline:
-    """When a run must have stopped, minus a reserve for the page and checkpoint in flight."""
-
-    clock: Clock
-    seconds: float
-    started: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.started = self.clock.monotonic()
-        # A GetRecords page plus its archive write and checkpoint takes a few seconds at most.
-        self.reserve = min(30.0, max(0.5, self.seconds * 0.1))
-
-    def remaining(self) -> float:
-        """Seconds left before the run must stop, reserve taken off."""
-        return self.seconds - self.reserve - (self.clock.monotonic() - self.started)
-
-    def sleep(self, seconds: float) -> None:
-        """Sleep, but never past the deadline."""
-        self.clock.sleep(max(0.0, min(seconds, self.remaining())))
+# A shard found caught up by a run that did not finish every shard gets the run's start in its
+# checkpoint, for the next runs' covered_until, at most this often (one PUT per shard).
+CAUGHT_UP_REFRESH = timedelta(minutes=10)
 
 
 @dataclass
 class PollResult(ArchivedTotals):
-    """What one run did: records archived, files written, and how each shard ended."""
+    """What one run did: records archived, files written, how each shard ended, and the lag.
+
+    ``oldest_unread_seconds`` bounds the age of the oldest record the run left unread (0 when
+    every shard is caught up): records expire from the stream at 24 hours.
+    """
 
     table_name: str
     stream_arn: str
     records: int = 0
     shards: dict[str, str] = field(default_factory=dict)
     complete: bool = False
+    oldest_unread_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
@@ -107,7 +89,7 @@ def poll_stream(
     max_seconds: float,
     clock: Clock | None = None,
 ) -> PollResult:
-    """Archive every new record of the stream, shard by shard, within ``max_seconds``.
+    """Archive every new record of the stream within ``max_seconds``, the shards in turns.
 
     Raises :class:`StreamGapError` when changes were lost (see
     :mod:`changelake.archiver.stream_gaps`),
@@ -122,144 +104,128 @@ def poll_stream(
         _record_gap(store, state, gap)
         raise StreamGapError(gap.message())
     result = PollResult(table_name=table_name, stream_arn=stream_arn)
-    reader = _ShardReader(streams_client, store, result, deadline, state)
-    finished = True
-    for shard in order_shards(list(iter_shards(streams_client, stream_arn))):
-        if deadline.remaining() <= 0:
-            result.shards[shard["ShardId"]] = "not started: out of time"
-            finished = False
-            continue
-        status = reader.read(shard)
-        result.shards[shard["ShardId"]] = status
-        if status == "stopped: out of time":
-            finished = False
-    if finished:
+    shards = order_shards(list(iter_shards(streams_client, stream_arn)))
+    progress = {
+        checkpoint.shard_id: ShardProgress(checkpoint)
+        for checkpoint in _load_checkpoints(store, table_name, stream_arn, shards)
+    }
+    floor = state.covered_until if state else None
+    finished = [shard_id for shard_id, p in progress.items() if p.checkpoint.closed]
+    result.shards.update(dict.fromkeys(finished, CLOSED))
+    turns = ShardTurns(
+        shards,
+        finished,
+        behind={shard_id: archived_until(p.checkpoint, None) for shard_id, p in progress.items()},
+    )
+    reader = ShardReader(
+        streams_client,
+        store,
+        stream_arn,
+        table_name,
+        deadline,
+        state,
+        totals=result,
+        on_gap=lambda found: _record_gap(store, state, found),
+    )
+    _take_turns(turns, reader, progress, deadline, result.shards)
+    result.records = reader.records
+    unfinished = _name_unfinished(turns, progress, result.shards)
+    result.complete = not unfinished
+    if result.complete:
         _advance_stream_state(store, state, table_name, stream_arn, started_at)
-    result.complete = finished
+        return result
+    caught_up = [p for p in progress.values() if p.caught_up]
+    _note_caught_up(store, caught_up, started_at)
+    bounds = ([started_at] if caught_up else []) + [
+        archived_until(progress[shard_id].checkpoint, floor) for shard_id in unfinished
+    ]
+    known = [bound for bound in bounds if bound is not None]
+    if len(known) < len(bounds):
+        # Nothing says how old an unread shard's records are: at most the stream's retention.
+        result.oldest_unread_seconds = TRIM_HORIZON.total_seconds()
+        return result
+    covered_until = min(known)
+    result.oldest_unread_seconds = max(0.0, (clock.now() - covered_until).total_seconds())
+    _advance_stream_state(store, state, table_name, stream_arn, covered_until)
     return result
 
 
-@dataclass
-class _ShardReader:
-    client: Any
-    store: ObjectStore
-    result: PollResult
-    deadline: Deadline
-    state: StreamState | None
+def _take_turns(
+    turns: ShardTurns,
+    reader: ShardReader,
+    progress: Mapping[str, ShardProgress],
+    deadline: Deadline,
+    endings: dict[str, str],
+) -> None:
+    """Give the shards turns until each is caught up or closed, or the time is up.
 
-    def read(self, shard: Mapping[str, Any]) -> str:
-        """Read one shard as far as it goes; returns how it ended."""
-        checkpoint = load_shard_checkpoint(
-            self.store, self.result.table_name, self.result.stream_arn, shard["ShardId"]
-        )
-        if checkpoint.closed:
-            return "closed"
-        iterator: str | None = self._iterator(checkpoint)
-        empty_reads = 0
-        throttled = 0
-        while iterator is not None:
-            if self.deadline.remaining() <= 0:
-                return "stopped: out of time"
-            try:
-                response = self.client.get_records(ShardIterator=iterator, Limit=GET_RECORDS_LIMIT)
-            except Exception as error:
-                code = aws_error_code(error)
-                if code == "ExpiredIteratorException":
-                    # Iterators live 15 minutes; a fresh one from the checkpoint loses nothing.
-                    iterator = self._iterator(checkpoint)
-                    continue
-                if code not in THROTTLING_CODES:
-                    raise
-                if throttled >= THROTTLED.attempts:
-                    raise StreamReadError(
-                        f"GetRecords on shard {shard['ShardId']} was throttled "
-                        f"{throttled} times in a row ({code}); try again later"
-                    ) from error
-                self.deadline.sleep(THROTTLED.delay(throttled))
-                throttled += 1
-                continue
-            throttled = 0
-            records = response.get("Records", [])
-            if records:
-                checkpoint = self._archive(checkpoint, records)
-            iterator = response.get("NextShardIterator")
-            if iterator is None:
-                save_shard_checkpoint(self.store, replace(checkpoint, closed=True))
-                return "closed"
-            if records:
-                empty_reads = 0
-                continue
-            if not is_closed(shard) and empty_reads >= EMPTY_READS.attempts:
-                return "caught up"
-            self.deadline.sleep(EMPTY_READS.delay(empty_reads))
-            empty_reads += 1
-        return "closed"
+    A run sleeps only after a whole round of empty pages: with many shards, the other shards'
+    turns are the pause between two reads of one shard.
+    """
+    idle_turns = 0
+    idle_rounds = 0
+    while (shard := turns.next()) is not None:
+        if deadline.remaining() <= 0:
+            turns.again(shard)
+            return
+        share = deadline.remaining() / (len(turns) + 1)
+        ending = reader.turn(shard, progress[shard["ShardId"]], share)
+        endings[shard["ShardId"]] = ending
+        if ending == CLOSED:
+            turns.finish(shard)
+        elif ending != CAUGHT_UP:
+            turns.again(shard)
+        if ending != IDLE:
+            idle_turns = 0
+            idle_rounds = idle_rounds if ending == CAUGHT_UP else 0
+            continue
+        idle_turns += 1
+        if idle_turns >= len(turns):
+            deadline.sleep(EMPTY_READS.delay(idle_rounds))
+            idle_rounds += 1
+            idle_turns = 0
 
-    def _archive(
-        self, checkpoint: ShardCheckpoint, records: list[Mapping[str, Any]]
-    ) -> ShardCheckpoint:
-        stream_arn = self.result.stream_arn
-        batch = archive_records(
-            [polled_record_to_lambda(record, stream_arn) for record in records],
-            self.store,
-            table_name=self.result.table_name,
-            shard_id=checkpoint.shard_id,
-        )
-        self.result.records += self.result.add_batch(batch)
-        return save_shard_checkpoint(
-            self.store,
-            replace(
-                checkpoint,
-                sequence_number=records[-1]["dynamodb"]["SequenceNumber"],
-                records=checkpoint.records + len(records),
-                updated_at=datetime.now(UTC),
-            ),
-        )
 
-    def _iterator(self, checkpoint: ShardCheckpoint) -> str | None:
-        position: dict[str, str] = {"ShardIteratorType": "TRIM_HORIZON"}
-        if checkpoint.sequence_number is not None:
-            position = {
-                "ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
-                "SequenceNumber": checkpoint.sequence_number,
-            }
-        try:
-            response = self.client.get_shard_iterator(
-                StreamArn=checkpoint.stream_arn, ShardId=checkpoint.shard_id, **position
+def _name_unfinished(
+    turns: ShardTurns, progress: Mapping[str, ShardProgress], endings: dict[str, str]
+) -> list[str]:
+    """The shards the run left with records to read, each with how it ended in ``endings``."""
+    unfinished = []
+    while (shard := turns.next()) is not None:
+        started = progress[shard["ShardId"]].started
+        endings[shard["ShardId"]] = OUT_OF_TIME if started else NOT_STARTED
+        unfinished.append(shard["ShardId"])
+    for child in turns.blocked():
+        endings[child["ShardId"]] = f"not started: parent {child['ParentShardId']} unfinished"
+        unfinished.append(child["ShardId"])
+    return unfinished
+
+
+def _load_checkpoints(
+    store: ObjectStore, table_name: str, stream_arn: str, shards: Sequence[Mapping[str, Any]]
+) -> list[ShardCheckpoint]:
+    """Every listed shard's checkpoint, read concurrently (a stream lists dozens of shards)."""
+
+    def load(shard: Mapping[str, Any]) -> ShardCheckpoint:
+        return load_shard_checkpoint(store, table_name, stream_arn, shard["ShardId"])
+
+    if len(shards) <= 1:
+        return [load(shard) for shard in shards]
+    with ThreadPoolExecutor(max_workers=CHECKPOINT_READERS) as pool:
+        return list(pool.map(load, shards))
+
+
+def _note_caught_up(
+    store: ObjectStore, caught_up: Iterable[ShardProgress], started_at: datetime
+) -> None:
+    """Keep the run's start in the checkpoints of the shards it caught up (see
+    ``CAUGHT_UP_REFRESH``), so that later runs know them archived until then."""
+    for shard in caught_up:
+        noted = shard.checkpoint.caught_up_at
+        if noted is None or noted < started_at - CAUGHT_UP_REFRESH:
+            shard.checkpoint = save_shard_checkpoint(
+                store, replace(shard.checkpoint, caught_up_at=started_at)
             )
-        except Exception as error:
-            if aws_error_code(error) != "TrimmedDataAccessException":
-                raise
-            if not self._snapshot_covers(checkpoint):
-                now = datetime.now(UTC)
-                gap = StreamGap(
-                    table_name=checkpoint.table_name,
-                    reason=(
-                        f"shard {checkpoint.shard_id} no longer holds the records after sequence "
-                        f"number {checkpoint.sequence_number}: they were trimmed before this run"
-                    ),
-                    lost_from=checkpoint.updated_at or now,
-                    lost_until=now,
-                    stream_arn=checkpoint.stream_arn,
-                    detected_at=now,
-                )
-                _record_gap(self.store, self.state, gap)
-                raise StreamGapError(gap.message()) from error
-            # The records after the checkpoint were trimmed, but a later snapshot holds their
-            # effect: read what the shard still has.
-            response = self.client.get_shard_iterator(
-                StreamArn=checkpoint.stream_arn,
-                ShardId=checkpoint.shard_id,
-                ShardIteratorType="TRIM_HORIZON",
-            )
-        iterator = response.get("ShardIterator")
-        return iterator if isinstance(iterator, str) else None
-
-    def _snapshot_covers(self, checkpoint: ShardCheckpoint) -> bool:
-        snapshot_at = self.state.snapshot_at if self.state else None
-        return snapshot_at is not None and (
-            checkpoint.updated_at is None or snapshot_at > checkpoint.updated_at
-        )
 
 
 def _record_gap(store: ObjectStore, state: StreamState | None, gap: StreamGap) -> None:
@@ -276,13 +242,15 @@ def _advance_stream_state(
     state: StreamState | None,
     table_name: str,
     stream_arn: str,
-    started_at: datetime,
+    covered_until: datetime,
 ) -> None:
-    """After a complete run, every change before its start is archived."""
+    """Every change before ``covered_until`` is archived: keep it, if it moves forward."""
     if state is None:
-        state = StreamState(table_name=table_name, stream_arn=stream_arn, covered_until=started_at)
-    elif started_at > state.covered_until:
-        state = replace(state, covered_until=started_at)
+        state = StreamState(
+            table_name=table_name, stream_arn=stream_arn, covered_until=covered_until
+        )
+    elif covered_until > state.covered_until:
+        state = replace(state, covered_until=covered_until)
     else:
         return
     # Losing this write means a concurrent run or snapshot moved it: theirs is at least as recent.

@@ -6,12 +6,13 @@ import sys
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
+from changelake.ask.output_formats import CSV, JSON, PARQUET, format_name
 from changelake.ask.read_only import split_statements
 from changelake.ask.result_output import write_csv, write_json_lines, write_parquet, write_table
 from changelake.schemas.exceptions import QueryError, ReadOnlyError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Collection, Iterator
 
 # Rows per Arrow batch: big enough to amortize the per-batch work, small enough that a wide
 # result (images of ~1 KB) stays at a few MB in memory.
@@ -33,18 +34,26 @@ def run_sql(connection: Any, sql: str, output: str, out: IO[bytes] | None = None
         result = connection.execute(last)
         if result.description is None or last.type.name not in {"SELECT", "EXPLAIN"}:
             return
+        # DuckDB hands JSON to Arrow as plain strings: its own type says which they are.
+        json_typed = [name for name, kind, *_ in result.description if str(kind) == "JSON"]
         reader = result.to_arrow_reader(BATCH_ROWS)
-        write_result(reader, output, out or sys.stdout.buffer)
+        write_result(reader, output, out or sys.stdout.buffer, json_typed)
 
 
-def write_result(reader: Any, output: str, out: IO[bytes]) -> None:
-    """Write a record-batch reader to ``out`` as table, csv, json (lines) or parquet."""
+def write_result(
+    reader: Any, output: str, out: IO[bytes], json_typed: Collection[str] = ()
+) -> None:
+    """Write a record-batch reader to ``out`` as text (a table), csv, json (lines) or parquet.
+
+    ``json_typed`` are the columns of DuckDB's JSON type, which JSON output nests.
+    """
     batches = _checked(reader)
-    if output == "csv":
+    output = format_name(output)
+    if output == CSV:
         write_csv(reader.schema, batches, out)
-    elif output == "json":
-        write_json_lines(batches, out)
-    elif output == "parquet":
+    elif output == JSON:
+        write_json_lines(batches, out, json_typed)
+    elif output == PARQUET:
         write_parquet(reader.schema, batches, out)
     else:
         write_table(list(reader.schema.names), batches, out)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from changelake.schemas.exceptions import QueryError, ReadOnlyError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 # In-memory objects of the session (CREATE TEMP TABLE, a view, a macro) never touch the archive.
 ALLOWED_STATEMENTS = frozenset({"SELECT", "EXPLAIN", "CREATE", "CREATE_FUNC", "DROP"})
@@ -32,8 +32,6 @@ _WHAT = {
     "VARIABLE_SET": "SET changes the session's locked settings",
     "ALTER": "ALTER changes objects",
 }
-
-_EXPLAIN_PREFIX = re.compile(r"^\s*EXPLAIN(\s+ANALY[SZ]E)?\s+", re.IGNORECASE)
 
 
 def split_statements(connection: Any, sql: str) -> Sequence[Any]:
@@ -57,10 +55,58 @@ def check_statement(connection: Any, statement: Any) -> None:
             "a result, use --output csv|json|parquet --out FILE"
         )
     if kind == "EXPLAIN":
-        # EXPLAIN ANALYZE runs its statement: check that one too.
-        inner = _EXPLAIN_PREFIX.sub("", statement.query, count=1)
-        for explained in _parse(connection, inner):
+        # EXPLAIN ANALYZE runs its statement: check that one too. It is strictly shorter than
+        # the EXPLAIN, so the check ends.
+        for explained in _parse(connection, explained_statement(statement.query)):
             check_statement(connection, explained)
+
+
+def explained_statement(query: str) -> str:
+    """The statement an EXPLAIN plans (or runs): what follows EXPLAIN, ANALYZE and (options).
+
+    Read with DuckDB's own tokenizer, which knows comments and strings (a comment before
+    EXPLAIN, or a ')' inside an option's string, is not mistaken for syntax).
+    """
+    import duckdb
+
+    data = query.encode()
+    # Token offsets count bytes of the UTF-8 text.
+    tokens = [offset for offset, _ in duckdb.tokenize(query)]
+
+    def word(index: int) -> str:
+        """The keyword at token ``index`` in capitals, or its first character (``(``)."""
+        start = tokens[index]
+        match = _WORD.match(data, start)
+        return match.group().decode().upper() if match else data[start : start + 1].decode()
+
+    if not tokens or word(0) != "EXPLAIN":
+        raise ReadOnlyError(
+            f"changelake sql cannot tell which statement this EXPLAIN plans ({_preview(query)}); "
+            "write EXPLAIN [ANALYZE] followed by the query"
+        )
+    index = 1
+    while index < len(tokens):
+        if word(index) in {"ANALYZE", "ANALYSE"}:
+            index += 1
+        elif word(index) == "(":
+            index = _after_parentheses(tokens, word, index)
+        else:
+            return data[tokens[index] :].decode()
+    raise QueryError(f"EXPLAIN of no statement ({_preview(query)}); try: EXPLAIN SELECT 1")
+
+
+def _after_parentheses(tokens: Sequence[int], word: Callable[[int], str], index: int) -> int:
+    """The index of the first token after the parenthesized group that starts at ``index``."""
+    depth = 0
+    while index < len(tokens):
+        depth += {"(": 1, ")": -1}.get(word(index), 0)
+        index += 1
+        if depth == 0:
+            return index
+    return index
+
+
+_WORD = re.compile(rb"[A-Za-z_]+")
 
 
 def _parse(connection: Any, sql: str) -> Sequence[Any]:

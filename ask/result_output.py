@@ -1,7 +1,9 @@
-"""Query results -> table, CSV, JSON Lines or Parquet, one Arrow record batch at a time.
+"""Query results -> an aligned text table, CSV, JSON Lines or Parquet, one Arrow batch at a time.
 
 Nothing here holds a whole result: every writer takes an iterator of record batches (DuckDB's
-streaming reader) and writes each batch before asking for the next.
+streaming reader) and writes each batch before asking for the next. Times print with their
+zone (``time_to_text``), and JSON text columns (item images, keys) are nested in JSON output,
+byte for byte, so that numbers keep every digit.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+from changelake.ask.output_formats import time_to_text
+from changelake.schemas.change_record import JSON_COLUMNS
 
-OUTPUT_FORMATS = ("table", "csv", "json", "parquet")
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable, Iterator
 
 # A table cell wider than this is cut with an ellipsis: the table is for reading; csv, json and
 # parquet keep every character.
@@ -35,7 +38,7 @@ def value_to_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime.datetime):
-        return value.isoformat(sep=" ")
+        return time_to_text(value)
     if isinstance(value, dict | list):
         return orjson.dumps(value, default=_json_default).decode()
     return str(value)
@@ -78,15 +81,37 @@ def write_csv(schema: pa.Schema, batches: Iterable[pa.RecordBatch], out: IO[byte
             writer.write_batch(_flatten(batch, flat))
 
 
-def write_json_lines(batches: Iterable[pa.RecordBatch], out: IO[bytes]) -> None:
-    """Write one JSON object per row (JSON Lines); exact decimals are written as strings."""
+def write_json_lines(
+    batches: Iterable[pa.RecordBatch], out: IO[bytes], json_typed: Collection[str] = ()
+) -> None:
+    """Write one JSON object per row (JSON Lines); exact decimals are written as strings.
+
+    JSON text goes in as JSON, as it is (an object, not a string holding one): the columns in
+    ``json_typed`` (DuckDB's JSON type), and the archive's images and keys
+    (``JSON_COLUMNS``) wherever they hold an object.
+    """
     for batch in batches:
+        rows = batch.to_pylist()
+        names = batch.schema.names
+        typed = [name for name in names if name in json_typed]
+        objects = [name for name in names if name in JSON_COLUMNS and name not in json_typed]
+        for row in rows:
+            for name in typed:
+                row[name] = _fragment(row[name])
+            for name in objects:
+                text = row[name]
+                row[name] = _fragment(text) if isinstance(text, str) and text[:1] == "{" else text
         out.write(
             b"".join(
                 orjson.dumps(row, default=_json_default, option=orjson.OPT_APPEND_NEWLINE)
-                for row in batch.to_pylist()
+                for row in rows
             )
         )
+
+
+def _fragment(text: Any) -> Any:
+    """JSON text written as it is (numbers keep every digit); NULL stays null."""
+    return orjson.Fragment(text) if isinstance(text, str) else text
 
 
 def write_parquet(schema: pa.Schema, batches: Iterable[pa.RecordBatch], out: IO[bytes]) -> None:

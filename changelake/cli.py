@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
 from importlib import import_module
 from typing import Any
 
@@ -9,6 +12,7 @@ import click
 
 from changelake import __version__
 from changelake.hot_path import version_text
+from changelake.redaction import redact
 from changelake.schemas.exceptions import ChangelakeError
 
 # Each command's module, imported only when the command runs (or help lists it), so that a run
@@ -31,7 +35,7 @@ COMMAND_MODULES = {
 
 
 class ChangelakeGroup(click.Group):
-    """Turns changelake's errors into one line on stderr and exit 1 (a traceback with --verbose).
+    """Turns errors into one line on stderr and exit 1 (a traceback with --verbose).
 
     Commands load on demand from ``COMMAND_MODULES``.
     """
@@ -49,13 +53,40 @@ class ChangelakeGroup(click.Group):
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the subcommand, translating expected errors."""
+        """Run the subcommand; any error becomes one line on stderr and exit 1, secrets masked.
+
+        With ``--verbose`` the traceback is printed instead, masked too. An error that is not
+        one of changelake's own says so, since it is a bug to report.
+        """
         try:
             return super().invoke(ctx)
-        except ChangelakeError as error:
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except BrokenPipeError:
+            # The reader of stdout went away (sql ... | head): stop quietly, as a pipe does.
+            _silence_stdout()
+            ctx.exit(1)
+        except Exception as error:
             if ctx.obj and ctx.obj.get("verbose"):
-                raise
-            raise click.ClickException(str(error)) from error
+                click.echo(redact("".join(traceback.format_exception(error))), err=True)
+                ctx.exit(1)
+            message = " ".join(str(error).split())
+            if not isinstance(error, ChangelakeError):
+                message = (
+                    f"unexpected {type(error).__name__}: {message} (please report it; "
+                    "--verbose shows the traceback)"
+                )
+            raise click.ClickException(redact(message)) from None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit raises no second broken pipe."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test runner's buffer): nothing to flush into the pipe
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

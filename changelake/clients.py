@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 from changelake.archiver.object_store import LocalStore, ObjectStore, S3Store
 from changelake.config import s3_addressing_style
 from changelake.extras import is_installed, require_extra
+from changelake.redaction import remember_secret
 from changelake.schemas.archive_layout import ArchiveLocation, parquet_glob
 from changelake.schemas.exceptions import (
     MissingExtraError,
@@ -28,7 +29,12 @@ from changelake.schemas.sql_views import (
     quote_literal,
     read_only_settings_sql,
 )
-from changelake.search_options import SearchOptions, aws_service_for_url, engine_from_info
+from changelake.search_options import (
+    SearchOptions,
+    aws_service_for_url,
+    check_search_url,
+    engine_from_info,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -56,8 +62,14 @@ def s3_client() -> Any:
 
 
 def make_search_sink(url: str, options: SearchOptions | None = None) -> SearchSink:
-    """The search sink for ``url``: the engine named by ``options`` or detected from ``GET /``."""
-    options = options or SearchOptions()
+    """The search sink for ``url``: the engine named by ``options`` or detected from ``GET /``.
+
+    User info in ``url`` becomes the basic-auth credentials: the clients, and so every message
+    and log line, only see the URL without it.
+    """
+    url, options = (options or SearchOptions()).with_url_credentials(check_search_url(url))
+    for secret in (options.password, options.api_key):
+        remember_secret(secret)
     engine = options.implied_engine() or detect_search_engine(url, options)
     if engine == "opensearch":
         require_extra("opensearchpy")

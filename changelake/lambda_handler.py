@@ -27,7 +27,7 @@ from changelake.archiver.batch import archive_records
 from changelake.archiver.stream_events import event_to_records
 from changelake.clients import make_store
 from changelake.config import ENV_STREAM_ARN, ArchiveSettings
-from changelake.metrics import summary_to_emf, summary_to_log_fields
+from changelake.metrics import OLDEST_UNREAD_METRIC, summary_to_emf, summary_to_log_fields
 from changelake.polling import run_poll
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.exceptions import CheckpointConflictError
@@ -97,5 +97,8 @@ def poll(event: dict[str, Any], context: Any) -> dict[str, Any]:
     summary = result.to_dict()
     counts = {"ArchivedRecords": result.archived, "QuarantinedRecords": len(result.quarantined)}
     fields = summary_to_log_fields(summary)
-    sys.stdout.write(json.dumps(summary_to_emf("poll", fields, counts)) + "\n")
+    # The poller's IteratorAge: the alarm in poller mode reads it (deploy/template.yaml).
+    ages = {OLDEST_UNREAD_METRIC: round(result.oldest_unread_seconds * 1000)}
+    document = summary_to_emf("poll", fields, counts, milliseconds=ages)
+    sys.stdout.write(json.dumps(document) + "\n")
     return summary

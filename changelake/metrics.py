@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 NAMESPACE = "changelake"
 FUNCTION_DIMENSION = "FunctionName"
+# The poller's bound on the age of the oldest stream record it has not archived yet.
+OLDEST_UNREAD_METRIC = "OldestUnreadRecordAge"
 
 # A log line names this many entries of each list (files, quarantine keys); the rest are counted.
 # CloudWatch Logs refuses events over 256 KB, and a refused line is a lost metric: details of
@@ -43,12 +45,15 @@ def summary_to_emf(
     *,
     function_name: str | None = None,
     timestamp_ms: int | None = None,
+    milliseconds: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """An EMF document: ``counts`` as Count metrics, ``summary`` as searchable log fields.
 
+    ``milliseconds`` are durations and ages, in the unit of Lambda's own ``IteratorAge``.
     The metrics carry one dimension, the function's name, so that two deployments in one account
     keep separate alarms; outside Lambda (no function name) they carry none.
     """
+    durations = dict(milliseconds or {})
     function_name = function_name or os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
     dimensions = {FUNCTION_DIMENSION: function_name} if function_name else {}
     return {
@@ -58,7 +63,8 @@ def summary_to_emf(
                 {
                     "Namespace": NAMESPACE,
                     "Dimensions": [sorted(dimensions)],
-                    "Metrics": [{"Name": name, "Unit": "Count"} for name in counts],
+                    "Metrics": [{"Name": name, "Unit": "Count"} for name in counts]
+                    + [{"Name": name, "Unit": "Milliseconds"} for name in durations],
                 }
             ],
         },
@@ -66,4 +72,5 @@ def summary_to_emf(
         **summary,
         **dimensions,
         **counts,
+        **durations,
     }

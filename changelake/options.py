@@ -7,6 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from changelake.ask.output_formats import (
+    FORMAT_ALIASES,
+    RESULT_FORMATS,
+    SUMMARY_FORMATS,
+    TEXT,
+    format_name,
+)
 from changelake.config import (
     ENV_ALIAS,
     ENV_ARCHIVE,
@@ -21,7 +28,7 @@ from changelake.config import (
 )
 from changelake.schemas.archive_layout import DEFAULT_ARCHIVE
 from changelake.schemas.exceptions import SearchConfigError
-from changelake.search_options import ENGINES, SearchOptions
+from changelake.search_options import ENGINES, SearchOptions, check_search_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -56,19 +63,44 @@ def required_table_option(help_text: str) -> Callable[..., Any]:
 
 output_option = click.option(
     "--output",
-    type=click.Choice(["text", "json"]),
-    default="text",
+    type=click.Choice(SUMMARY_FORMATS),
+    default=TEXT,
     show_default=True,
     help="Print the summary as text or JSON.",
 )
 
+
+def result_output_option(help_text: str) -> Callable[..., Any]:
+    """``--output text|csv|json|parquet`` for rows (``table``, the earlier name of ``text``,
+    still works); ``help_text`` says what each means for the command."""
+    return click.option(
+        "--output",
+        type=click.Choice([*RESULT_FORMATS, *FORMAT_ALIASES]),
+        default=TEXT,
+        show_default=True,
+        callback=lambda ctx, param, value: format_name(value),
+        help=help_text,
+    )
+
+
 silent_option = click.option("-s", "--silent", is_flag=True, help="Hide progress bars.")
+
+
+def _checked_search_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """The URL if it has a scheme and a host; else a usage error that shows no secret."""
+    try:
+        return check_search_url(value)
+    except SearchConfigError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+
 
 es_url_option = click.option(
     "--es-url",
     envvar=ENV_ES_URL,
     required=True,
-    help=f"Search engine URL, e.g. http://127.0.0.1:9200. Env: {ENV_ES_URL}.",
+    callback=_checked_search_url,
+    help="Search engine URL, e.g. https://search.example.com:9200; credentials in it "
+    f"(https://user:password@host) are used for basic auth and never printed. Env: {ENV_ES_URL}.",
 )
 
 alias_option = click.option(
@@ -147,6 +179,11 @@ def search_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 ca_certs=kwargs.pop("ca_certs"),
                 verify_certs=not kwargs.pop("no_verify_certs"),
             )
+            if kwargs.get("es_url") is not None:
+                # Credentials in --es-url join the others here: the URL goes on without them.
+                kwargs["es_url"], kwargs["search"] = kwargs["search"].with_url_credentials(
+                    kwargs["es_url"]
+                )
         except SearchConfigError as error:
             raise click.UsageError(str(error)) from None
         return command(**kwargs)

@@ -6,10 +6,12 @@ clients themselves are built in ``changelake/clients.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
+from changelake.redaction import MASK
 from changelake.schemas.exceptions import SearchConfigError
 
 if TYPE_CHECKING:
@@ -76,6 +78,19 @@ class SearchOptions:
             return None
         return (self.username, self.password)
 
+    def with_url_credentials(self, url: str) -> tuple[str, SearchOptions]:
+        """``url`` without its user info, and these options with the user name and password
+        it held (``https://user:password@host``): only the bare URL goes any further."""
+        bare, username, password = split_url_credentials(url)
+        if username is None:
+            return bare, self
+        if self.basic_auth or self.api_key is not None or self.aws_region is not None:
+            raise SearchConfigError(
+                f"{bare} was given with a user name and password in it and with other search "
+                "credentials; give the credentials one way"
+            )
+        return bare, replace(self, username=username, password=password or "")
+
     def implied_engine(self) -> str | None:
         """The engine the options name or imply (SigV4 and API keys each fit only one)."""
         if self.engine is not None:
@@ -85,6 +100,42 @@ class SearchOptions:
         if self.api_key is not None:
             return "elasticsearch"
         return None
+
+
+def check_search_url(url: str) -> str:
+    """``url`` if it is an http(s) URL with a host; else an error showing it without secrets."""
+    parts = urlsplit(url)
+    try:
+        has_host = bool(parts.hostname) and (parts.port is None or parts.port > 0)
+    except ValueError:
+        has_host = False
+    if parts.scheme in {"http", "https"} and has_host:
+        return url
+    shown = _USERINFO.sub(rf"\1{MASK}@", url)
+    hint = ""
+    if _HOST_AND_PORT.fullmatch(shown):
+        hint = f" (did you mean http://{shown} or https://{shown}?)"
+    raise SearchConfigError(
+        f"search engine URL {shown!r} is not an http:// or https:// URL with a host{hint}; "
+        "e.g. https://search.example.com:9200"
+    )
+
+
+def split_url_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """(URL without user info, user name, password), the last two URL-decoded or None."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    username, colon, password = userinfo.partition(":")
+    bare = urlunsplit(parts._replace(netloc=host))
+    return bare, unquote(username), unquote(password) if colon else None
+
+
+# Everything before the host's "@", with or without a scheme.
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?[^/]*@")
+# host:port given without a scheme (127.0.0.1:9200, search.internal:9200).
+_HOST_AND_PORT = re.compile(r"[A-Za-z0-9.\-]+:\d+/?")
 
 
 def engine_from_info(info: Mapping[str, Any], url: str) -> str:

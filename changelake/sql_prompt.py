@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from changelake.ask.output_formats import CSV, JSON, TEXT, format_name
 from changelake.ask.query_runner import run_sql
 from changelake.config import ENV_SQL_HISTORY
 from changelake.schemas.exceptions import ChangelakeError
@@ -19,10 +20,11 @@ if TYPE_CHECKING:
 HELP = """\
 End a statement with ';' (it may span lines). Commands:
   .tables          views, tables and macros you can query
-  .schema NAME     the columns of a view or table
-  .output FORMAT   table, csv or json for the next results
+  .schema [NAME]   the columns of a view or table (of all of them without NAME)
+  .output FORMAT   text, csv or json for the next results
   .help            this text
   .quit            leave (or Ctrl-D)
+.tables, .schema and .help also work as the QUERY of one command: changelake sql .tables
 Views: changes, latest; macros: history('<item_key>'), as_of(TIMESTAMPTZ '2026-11-20 12:00:00').
 Image columns are JSON: new_image->>'title'. The archive is read-only here."""
 
@@ -34,6 +36,14 @@ UNION ALL SELECT DISTINCT function_name, 'macro' FROM duckdb_functions()
 ORDER BY kind DESC, name
 """
 
+ALL_COLUMNS_SQL = """
+SELECT table_name AS name, column_name AS column, data_type AS type FROM duckdb_columns()
+WHERE NOT internal ORDER BY table_name, column_index
+"""
+
+# Formats ``.output`` switches between (Parquet needs a file: --output parquet --out FILE).
+PROMPT_FORMATS = (TEXT, CSV, JSON)
+
 
 def is_complete(text: str) -> bool:
     """True when the input is ready to run: a dot command, or SQL ending with ';'."""
@@ -42,12 +52,12 @@ def is_complete(text: str) -> bool:
 
 
 def dot_command_to_sql(command: str) -> str | None:
-    """The SQL behind ``.tables`` and ``.schema NAME``; None for other commands."""
+    """The SQL behind ``.tables`` and ``.schema [NAME]``; None for other commands."""
     name, _, argument = command.strip().partition(" ")
     if name == ".tables":
         return TABLES_SQL
-    if name == ".schema" and argument.strip():
-        return f"DESCRIBE {argument.strip()}"
+    if name == ".schema":
+        return f"DESCRIBE {argument.strip()}" if argument.strip() else ALL_COLUMNS_SQL
     return None
 
 
@@ -116,7 +126,8 @@ def run_prompt(connection: Any, output: str, session: PromptSession[str] | None 
 
 def _new_output(command: str, current: str) -> str:
     _, _, wanted = command.partition(" ")
-    if wanted.strip() in {"table", "csv", "json"}:
-        return wanted.strip()
-    click.echo(f"output is {current}; choose table, csv or json", err=True)
+    chosen = format_name(wanted.strip())
+    if chosen in PROMPT_FORMATS:
+        return chosen
+    click.echo(f"output is {current}; choose {', '.join(PROMPT_FORMATS)}", err=True)
     return current

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import duckdb
 
+from changelake.archive_tables import require_archive
 from changelake.clients import connect_duckdb, open_archive
 from changelake.schemas.archive_layout import parquet_glob
 from changelake.schemas.exceptions import CorruptArchiveError, StorageError
@@ -128,6 +129,8 @@ def open_readable_archive(
 ) -> tuple[Any, list[UnreadableFile]]:
     """A DuckDB connection with a ``changes`` view, and the files left out of it.
 
+    An archive or table that is not there is an error naming what is (``require_archive``).
+
     Creating the view opens no file (so that a ``dt`` filter prunes partitions unopened): a file
     cut short or a damaged page is named when a query reads it (wrap the query in
     :func:`naming_unreadable_files`), as a :class:`CorruptArchiveError`. With ``skip_corrupt``
@@ -135,6 +138,7 @@ def open_readable_archive(
     builds the connection from the list of files (None: all of them); by default
     ``open_archive``.
     """
+    require_archive(location, table_name)
     probe = connect_duckdb(location)
     urls = list_archive_files(probe, location, table_name)
     unreadable = list(iter_unreadable_files(probe, urls, full_scan=True)) if skip_corrupt else []

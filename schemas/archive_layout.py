@@ -21,6 +21,8 @@ QUARANTINE_DIR = "_quarantine"
 CHECKPOINT_DIR = "_checkpoints"
 LOCK_DIR = "_locks"
 
+# What reads as a URL rather than a path: "s3:/bucket", "s3:bucket", "S3://", "https:/x".
+_URL_LIKE = re.compile(r"(?i)^(s3:|[a-z][a-z0-9+.-]+:/)")
 # DynamoDB table names: 3-255 characters of a-z, A-Z, 0-9, '_', '-', '.'.
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.\-]{3,255}")
 
@@ -54,9 +56,10 @@ def parse_archive_uri(uri: str) -> ArchiveLocation:
                 f"archive URI {uri!r} has no bucket; use s3://bucket/prefix or a local directory"
             )
         return ArchiveLocation(uri=uri, bucket=bucket, prefix=prefix.strip("/"))
-    if "://" in uri:
+    if "://" in uri or _URL_LIKE.match(uri):
         raise ArchiveLocationError(
-            f"archive URI {uri!r} is not supported; use s3://bucket/prefix or a local directory"
+            f"archive URI {uri!r} is not supported; use s3://bucket/prefix (lower case, two "
+            "slashes) or a local directory"
         )
     return ArchiveLocation(uri=uri, bucket=None, prefix=str(Path(uri).expanduser().resolve()))
 

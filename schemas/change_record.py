@@ -89,6 +89,11 @@ CHANGE_RECORD_SCHEMA = pa.schema(
 
 COLUMN_NAMES = tuple(name for name, *_ in COLUMNS)
 
+# Columns whose text is a JSON object: what ``sql --output json`` nests rather than quotes.
+JSON_COLUMNS = frozenset(
+    {"keys", "keys_ddb", "new_image", "old_image", "new_image_ddb", "old_image_ddb"}
+)
+
 
 def keys_to_item_key(keys: Mapping[str, Any]) -> str:
     """Canonical item key: ``name=value`` pairs sorted by attribute name, joined with ``&``.

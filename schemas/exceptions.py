@@ -29,6 +29,10 @@ class ArchiveLocationError(TerminalError):
     """An archive URI cannot be understood."""
 
 
+class ArchiveNotFoundError(TerminalError):
+    """There is no archive where ``--archive`` points, or it holds no table of that name."""
+
+
 class StorageError(TransientError):
     """Reading or writing the archive's object store failed."""
 

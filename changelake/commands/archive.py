@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from typing import IO
+from typing import IO, Any
 
 import click
 
 from changelake.archiver.batch import BatchResult, archive_records
 from changelake.archiver.stream_events import event_to_records, load_json
+from changelake.archiver.stream_records import table_name_from_arn
 from changelake.clients import make_store
 from changelake.options import archive_option, output_option, table_option
 from changelake.schemas.archive_layout import parse_archive_uri
@@ -19,10 +21,19 @@ from changelake.schemas.exceptions import MalformedRecordError, NothingArchivedE
 @click.command()
 @archive_option
 @table_option
+@click.option(
+    "--rename-table",
+    is_flag=True,
+    help="File the records under --table even where their eventSourceARN names another table.",
+)
 @output_option
 @click.argument("files", nargs=-1, type=click.File("rb"))
 def archive(
-    archive: str, table_name: str | None, output: str, files: tuple[IO[bytes], ...]
+    archive: str,
+    table_name: str | None,
+    rename_table: bool,
+    output: str,
+    files: tuple[IO[bytes], ...],
 ) -> None:
     """Archive event files; '-' or none reads stdin.
 
@@ -44,6 +55,8 @@ def archive(
             records = event_to_records(event)
         except MalformedRecordError as error:
             raise MalformedRecordError(f"{name}: {error}") from None
+        if table_name is not None and not rename_table:
+            _check_arn_tables(records, table_name, name)
         total.add(archive_records(records, store, table_name=table_name))
         if total.failed:
             break
@@ -76,4 +89,20 @@ def archive(
             f"none of the {total.records} records was archived: each was quarantined (see above)"
             if total.records
             else "the input holds no stream records"
+        )
+
+
+def _check_arn_tables(records: list[Any], table_name: str, source: str) -> None:
+    """Refuse records whose eventSourceARN names another table than ``--table``."""
+    named = set()
+    for record in records:
+        arn = record.get("eventSourceARN") if isinstance(record, dict) else None
+        with contextlib.suppress(MalformedRecordError):
+            named.add(table_name_from_arn(arn) if isinstance(arn, str) else table_name)
+    others = sorted(named - {table_name})
+    if others:
+        raise click.UsageError(
+            f"records in {source} come from table {', '.join(others)} (their eventSourceARN), "
+            f"not --table {table_name}; leave --table out to file them under their own table, "
+            f"or add --rename-table to file them under {table_name}"
         )

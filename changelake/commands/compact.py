@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from changelake.archive_tables import require_archive
 from changelake.archiver.compaction import DEFAULT_TARGET_SIZE, compact_partition, plan_compaction
 from changelake.archiver.locks import held_lock
 from changelake.clients import connect_duckdb, make_store
@@ -100,7 +101,7 @@ def compact(
     if day is not None and before is not None:
         raise click.UsageError("use --date or --before, not both")
     location = parse_archive_uri(archive)
-    check_table_name(table_name)
+    require_archive(location, check_table_name(table_name))
     store = make_store(location)
     connection = connect_duckdb(location)
     plan_table = partial(

@@ -49,7 +49,8 @@ def poll(
     ending = (
         "every shard is caught up"
         if result.complete
-        else f"stopped before --max-seconds {max_seconds:g}; run again to continue"
+        else f"stopped before --max-seconds {max_seconds:g} with records left to read, the oldest "
+        f"at most {result.oldest_unread_seconds:.0f}s old; run again to continue"
     )
     click.echo(
         f"Archived {result.archived} of {result.records} records from {len(result.shards)} "

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from changelake.archive_tables import require_archive
 from changelake.clients import make_search_sink
 from changelake.index_options import (
     alias_lease,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 
 class Timestamp(click.ParamType):  # type: ignore[type-arg]
-    """An ISO 8601 instant; without a time zone it is taken as UTC."""
+    """An ISO 8601 instant, not in the future; without a time zone it is taken as UTC."""
 
     name = "timestamp"
 
@@ -54,7 +55,17 @@ class Timestamp(click.ParamType):  # type: ignore[type-arg]
             moment = datetime.fromisoformat(value)
         except ValueError:
             self.fail(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-20T09:00:00Z", param, ctx)
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        now = datetime.now(UTC)
+        if moment > now:
+            # The archive holds nothing after now: a future time is a mistake, not "latest".
+            self.fail(
+                f"{value!r} is in the future (it is now {now:%Y-%m-%dT%H:%M:%SZ}); leave the "
+                "option out for the latest state",
+                param,
+                ctx,
+            )
+        return moment
 
 
 @click.command()
@@ -119,6 +130,7 @@ def rebuild(
     )  # fmt: skip
     options = replay_options(function, max_errors, bulk_bytes, bulk_in_flight)
     location = parse_archive_uri(archive)
+    require_archive(location, table)  # before the lease: a mistyped archive gets no lock object
     with ExitStack() as stack:
         lease = None if dry_run else stack.enter_context(alias_lease(location, table, alias))
         connection = open_command_archive(location, table, skip_corrupt=skip_corrupt)

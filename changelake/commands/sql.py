@@ -10,10 +10,10 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 import duckdb
 
+from changelake.ask.output_formats import PARQUET
 from changelake.ask.query_runner import run_sql
-from changelake.ask.result_output import OUTPUT_FORMATS
 from changelake.clients import open_read_only_archive
-from changelake.options import archive_option, skip_corrupt_option
+from changelake.options import archive_option, result_output_option, skip_corrupt_option
 from changelake.schemas.archive_layout import ArchiveLocation, parse_archive_uri
 from changelake.schemas.exceptions import QueryError, ReadOnlyError
 from changelake.unreadable_files import (
@@ -37,12 +37,9 @@ if TYPE_CHECKING:
     type=click.File("r"),
     help="Read the SQL from FILE ('-' for stdin) instead of the QUERY argument.",
 )
-@click.option(
-    "--output",
-    type=click.Choice(OUTPUT_FORMATS),
-    default="table",
-    show_default=True,
-    help="Result format: an aligned table, CSV, JSON Lines (one object per row) or Parquet.",
+@result_output_option(
+    "Result format: an aligned table (text), CSV, JSON Lines (one object per row, images "
+    "nested) or Parquet."
 )
 @click.option(
     "--out",
@@ -61,6 +58,8 @@ def sql(
 ) -> None:
     """Run SQL over the archive, read-only; with no QUERY on a terminal, an interactive prompt.
 
+    QUERY may also be .tables, .schema [NAME] or .help, as at the prompt.
+
     \b
     Views and macros:
       changes      every change record; filter on dt (a DATE) to read only those days
@@ -71,7 +70,7 @@ def sql(
     """
     if query is not None and sql_file is not None:
         raise click.UsageError("give either QUERY or -f FILE, not both")
-    if output == "parquet" and out_path is None:
+    if output == PARQUET and out_path is None:
         raise click.UsageError("--output parquet needs --out FILE")
     location = parse_archive_uri(archive)
     out_file = None if out_path is None else _check_out_path(out_path, location)
@@ -87,6 +86,8 @@ def sql(
         run_prompt(connection, output)
         return
     text = query if query is not None else (sql_file or sys.stdin).read()
+    if text.strip().startswith("."):
+        text = _dot_command(text)
     with _naming_unreadable_files(connection, location):
         if out_file is None:
             run_sql(connection, text, output, sys.stdout.buffer)
@@ -98,6 +99,21 @@ def sql(
             partial.replace(out_file)
         finally:
             partial.unlink(missing_ok=True)
+
+
+def _dot_command(command: str) -> str:
+    """The SQL of a one-shot ``.tables`` or ``.schema``; ``.help`` prints the prompt's help."""
+    from changelake.sql_prompt import HELP, dot_command_to_sql
+
+    if command.strip() == ".help":
+        click.echo(HELP)
+        raise click.exceptions.Exit(0)
+    sql = dot_command_to_sql(command)
+    if sql is None:
+        raise click.UsageError(
+            f"unknown command {command.strip()!r}; as QUERY, use .tables, .schema [NAME] or .help"
+        )
+    return sql
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
+from changelake.archive_tables import require_archive
 from changelake.archiver.stream_gaps import iter_stream_statuses
 from changelake.ask.archive_stats import DEFAULT_SMALL_FILE_SIZE, file_rows_to_stats, stats_to_lines
 from changelake.clients import connect_duckdb, make_store
@@ -31,6 +32,7 @@ from changelake.unreadable_files import list_archive_files, naming_unreadable_fi
 def stats(archive: str, table_name: str | None, small_file_size: int, output: str) -> None:
     """Per table and day: records by event, files, bytes, oldest and newest record, and lag."""
     location = parse_archive_uri(archive)
+    require_archive(location, table_name)
     connection = connect_duckdb(location)
     glob = parquet_glob(location, table_name)
     found = connection.execute("SELECT count(*) FROM glob(?)", [glob]).fetchone()

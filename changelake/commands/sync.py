@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from changelake.archive_tables import require_archive
 from changelake.clients import make_search_sink
 from changelake.index_options import (
     accept_transform_change_option,
@@ -84,6 +85,7 @@ def sync(
     recipe, function = load_recipe_transform(recipe, index, accept_change=accept_transform_change)
     options = replay_options(function, max_errors, bulk_bytes, bulk_in_flight)
     location = parse_archive_uri(recipe.archive)
+    require_archive(location, recipe.table_name)  # before the lock: a mistyped archive gets none
     # One writer per alias at a time (sync, rebuild, repair), reading the archive only once it
     # holds the lease: a sync that read an older archive could otherwise send an item's older
     # version after another writer deleted it. See docs/rebuild-sync-verify.md.

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from changelake.archive_tables import require_archive
 from changelake.clients import make_search_sink
 from changelake.index_options import (
     accept_transform_change_option,
@@ -116,6 +117,7 @@ def verify(
     recipe, function = load_recipe_transform(recipe, index, accept_change=accept_transform_change)
     location = parse_archive_uri(recipe.archive)
     table = recipe.table_name
+    require_archive(location, table)
     with ExitStack() as stack:
         writer = sink
         if repair:

@@ -12,8 +12,9 @@ from click.testing import CliRunner
 
 from changelake.archiver.backoff import THROTTLED
 from changelake.archiver.checkpoints import load_shard_checkpoint, load_stream_state
+from changelake.archiver.shard_turns import Clock
 from changelake.archiver.stream_gaps import load_gap
-from changelake.archiver.stream_poller import Clock, poll_stream
+from changelake.archiver.stream_poller import poll_stream
 from changelake.archiver.stream_shards import iter_shards
 from changelake.cli import cli
 from changelake.clients import dynamodb_client, make_store, open_archive, streams_client

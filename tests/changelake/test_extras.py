@@ -17,6 +17,8 @@ from changelake.schemas.exceptions import MissingExtraError
 from changelake.search_options import SearchOptions
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from scripts.services import Service
 
 
@@ -59,11 +61,12 @@ def test_version_says_which_path_runs(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_without_any_search_client_the_command_names_both_extras(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     hide_module(monkeypatch, "opensearchpy")
     hide_module(monkeypatch, "elasticsearch")
-    arguments = ["--archive", "x", "--table", "posts", "--alias", "posts"]
+    (tmp_path / "table=posts").mkdir()
+    arguments = ["--archive", str(tmp_path), "--table", "posts", "--alias", "posts", "--dry-run"]
     result = CliRunner().invoke(cli, ["rebuild", *arguments, "--es-url", "http://127.0.0.1:9"])
     assert result.exit_code == 1
     assert result.output == (

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from changelake.cli import cli
 from changelake.clients import dynamodb_client
 from changelake.lambda_handler import poll
+from changelake.metrics import OLDEST_UNREAD_METRIC
 from tests.helpers import create_posts_table, put_post
 
 if TYPE_CHECKING:
@@ -77,6 +78,29 @@ def test_the_scheduled_lambda_polls_the_configured_table(
     summary = poll({"source": "aws.events"}, LambdaContext())
     assert summary["archived"] == 2
     assert summary["complete"] is True
+
+
+@pytest.mark.dynamodb
+def test_the_scheduled_lambda_reports_the_oldest_unread_record_as_a_metric(
+    dynamodb_service: Service,
+    local_archive: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = f"posts-{uuid.uuid4().hex[:8]}"
+    create_posts_table(dynamodb_client(), name)
+    put_post(dynamodb_client(), name, "p1", title="hello")
+    monkeypatch.setenv("CHANGELAKE_ARCHIVE", local_archive)
+    monkeypatch.setenv("CHANGELAKE_TABLE", name)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "changelake-poll")
+    poll({}, LambdaContext())
+    (line,) = capsys.readouterr().out.splitlines()
+    document = json.loads(line)
+    metrics = {m["Name"]: m["Unit"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    # The poller-mode alarm of deploy/template.yaml reads this metric.
+    assert metrics[OLDEST_UNREAD_METRIC] == "Milliseconds"
+    assert document[OLDEST_UNREAD_METRIC] == 0  # caught up: nothing left unread
+    assert document["FunctionName"] == "changelake-poll"
 
 
 @pytest.mark.dynamodb

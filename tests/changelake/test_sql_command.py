@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
@@ -17,8 +18,6 @@ from changelake.schemas.sql_views import VERSION_ORDINAL_BITS
 from tests.changelake.sql_archive import DAY1, DAY2, write_sample_archive
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from click.testing import Result
 
 
@@ -152,11 +151,18 @@ def test_query_from_a_file_and_several_statements(local_archive: str, tmp_path: 
     assert result.output.splitlines() == ['"n"', "3"]
 
 
-def test_an_empty_archive_has_empty_views(local_archive: str) -> None:
-    assert _csv(local_archive, "select count(*) as n from latest") == [{"n": "0"}]
+def test_an_empty_archive_is_an_error_not_an_empty_answer(local_archive: str) -> None:
+    Path(local_archive).mkdir()
+    result = _sql(local_archive, "select count(*) as n from latest")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: no archive at {local_archive}: it holds no table=<name>/ folders of change "
+        "files; check --archive (or CHANGELAKE_ARCHIVE)\n"
+    )
 
 
 def test_bad_sql_is_one_clear_error(local_archive: str) -> None:
+    write_sample_archive(local_archive)
     result = _sql(local_archive, "selec 1")
     assert result.exit_code == 1
     assert result.output.startswith('Error: Parser Error: syntax error at or near "selec"')

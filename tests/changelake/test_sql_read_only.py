@@ -88,3 +88,14 @@ def test_credentials_are_never_printed(s3_archive: str) -> None:
     shown = _sql(s3_archive, "--output", "csv", "select secret_string from duckdb_secrets()")
     assert shown.exit_code == 0
     assert "secret=redacted" in shown.output
+
+
+def test_explain_after_a_comment_gets_its_plan(local_archive: str) -> None:
+    write_sample_archive(local_archive)
+    result = _sql(local_archive, "/* c */ EXPLAIN SELECT 1")
+    assert result.exit_code == 0, result.output
+    assert "physical_plan" in result.stdout
+    refused = _sql(local_archive, "/* c */ EXPLAIN ANALYZE COPY (SELECT 1) TO 'x.csv'")
+    assert refused.exit_code == 1
+    assert "read-only: COPY writes files" in refused.stderr
+    assert "Traceback" not in refused.output

@@ -57,7 +57,10 @@ def test_text_flags_small_files_by_the_threshold(local_archive: str) -> None:
     assert "!" not in small.output
 
 
-def test_an_empty_archive(local_archive: str) -> None:
+def test_a_missing_archive_is_an_error_not_an_empty_answer(local_archive: str) -> None:
     result = CliRunner().invoke(cli, ["stats", "--archive", local_archive])
-    assert result.exit_code == 0
-    assert result.output == f"no change files under {local_archive}\n"
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: no archive at {local_archive}: the directory does not exist; check --archive "
+        "(or CHANGELAKE_ARCHIVE)\n"
+    )

@@ -97,11 +97,11 @@ def test_only_compaction_may_rewrite_and_only_the_archive_prefix(
     }
     assert writers == {"CompactTaskRole"}
     (policy,) = roles["CompactTaskRole"]["Policies"]
-    (statement,) = policy["PolicyDocument"]["Statement"]
-    assert sorted(statement["Action"]) == ["s3:DeleteObject", "s3:PutObject"]
-    assert statement["Resource"] == {
-        "Fn::Sub": "arn:${AWS::Partition}:s3:::${ArchiveBucketName}/${ArchivePrefix}/*"
-    }
+    # Which keys exactly: tests/deploy/test_least_privilege.py runs compaction to see.
+    prefix = "arn:${AWS::Partition}:s3:::${ArchiveBucketName}/${ArchivePrefix}/"
+    for statement in policy["PolicyDocument"]["Statement"]:
+        assert sorted(statement["Action"]) == ["s3:DeleteObject", "s3:PutObject"]
+        assert statement["Resource"]["Fn::Sub"].startswith(prefix)
     (container,) = template["Resources"]["CompactTaskDefinition"]["Properties"][
         "ContainerDefinitions"
     ]

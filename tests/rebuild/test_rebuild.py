@@ -203,6 +203,7 @@ def test_post_transform_and_mapping(posts: Posts) -> None:
 def test_unknown_table_and_bad_transform_are_explained(posts: Posts) -> None:
     posts.add(make_record(1, key="post#1", event_name="INSERT", at=AT))
     result = posts.run("rebuild", "--table", "nope", code=1)
-    assert "holds no changes of table 'nope'" in result.stderr
+    assert "table 'nope' is not in the archive" in result.stderr
+    assert "which holds posts; check --table" in result.stderr
     result = posts.run("rebuild", "--transform", "changelake.rebuild.transforms", code=1)
     assert "is not module:function" in result.stderr
