@@ -18,8 +18,8 @@ from cfnlint.decode import cfn_yaml
 from click.testing import CliRunner
 
 from changelake.archiver.batch import archive_records
+from changelake.archiver.stream_events import event_to_records
 from changelake.archiver.stream_poller import poll_stream
-from changelake.archiver.stream_records import event_to_records
 from changelake.cli import cli
 from changelake.clients import dynamodb_client, make_store, streams_client
 from changelake.schemas.archive_layout import parse_archive_uri
