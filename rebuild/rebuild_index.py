@@ -21,13 +21,9 @@ from changelake.rebuild.aliases import (
     list_rebuilt_indexes,
     new_index_name,
 )
-from changelake.rebuild.latest_images import (
-    Selection,
-    count_without_image,
-    drop_latest,
-    latest_in_background,
-)
-from changelake.rebuild.replay import ReplayOptions, replay_latest
+from changelake.rebuild.latest_images import Selection, latest_in_background
+from changelake.rebuild.latest_runner import DuckDBRunner
+from changelake.rebuild.replay import ReplayOptions
 from changelake.rebuild.watermark import META_KEY, SyncState
 from changelake.schemas.exceptions import ChangelakeError, RebuildError
 
@@ -36,6 +32,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from changelake.rebuild.latest_images import PendingLatest
+    from changelake.rebuild.latest_runner import LatestRunner
     from changelake.rebuild.search_sink import SearchSink
 
 # While loading: no refresh and no replicas (the engine's guidance for bulk loads); both are put
@@ -120,6 +117,7 @@ def rebuild_index(
     dry_run: bool = False,
     options: ReplayOptions | None = None,
     latest: PendingLatest | None = None,
+    runner: LatestRunner | None = None,
     on_start: Callable[[int], None] = lambda total: None,
     on_progress: Callable[[int], None] = lambda actions: None,
 ) -> RebuildSummary:
@@ -127,16 +125,20 @@ def rebuild_index(
 
     ``latest`` is the latest-record stage, started by the caller (``latest_in_background`` over
     ``Selection(table_name, as_of=as_of)``) so that it runs while the sink is built; without it,
-    it starts here, and runs while the alias is looked up and the index created.
+    it starts here, and runs while the alias is looked up and the index created. ``runner``
+    replaces both (and ``connection``): another engine computes the latest records and loads
+    them (``changelake.rebuild.latest_runner``).
     """
     started = time.monotonic()
     options = options or ReplayOptions()
     with ExitStack() as stack:
-        if latest is None:
-            selection = Selection(table_name, as_of=as_of)
-            latest = stack.enter_context(latest_in_background(connection, selection))
+        if runner is None:
+            if latest is None:
+                selection = Selection(table_name, as_of=as_of)
+                latest = stack.enter_context(latest_in_background(connection, selection))
+            runner = DuckDBRunner(connection, latest)
         old = check_alias(sink, alias)
-        watermark = latest.watermark.result()
+        watermark = runner.watermark()
         if watermark is None:
             raise RebuildError(
                 f"the archive {archive_uri!r} holds no changes of table {table_name!r}; "
@@ -154,9 +156,9 @@ def rebuild_index(
             dry_run=dry_run,
         )
         if dry_run:
-            counts = latest.counts.result()
-            summary.skipped = count_without_image(connection)
-            drop_latest(connection)
+            counts = runner.counts()
+            summary.skipped = runner.count_without_image()
+            runner.close()
             summary.documents = counts.upserts - summary.skipped
             summary.removed_items = counts.removes
             summary.seconds = time.monotonic() - started
@@ -168,17 +170,10 @@ def rebuild_index(
         try:
             # Listed while DuckDB still works: once the alias moves, only deleting is left.
             prune = plan_prune(sink, alias, index, summary.warnings)
-            counts = latest.counts.result()
+            counts = runner.counts()
             on_start(counts.upserts)
-            result = replay_latest(
-                connection,
-                sink,
-                index,
-                with_removes=False,
-                options=options,
-                on_progress=on_progress,
-            )
-            drop_latest(connection)
+            result = runner.load(sink, index, options, on_progress)
+            runner.close()
             stats = result.stats
             sink.put_settings(index, settings_after_load(index_body))
             sink.refresh(index)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from changelake.clients import make_search_sink
+from changelake.config import ENV_SPARK_MASTER
+from changelake.memory_limit import memory_limit_option
 from changelake.options import (
     archive_to_alias_options,
     output_option,
@@ -96,6 +99,23 @@ bulk_in_flight_option = click.option(
 )
 
 
+runner_option = click.option(
+    "--runner",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="What computes the latest records and sends the documents: DuckDB in this process, or "
+    "Spark (pip install changelake[spark]) from its executors in parallel.",
+)
+spark_master_option = click.option(
+    "--spark-master",
+    envvar=ENV_SPARK_MASTER,
+    default=None,
+    help="Spark master for --runner spark, e.g. local[4]. Default: the cluster's under "
+    f"spark-submit, else local[*]. Env: {ENV_SPARK_MASTER}.",
+)
+
+
 @click.command()
 @archive_to_alias_options
 @click.option("--as-of", type=Timestamp(), help="Rebuild the state as of this ISO 8601 instant.")
@@ -118,6 +138,9 @@ bulk_in_flight_option = click.option(
 @bulk_bytes_option
 @bulk_in_flight_option
 @skip_corrupt_option
+@memory_limit_option
+@runner_option
+@spark_master_option
 @output_option
 @silent_option
 def rebuild(
@@ -135,6 +158,9 @@ def rebuild(
     bulk_bytes: int,
     bulk_in_flight: int,
     skip_corrupt: bool,
+    memory_limit: int | None,
+    runner: str,
+    spark_master: str | None,
     output: str,
     silent: bool,
 ) -> None:
@@ -143,30 +169,47 @@ def rebuild(
     index_body = load_index_body(mapping)
     options = replay_options(transform, max_errors, bulk_bytes, bulk_in_flight)
     location = parse_archive_uri(archive)
-    connection = open_command_archive(location, table, skip_corrupt=skip_corrupt)
-    with (
-        naming_archive_files(connection, location, table),
-        # DuckDB works out the latest records while the search client is imported and set up.
-        latest_in_background(connection, Selection(table, as_of=as_of)) as latest,
-    ):
-        sink = make_search_sink(es_url, search)
-        with progress(f"Indexing {alias}", silent or dry_run) as bar:
-            summary = rebuild_index(
-                connection,
-                sink,
-                archive_uri=archive,
-                table_name=table,
-                alias=alias,
-                index_body=index_body,
-                now=datetime.now(UTC),
-                as_of=as_of,
-                keep=keep,
-                dry_run=dry_run,
-                options=options,
-                latest=latest,
-                on_start=bar.start,
-                on_progress=bar.advance,
+    rebuild_into = partial(
+        rebuild_index,
+        archive_uri=archive,
+        table_name=table,
+        alias=alias,
+        index_body=index_body,
+        now=datetime.now(UTC),
+        as_of=as_of,
+        keep=keep,
+        dry_run=dry_run,
+        options=options,
+    )
+    if runner == "spark":
+        if skip_corrupt:
+            raise click.UsageError(
+                "--skip-corrupt reads the archive with DuckDB; drop it with --runner spark"
             )
+        from changelake.spark_session import spark_rebuild_runner
+
+        sink = make_search_sink(es_url, search)
+        spark_runner = spark_rebuild_runner(
+            location, Selection(table, as_of=as_of), es_url, search, sink, spark_master
+        )
+        with progress(f"Indexing {alias}", silent or dry_run) as bar:
+            summary = rebuild_into(
+                None, sink, runner=spark_runner, on_start=bar.start, on_progress=bar.advance
+            )
+    else:
+        connection = open_command_archive(
+            location, table, skip_corrupt=skip_corrupt, memory_limit=memory_limit
+        )
+        with (
+            naming_archive_files(connection, location, table),
+            # DuckDB works out the latest records while the search client is imported and set up.
+            latest_in_background(connection, Selection(table, as_of=as_of)) as latest,
+        ):
+            sink = make_search_sink(es_url, search)
+            with progress(f"Indexing {alias}", silent or dry_run) as bar:
+                summary = rebuild_into(
+                    connection, sink, latest=latest, on_start=bar.start, on_progress=bar.advance
+                )
     if output == "json":
         click.echo(json.dumps(summary.to_dict(), indent=2))
         return

@@ -18,6 +18,7 @@ from changelake.commands.rebuild import (
     require_table,
     transform_option,
 )
+from changelake.memory_limit import memory_limit_option
 from changelake.options import (
     archive_to_alias_options,
     output_option,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 @bulk_bytes_option
 @bulk_in_flight_option
 @skip_corrupt_option
+@memory_limit_option
 @output_option
 @silent_option
 def sync(
@@ -63,6 +65,7 @@ def sync(
     bulk_bytes: int,
     bulk_in_flight: int,
     skip_corrupt: bool,
+    memory_limit: int | None,
     output: str,
     silent: bool,
 ) -> None:
@@ -76,7 +79,9 @@ def sync(
     # deleted it, and only a real engine's delete tombstone (kept for index.gc_deletes, 60 s)
     # would refuse that write. See "Deletes and tombstones" in the README.
     with held_lock(make_store(location), lock_key(table, f"sync-{alias}")) as lease:
-        connection = open_command_archive(location, table, skip_corrupt=skip_corrupt)
+        connection = open_command_archive(
+            location, table, skip_corrupt=skip_corrupt, memory_limit=memory_limit
+        )
         with (
             naming_archive_files(connection, location, table),
             progress(f"Syncing {alias}", silent) as bar,

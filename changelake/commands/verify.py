@@ -12,6 +12,7 @@ import click
 from changelake.archiver.locks import held_lock
 from changelake.clients import make_search_sink, make_store
 from changelake.commands.rebuild import max_errors_option, require_table, transform_option
+from changelake.memory_limit import memory_limit_option
 from changelake.options import (
     archive_to_alias_options,
     output_option,
@@ -69,6 +70,7 @@ DRIFT_EXIT_CODE = 3
     help="Drifted documents to show for each kind of drift.",
 )
 @skip_corrupt_option
+@memory_limit_option
 @max_errors_option
 @output_option
 @silent_option
@@ -83,6 +85,7 @@ def verify(
     sample: int | None,
     examples: int,
     skip_corrupt: bool,
+    memory_limit: int | None,
     max_errors: int,
     output: str,
     silent: bool,
@@ -105,7 +108,9 @@ def verify(
             lease = stack.enter_context(
                 held_lock(make_store(location), lock_key(table, f"sync-{alias}"))
             )
-        connection, skipped = open_readable_archive(location, table, skip_corrupt=skip_corrupt)
+        connection, skipped = open_readable_archive(
+            location, table, skip_corrupt=skip_corrupt, memory_limit=memory_limit
+        )
         warn_skipped(skipped)
         stack.enter_context(naming_archive_files(connection, location, table))
         if not silent:
