@@ -77,6 +77,7 @@ def open_spark_archive(location: ArchiveLocation, master: str | None = None) -> 
     # Local workers run this interpreter, whose packages (changelake, pyarrow) they import;
     # pyspark reads only the variable, when the context starts.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     for name, value in _LOCAL_SETTINGS.items():
         builder = builder.config(name, value)
     jars = s3a_jars(required=location.is_s3)

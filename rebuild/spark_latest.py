@@ -37,7 +37,9 @@ def read_changes(spark: SparkSession, archive_url: str, table_name: str) -> Data
     try:
         files = spark.read.option("basePath", root).parquet(f"{root}/{table_dir(table_name)}")
     except AnalysisException as error:
-        if error.getCondition() == "PATH_NOT_FOUND":
+        # getCondition from pyspark 4; EMR 7 and Glue 5 run Spark 3.5, which has getErrorClass.
+        condition = getattr(error, "getCondition", error.getErrorClass)()
+        if condition == "PATH_NOT_FOUND":
             return None
         raise
     return files.select(
