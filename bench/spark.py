@@ -8,8 +8,10 @@
    archives. On two shared cores, with the engine on the same cores, this bounds what more
    workers buy here; on a cluster each executor brings its own cores.
 
-Printed with each run: documents per second, the numbers the sizing model of docs/spark.md
-starts from.
+3. The inputs of the sizing model in docs/spark.md, from one worker (``local[1]``): a
+   ``--dry-run`` computes the latest records and counts them without loading; seconds per change
+   of the dry run (the JVM's start included), and seconds per document of the rest of the full
+   run (the load, the engine sharing the machine).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ RUNNERS = {
     "duckdb": ("--runner", "duckdb"),
     "spark local[2]": ("--runner", "spark", "--spark-master", "local[2]"),
     "spark local[1]": ("--runner", "spark", "--spark-master", "local[1]"),
+    "local[1] plan": ("--runner", "spark", "--spark-master", "local[1]", "--dry-run"),
 }
 
 
@@ -51,6 +54,8 @@ def run_rebuild(archive: Path, url: str, runner: tuple[str, ...]) -> tuple[float
     seconds = time.perf_counter() - started
     if completed.returncode != 0:
         raise RuntimeError(f"rebuild {runner} failed ({completed.returncode})")
+    if "--dry-run" in runner:
+        return seconds, int(json.loads(completed.stdout)["documents"])
     sink = make_search_sink(url)
     for index in sink.alias_targets("bench-spark"):
         sink.delete_index(index)
@@ -75,7 +80,13 @@ def bench_archive(url: str, changes: int, items: int, repeats: int) -> dict[str,
         print(f"  {name:<15} {seconds:7.1f} s  {count / seconds:9,.0f} docs/s")
     spark2, spark1 = medians["spark local[2]"], medians["spark local[1]"]
     print(f"  spark local[2] / duckdb   {spark2 / medians['duckdb']:5.2f}x the time")
-    print(f"  local[1] / local[2]       {spark1 / spark2:5.2f}x the time", flush=True)
+    print(f"  local[1] / local[2]       {spark1 / spark2:5.2f}x the time")
+    plan = medians["local[1] plan"]
+    print(
+        f"  one worker: {plan / changes * 1e6:.1f} us per change to the latest records, "
+        f"{(spark1 - plan) / count * 1e6:.1f} us per document loaded",
+        flush=True,
+    )
     return medians
 
 
