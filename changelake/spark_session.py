@@ -54,10 +54,12 @@ class SparkArchive:
 
 
 def is_cluster() -> bool:
-    """True when ``spark-submit`` (or a platform) launched this process with a master."""
-    from pyspark import SparkConf
+    """True when ``spark-submit`` (EMR, Glue, a cluster) started this process as its driver.
 
-    return SparkConf().contains("spark.master")
+    spark-submit's JVM starts the Python driver and hands it the gateway's port in this
+    variable; the master it was given is then the session's.
+    """
+    return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
 def open_spark_archive(location: ArchiveLocation, master: str | None = None) -> SparkArchive:

@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 class LatestRunner(Protocol):
     """Computes the latest record of every selected item and loads their documents."""
 
-    name: str
-
     def watermark(self) -> datetime | None:
         """The newest ``archived_at`` of the selection's table; None when it has no changes."""
         ...
@@ -57,8 +55,6 @@ class LatestRunner(Protocol):
 
 class DuckDBRunner:
     """The latest records materialized by DuckDB in this process, replayed by its bulk loader."""
-
-    name = "duckdb"
 
     def __init__(self, connection: Any, pending: PendingLatest) -> None:
         self.connection = connection

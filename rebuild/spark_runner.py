@@ -90,8 +90,6 @@ class SparkRunner:
     engine URL and options), so it must be importable there, as ``changelake.clients`` is.
     """
 
-    name = "spark"
-
     def __init__(
         self,
         spark: SparkSession,
