@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from changelake.rebuild.replay import ReplayOptions
     from changelake.rebuild.search_sink import SearchSink
 
-# One row per partition: its bulk counts, how many records it skipped, and its first failures.
+# One row per partition: its bulk counts, how many records it skipped, and its failures.
 _COUNTS = ("indexed", "deleted", "not_found", "version_conflicts", "requests", "retries")
 PARTITION_RESULT = pa.schema(
     [*(pa.field(name, pa.int64()) for name in (*_COUNTS, "failed", "skipped")),
@@ -59,9 +59,10 @@ def load_partition(
     except RebuildError:
         skipped = 0
     stats = loader.stats
+    # Up to one past --max-errors: a run that passes it fails, one within it reports them all.
     failures = [
         {"id": f.document_id, "status": f.status, "reason": f.reason}
-        for f in stats.failures[:_FAILURES_KEPT]
+        for f in stats.failures[: options.max_errors + 1]
     ]
     row = {name: [getattr(stats, name)] for name in _COUNTS}
     row |= {"failed": [len(stats.failures)], "skipped": [skipped]}
