@@ -42,6 +42,8 @@ _LOCAL_SETTINGS = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": str(2 * (os.cpu_count() or 1)),
+    # Driver and executors share this one JVM in local mode; Spark's default is 1 GB.
+    "spark.driver.memory": "2g",
 }
 
 

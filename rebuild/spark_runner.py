@@ -117,12 +117,16 @@ class SparkRunner:
         )
 
     def latest(self) -> DataFrame:
-        """The latest records, computed once and kept (memory, then disk) until ``close``."""
+        """The latest records, computed once and kept on the executors' disks until ``close``.
+
+        On disk, not in memory: Spark's in-memory cache builds each column of a batch on the
+        heap, and a batch of images overran a 1 GB local driver (5M changes / 500k items).
+        """
         if self._latest is None:
             if self.changes is None:
                 raise RebuildError(f"table {self.selection.table_name!r} has no changes")
             latest = latest_records(self.changes, self.selection.as_of)
-            self._latest = latest.persist(StorageLevel.MEMORY_AND_DISK)
+            self._latest = latest.persist(StorageLevel.DISK_ONLY)
         return self._latest
 
     def counts(self) -> LatestCounts:
