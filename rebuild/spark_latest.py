@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from changelake.rebuild.search_sink import MAX_ID_BYTES
 from changelake.schemas.archive_layout import table_dir
-from changelake.schemas.sql_views import VERSION_ORDINAL_BITS
+from changelake.schemas.sql_views import LATEST_RECORD_COLUMNS, VERSION_ORDINAL_BITS
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 ITEM = ("table_name", "item_key")
+_ORDER_COLUMNS = (
+    "sequence_number", "sequence_order", "archived_at", "source_file", "source_row",
+)  # fmt: skip
 
 
 def read_changes(spark: SparkSession, archive_url: str, table_name: str) -> DataFrame | None:
@@ -75,6 +78,10 @@ def latest_records(changes: DataFrame, as_of: datetime | None = None) -> DataFra
     Every window is partitioned by the item first (an event belongs to one item), so Spark
     shuffles the records once.
     """
+    # Only the columns the rule and its result need travel through the shuffle (not the old
+    # image, nor the DynamoDB-typed forms: two thirds of a change's bytes).
+    needed = {*ITEM, *LATEST_RECORD_COLUMNS, *_ORDER_COLUMNS}
+    changes = changes.select(*(name for name in changes.columns if name in needed))
     if as_of is not None:
         changes = changes.where(F.col("approximate_creation_time") <= timestamp_column(as_of))
     item = Window.partitionBy(*ITEM)
