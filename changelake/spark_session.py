@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 
 _REPOSITORY_JARS = Path(__file__).resolve().parent.parent / ".cache" / "spark" / "lib"
 
-# Local mode: the shuffles of a rebuild are small, and Spark's 200 partitions would each cost a
-# task; two per core keeps every core busy while one partition is sent.
 _LOCAL_SETTINGS = {
     # Loopback only: nothing outside this machine talks to a local session.
     "spark.driver.host": "127.0.0.1",
@@ -41,6 +39,8 @@ _LOCAL_SETTINGS = {
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
+    # Spark's 200 shuffle partitions would each cost a task on one machine; two per core keep
+    # every core busy while one partition is being sent.
     "spark.sql.shuffle.partitions": str(2 * (os.cpu_count() or 1)),
     # Driver and executors share this one JVM in local mode; Spark's default is 1 GB.
     "spark.driver.memory": "2g",
