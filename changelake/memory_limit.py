@@ -13,10 +13,6 @@ import os
 import re
 from pathlib import Path
 
-import click
-
-from changelake.config import ENV_DUCKDB_MEMORY_LIMIT
-
 MIB = 2**20
 # Below this DuckDB refuses some queries outright rather than spilling.
 MINIMUM = 128 * MIB
@@ -65,34 +61,3 @@ def parse_size(text: str) -> int:
             f"{text!r} is not a size; write bytes or a number with a unit, e.g. 512MB or 2GiB"
         )
     return int(float(match.group(1)) * _UNITS[unit])
-
-
-class MemorySize(click.ParamType):  # type: ignore[type-arg]
-    """A size in bytes, written ``512MB``, ``2GiB`` or as a plain number of bytes."""
-
-    name = "size"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> int:
-        """Parse the size, or fail with a usage error naming it."""
-        if isinstance(value, int):
-            return value
-        try:
-            size = parse_size(str(value))
-        except ValueError as error:
-            self.fail(str(error), param, ctx)
-        if size < MINIMUM:
-            self.fail(f"{value!r} is below DuckDB's useful minimum of 128MB", param, ctx)
-        return size
-
-
-memory_limit_option = click.option(
-    "--memory-limit",
-    type=MemorySize(),
-    envvar=ENV_DUCKDB_MEMORY_LIMIT,
-    default=None,
-    help="Memory DuckDB may use before it spills to a temporary directory, e.g. 2GB. Default: a "
-    f"quarter of the machine's or container's memory, at most {PER_THREAD_CAP // MIB}MB per "
-    f"core. Env: {ENV_DUCKDB_MEMORY_LIMIT}.",
-)

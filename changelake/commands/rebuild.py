@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from changelake.clients import make_search_sink
-from changelake.config import ENV_SPARK_MASTER
-from changelake.memory_limit import memory_limit_option
+from changelake.config import ENV_DUCKDB_MEMORY_LIMIT, ENV_SPARK_MASTER
+from changelake.memory_limit import MIB, MINIMUM, PER_THREAD_CAP, parse_size
 from changelake.options import (
     archive_to_alias_options,
     output_option,
@@ -96,6 +96,37 @@ bulk_in_flight_option = click.option(
     default=DEFAULT_IN_FLIGHT,
     show_default=True,
     help="Bulk requests sent at once while the next is prepared (1: one after the other).",
+)
+
+
+class MemorySize(click.ParamType):  # type: ignore[type-arg]
+    """A size in bytes, written ``512MB``, ``2GiB`` or as a plain number of bytes."""
+
+    name = "size"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        """Parse the size, or fail with a usage error naming it."""
+        if isinstance(value, int):
+            return value
+        try:
+            size = parse_size(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+        if size < MINIMUM:
+            self.fail(f"{value!r} is below DuckDB's useful minimum of 128MB", param, ctx)
+        return size
+
+
+memory_limit_option = click.option(
+    "--memory-limit",
+    type=MemorySize(),
+    envvar=ENV_DUCKDB_MEMORY_LIMIT,
+    default=None,
+    help="Memory DuckDB may use before it spills to a temporary directory, e.g. 2GB. Default: a "
+    f"quarter of the machine's or container's memory, at most {PER_THREAD_CAP // MIB}MB per "
+    f"core. Env: {ENV_DUCKDB_MEMORY_LIMIT}.",
 )
 
 

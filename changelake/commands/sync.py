@@ -14,11 +14,11 @@ from changelake.commands.rebuild import (
     bulk_bytes_option,
     bulk_in_flight_option,
     max_errors_option,
+    memory_limit_option,
     replay_options,
     require_table,
     transform_option,
 )
-from changelake.memory_limit import memory_limit_option
 from changelake.options import (
     archive_to_alias_options,
     output_option,

@@ -11,8 +11,12 @@ import click
 
 from changelake.archiver.locks import held_lock
 from changelake.clients import make_search_sink, make_store
-from changelake.commands.rebuild import max_errors_option, require_table, transform_option
-from changelake.memory_limit import memory_limit_option
+from changelake.commands.rebuild import (
+    max_errors_option,
+    memory_limit_option,
+    require_table,
+    transform_option,
+)
 from changelake.options import (
     archive_to_alias_options,
     output_option,
