@@ -13,7 +13,7 @@ LAMBDA_PYTHON ?= 3.11
 OPENSEARCH_DIR := .cache/opensearch
 OPENSEARCH_STAMP := $(OPENSEARCH_DIR)/.installed
 
-.PHONY: install opensearch chromium dist test lint demo demo-dynamodb bench-archive package bench-lambda-import bench-lambda-batch bench-compact bench-rebuild bench-dynamodb bench-sql bench-verify bench-report clean
+.PHONY: install opensearch chromium spark dist test lint demo demo-dynamodb bench-archive package bench-lambda-import bench-lambda-batch bench-compact bench-rebuild bench-dynamodb bench-sql bench-verify bench-report bench-spark clean
 
 # The compiled hot path of the archiver (native/, Rust via maturin): optional at run time, where
 # the Python code gives the same results, but built here so that tests and benchmarks run it.
@@ -49,7 +49,16 @@ chromium:
 dist: install
 	$(BIN)/python -m scripts.dist --out dist
 
-test: install opensearch chromium
+# Hadoop's S3A connector, for local Spark over an s3:// archive: see services/spark/pom.xml.
+SPARK_STAMP := .cache/spark/.installed
+
+$(SPARK_STAMP): services/spark/pom.xml
+	mvn -q -B -f services/spark/pom.xml dependency:copy-dependencies
+	touch $(SPARK_STAMP)
+
+spark: $(SPARK_STAMP)
+
+test: install opensearch chromium spark
 	cargo test --quiet --release --manifest-path native/Cargo.toml
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -83,6 +92,9 @@ bench-verify: install
 
 bench-rebuild: install opensearch
 	$(BIN)/python bench/rebuild.py
+
+bench-spark: install opensearch spark
+	$(BIN)/python bench/spark.py
 
 bench-lambda-batch: install
 	$(BIN)/python bench/lambda_batch.py

@@ -11,6 +11,9 @@
    after it has picked each item's latest record, reading their images while it sends. No
    rebuild can send its first document sooner, nor send faster than pre-built requests.
 3. Peak RSS of ``changelake rebuild`` over the 5M-change archive. Target < 1 GB.
+4. DuckDB's memory limit: peak RSS and time of ``changelake rebuild`` over 20M changes / 2M
+   items with the default ``--memory-limit`` against the same rebuild with DuckDB's own default
+   (80% of the machine's memory, no spilling). Targets: <= 1 GB, <= 1.3x the time.
 
 Benchmark 2 runs on each engine (``--engine``, default both): the local Elasticsearch-API server
 and the real OpenSearch node, each started and stopped by PID here; the raw loader runs on the
@@ -36,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.synthetic_archive import synthetic_archive
 from changelake.clients import make_search_sink, open_archive
+from changelake.memory_limit import MIB, default_memory_limit, physical_memory
 from changelake.rebuild.bulk import (
     DEFAULT_IN_FLIGHT,
     DEFAULT_MAX_BYTES,
@@ -95,13 +99,19 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 
 def run_rebuild(
-    archive: Path, url: str, alias: str, in_flight: int, *, peak_rss: bool = False
+    archive: Path,
+    url: str,
+    alias: str,
+    in_flight: int,
+    *,
+    peak_rss: bool = False,
+    options: tuple[str, ...] = (),
 ) -> tuple[float, int, int]:
     """Seconds, documents and (with ``peak_rss``) peak RSS in bytes of a ``changelake rebuild``."""
     command = [
         CHANGELAKE, "rebuild", "--archive", str(archive), "--table", "posts", "--es-url", url,
         "--alias", alias, "--keep", "0", "--bulk-in-flight", str(in_flight), "--output", "json",
-        "-s",
+        "-s", *options,
     ]  # fmt: skip
     with tempfile.NamedTemporaryFile("r") as rss_file:
         if peak_rss:
@@ -207,6 +217,26 @@ def bench_peak_rss(url: str, archive: Path, changes: int, in_flight: int) -> Non
     )
 
 
+def bench_memory_limit(url: str, archive: Path, changes: int, in_flight: int) -> None:
+    """Print peak RSS and time of a rebuild with the default memory limit and with DuckDB's."""
+    unbounded = f"{physical_memory() * 8 // 10 // MIB}MiB"  # DuckDB's own default
+    print(
+        f"DuckDB memory limit, changelake rebuild of {changes:,} changes "
+        f"(default limit {default_memory_limit() // MIB} MiB):",
+        flush=True,
+    )
+    results = {}
+    for label, options in (("unbounded", ("--memory-limit", unbounded)), ("default", ())):
+        seconds, documents, rss = run_rebuild(
+            archive, url, "bench-memory", in_flight, peak_rss=True, options=options
+        )
+        drop_alias_indexes(url, "bench-memory")
+        results[label] = (seconds, rss)
+        print(f"  {label:<9} {rss / MIB:7.0f} MB peak RSS  {seconds:7.1f} s  ({documents:,} docs)")
+    ratio = results["default"][0] / results["unbounded"][0]
+    print(f"  time ratio        {ratio:7.2f}x   (target <= 1.3x; peak RSS target <= 1024 MB)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the three benchmarks and print medians and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -228,7 +258,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--stage-only", action="store_true", help="only benchmark 1 (the latest-image stage)"
     )
+    parser.add_argument("--memory-changes", type=int, default=20_000_000)
+    parser.add_argument("--memory-items", type=int, default=2_000_000)
+    parser.add_argument(
+        "--memory-only", action="store_true", help="only benchmark 4 (DuckDB's memory limit)"
+    )
     args = parser.parse_args(argv)
+    if args.memory_only:
+        huge = synthetic_archive(changes=args.memory_changes, items=args.memory_items)
+        with tempfile.TemporaryDirectory(prefix="bench-rebuild-") as workdir:
+            service = ENGINES["opensearch"](Path(workdir))
+            try:
+                bench_memory_limit(service.url, huge, args.memory_changes, args.in_flight)
+            finally:
+                stop(service)
+        return 0
 
     big = synthetic_archive(changes=args.changes, items=args.items)
     if not args.end_to_end_only:
@@ -259,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     if engine == engines[0] and not args.end_to_end_only:
                         bench_peak_rss(service.url, big, args.changes, args.in_flight)
+                    if engine == "opensearch" and not args.end_to_end_only:
+                        huge = synthetic_archive(args.memory_changes, args.memory_items)
+                        bench_memory_limit(service.url, huge, args.memory_changes, args.in_flight)
                 finally:
                     stop(service)
     return 0

@@ -7,14 +7,18 @@ a command over a local archive does not spend a fifth of a second importing it.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from changelake.archiver.object_store import LocalStore, ObjectStore, S3Store
 from changelake.config import s3_addressing_style
 from changelake.extras import is_installed, require_extra
+from changelake.memory_limit import MIB, default_memory_limit
 from changelake.redaction import remember_secret
 from changelake.schemas.archive_layout import ArchiveLocation, parquet_glob
 from changelake.schemas.exceptions import (
@@ -215,13 +219,23 @@ def make_store(location: ArchiveLocation) -> ObjectStore:
     return LocalStore(location)
 
 
-def connect_duckdb(location: ArchiveLocation) -> Any:
-    """An in-memory DuckDB connection that can read the archive (S3 through httpfs)."""
+def connect_duckdb(location: ArchiveLocation, memory_limit: int | None = None) -> Any:
+    """An in-memory DuckDB connection that can read the archive (S3 through httpfs).
+
+    DuckDB uses at most ``memory_limit`` bytes (default: ``default_memory_limit()``) and spills
+    the rest to a directory of its own under the system's temporary directory (``TMPDIR``).
+    """
     import duckdb
 
     # Secrets live in memory only: a persistent one would be written under ~/.duckdb.
     connection = duckdb.connect(
-        config={"autoinstall_known_extensions": False, "allow_persistent_secrets": False}
+        config={
+            "autoinstall_known_extensions": False,
+            "allow_persistent_secrets": False,
+            "memory_limit": f"{(memory_limit or default_memory_limit()) // MIB}MiB",
+            # Not DuckDB's default (.tmp in the working directory, which may be read-only).
+            "temp_directory": str(Path(tempfile.gettempdir(), f"changelake-duckdb-{os.getpid()}")),
+        }
     )
     connection.execute("SET TimeZone = 'UTC'")
     if location.is_s3:
@@ -231,13 +245,16 @@ def connect_duckdb(location: ArchiveLocation) -> Any:
 
 
 def open_archive(
-    location: ArchiveLocation, table_name: str | None = None, files: Sequence[str] | None = None
+    location: ArchiveLocation,
+    table_name: str | None = None,
+    files: Sequence[str] | None = None,
+    memory_limit: int | None = None,
 ) -> Any:
     """A DuckDB connection with a ``changes`` view over the archive (or one table of it).
 
     ``files`` narrows the view to those Parquet objects (``--skip-corrupt`` leaves some out).
     """
-    connection = connect_duckdb(location)
+    connection = connect_duckdb(location, memory_limit)
     if files is not None:
         connection.execute(create_changes_view_sql(files))
         return connection

@@ -9,7 +9,8 @@ import click
 
 from changelake.archiver.locks import DEFAULT_LEASE, held_lock
 from changelake.clients import make_store
-from changelake.config import ENV_ARCHIVE, ENV_TABLE, lease_duration
+from changelake.config import ENV_ARCHIVE, ENV_DUCKDB_MEMORY_LIMIT, ENV_TABLE, lease_duration
+from changelake.memory_limit import MIB, MINIMUM, PER_THREAD_CAP, parse_size
 from changelake.options import alias_option, es_url_option, search_options, with_options
 from changelake.rebuild.bulk import DEFAULT_IN_FLIGHT, DEFAULT_MAX_BYTES
 from changelake.rebuild.document_ids import CANONICAL_ID
@@ -139,4 +140,35 @@ recipe_table_option = click.option(
 # Where sync and verify read (the index's recipe, unless given) and the alias they work on.
 recipe_to_alias_options = with_options(
     recipe_archive_option, recipe_table_option, es_url_option, search_options, alias_option
+)
+
+
+class MemorySize(click.ParamType):  # type: ignore[type-arg]
+    """A size in bytes, written ``512MB``, ``2GiB`` or as a plain number of bytes."""
+
+    name = "size"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        """Parse the size, or fail with a usage error naming it."""
+        if isinstance(value, int):
+            return value
+        try:
+            size = parse_size(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+        if size < MINIMUM:
+            self.fail(f"{value!r} is below DuckDB's useful minimum of 128MB", param, ctx)
+        return size
+
+
+memory_limit_option = click.option(
+    "--memory-limit",
+    type=MemorySize(),
+    envvar=ENV_DUCKDB_MEMORY_LIMIT,
+    default=None,
+    help="Memory DuckDB may use before it spills to a temporary directory, e.g. 2GB. Default: a "
+    f"quarter of the machine's or container's memory, at most {PER_THREAD_CAP // MIB}MB per "
+    f"core. Env: {ENV_DUCKDB_MEMORY_LIMIT}.",
 )

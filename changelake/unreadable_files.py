@@ -126,6 +126,7 @@ def open_readable_archive(
     *,
     skip_corrupt: bool = False,
     opener: Callable[[list[str] | None], Any] | None = None,
+    memory_limit: int | None = None,
 ) -> tuple[Any, list[UnreadableFile]]:
     """A DuckDB connection with a ``changes`` view, and the files left out of it.
 
@@ -136,10 +137,10 @@ def open_readable_archive(
     :func:`naming_unreadable_files`), as a :class:`CorruptArchiveError`. With ``skip_corrupt``
     every file is read once up front and the view covers only the readable ones. ``opener``
     builds the connection from the list of files (None: all of them); by default
-    ``open_archive``.
+    ``open_archive``. ``memory_limit``: DuckDB's, as in ``connect_duckdb``.
     """
     require_archive(location, table_name)
-    probe = connect_duckdb(location)
+    probe = connect_duckdb(location, memory_limit)
     urls = list_archive_files(probe, location, table_name)
     unreadable = list(iter_unreadable_files(probe, urls, full_scan=True)) if skip_corrupt else []
     skipped = {item.url for item in unreadable}
@@ -147,7 +148,7 @@ def open_readable_archive(
     with naming_unreadable_files(probe, lambda: urls):
         if opener is not None:
             return opener(files), unreadable
-        return open_archive(location, table_name, files=files), unreadable
+        return open_archive(location, table_name, files, memory_limit), unreadable
 
 
 def warn_skipped(skipped: Iterable[UnreadableFile]) -> None:
@@ -157,10 +158,16 @@ def warn_skipped(skipped: Iterable[UnreadableFile]) -> None:
 
 
 def open_command_archive(
-    location: ArchiveLocation, table_name: str | None, *, skip_corrupt: bool
+    location: ArchiveLocation,
+    table_name: str | None,
+    *,
+    skip_corrupt: bool,
+    memory_limit: int | None = None,
 ) -> Any:
     """:func:`open_readable_archive`'s connection; each file it read around warned about."""
-    connection, skipped = open_readable_archive(location, table_name, skip_corrupt=skip_corrupt)
+    connection, skipped = open_readable_archive(
+        location, table_name, skip_corrupt=skip_corrupt, memory_limit=memory_limit
+    )
     warn_skipped(skipped)
     return connection
 

@@ -27,16 +27,11 @@ from changelake.rebuild.aliases import (
     list_rebuilt_indexes,
     new_index_name,
 )
-from changelake.rebuild.document_ids import check_document_ids
 from changelake.rebuild.guarded_sink import GuardedSink, lease_to_meta
-from changelake.rebuild.latest_images import (
-    LATEST_TABLE,
-    count_without_image,
-    drop_latest,
-    latest_in_background,
-)
+from changelake.rebuild.latest_images import latest_in_background
+from changelake.rebuild.latest_runner import DuckDBRunner
 from changelake.rebuild.recipe import body_digest
-from changelake.rebuild.replay import ReplayOptions, replay_latest
+from changelake.rebuild.replay import ReplayOptions
 from changelake.rebuild.watermark import META_KEY, SyncState, history_after_move
 from changelake.schemas.exceptions import ChangelakeError, RebuildError
 
@@ -46,6 +41,7 @@ if TYPE_CHECKING:
 
     from changelake.rebuild.guarded_sink import HeldLease
     from changelake.rebuild.latest_images import PendingLatest
+    from changelake.rebuild.latest_runner import LatestRunner
     from changelake.rebuild.recipe import Recipe
     from changelake.rebuild.search_sink import SearchSink
 
@@ -131,6 +127,7 @@ def rebuild_index(
     options: ReplayOptions | None = None,
     latest: PendingLatest | None = None,
     lease: HeldLease | None = None,
+    runner: LatestRunner | None = None,
     on_start: Callable[[int], None] = lambda total: None,
     on_progress: Callable[[int], None] = lambda actions: None,
 ) -> RebuildSummary:
@@ -138,8 +135,10 @@ def rebuild_index(
 
     ``latest`` is the latest-record stage, started by the caller (``latest_in_background`` over
     ``recipe.selection(as_of=as_of)``) so that it runs while the sink is built; without it, it
-    starts here, and runs while the alias is looked up and the index created. ``options.transform``
-    is the loaded ``recipe.transform``. ``lease``, when given, guards every write.
+    starts here, and runs while the alias is looked up and the index created. ``runner`` replaces
+    both (and ``connection``): another engine computes the latest records and loads them
+    (``changelake.rebuild.latest_runner``). ``options.transform`` is the loaded
+    ``recipe.transform``. ``lease``, when given, guards every write.
     """
     started = time.monotonic()
     options = options or ReplayOptions()
@@ -147,11 +146,13 @@ def rebuild_index(
     if lease is not None:
         sink = GuardedSink(sink, lease)
     with ExitStack() as stack:
-        if latest is None:
-            selection = recipe.selection(as_of=as_of)
-            latest = stack.enter_context(latest_in_background(connection, selection))
+        if runner is None:
+            if latest is None:
+                selection = recipe.selection(as_of=as_of)
+                latest = stack.enter_context(latest_in_background(connection, selection))
+            runner = DuckDBRunner(connection, latest)
         old = check_alias(sink, alias)
-        watermark = latest.watermark.result()
+        watermark = runner.watermark()
         if watermark is None:
             raise RebuildError(
                 f"the archive {recipe.archive!r} holds no changes of table {recipe.table_name!r}; "
@@ -169,10 +170,10 @@ def rebuild_index(
             dry_run=dry_run,
         )
         if dry_run:
-            counts = latest.counts.result()
-            check_document_ids(connection, recipe.id_rule, f"SELECT item_key FROM {LATEST_TABLE}")
-            summary.skipped = count_without_image(connection)
-            drop_latest(connection)
+            counts = runner.counts()
+            runner.check_document_ids(recipe.id_rule)
+            summary.skipped = runner.count_without_image()
+            runner.close()
             summary.documents = counts.upserts - summary.skipped
             summary.removed_items = counts.removes
             summary.seconds = time.monotonic() - started
@@ -189,18 +190,11 @@ def rebuild_index(
         try:
             # Listed while DuckDB still works: once the alias moves, only deleting is left.
             prune = plan_prune(sink, alias, index, lease, summary.warnings)
-            counts = latest.counts.result()
-            check_document_ids(connection, recipe.id_rule, f"SELECT item_key FROM {LATEST_TABLE}")
+            counts = runner.counts()
+            runner.check_document_ids(recipe.id_rule)
             on_start(counts.upserts)
-            result = replay_latest(
-                connection,
-                sink,
-                index,
-                with_removes=False,
-                options=options,
-                on_progress=on_progress,
-            )
-            drop_latest(connection)
+            result = runner.load(sink, index, options, on_progress)
+            runner.close()
             stats = result.stats
             sink.put_settings(index, settings_after_load(index_body))
             sink.refresh(index)

@@ -28,6 +28,8 @@ from changelake.rebuild.latest_images import iter_latest_batches
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    import pyarrow as pa
+
     from changelake.rebuild.bulk import EntryBlock
     from changelake.rebuild.search_sink import SearchSink
 
@@ -52,18 +54,25 @@ class ReplayResult:
     skipped: int = 0  # upserts without an image, and images the transform skipped
 
 
-def _iter_blocks(
-    connection: Any, options: ReplayOptions, with_removes: bool, result: ReplayResult
+def batches_to_blocks(
+    batches: Iterator[pa.RecordBatch],
+    options: ReplayOptions,
+    with_removes: bool,
+    result: ReplayResult,
 ) -> Iterator[EntryBlock]:
+    """Blocks of bulk entries from latest-record batches (``iter_latest_batches``' two forms).
+
+    Without a transform a batch holds the ready ``entry`` column, sliced as it is; with one, the
+    records' images go through it. Skipped records are counted into ``result``.
+    """
     if options.transform is None:
-        for batch in iter_latest_batches(connection, with_removes=with_removes, entries=True):
+        for batch in batches:
             entries = batch.column(0)
             if entries.null_count:
                 result.skipped += entries.null_count
                 entries = entries.drop_null()
             yield arrow_to_block(entries)
         return
-    batches = iter_latest_batches(connection, with_removes=with_removes, entries=False)
     entries = iter_transformed_entries(batches, options.transform, delete_skipped=with_removes)
 
     def counted() -> Iterator[bytes | None]:
@@ -73,6 +82,40 @@ def _iter_blocks(
             yield entry
 
     yield from bytes_to_blocks(counted())
+
+
+def load_batches(
+    batches: Iterator[pa.RecordBatch],
+    loader: BulkLoader,
+    options: ReplayOptions,
+    *,
+    with_removes: bool,
+) -> ReplayResult:
+    """Send latest-record batches through ``loader``: what a replay does wherever it runs.
+
+    ``loader.stats`` holds the counts so far if the loader stops at ``max_errors``.
+    """
+    result = ReplayResult(stats=loader.stats)
+    blocks = batches_to_blocks(batches, options, with_removes, result)
+    loader.load(iter_chunks(blocks, options.max_bytes, options.max_actions))
+    return result
+
+
+def bulk_loader(
+    sink: SearchSink,
+    index: str,
+    options: ReplayOptions,
+    on_progress: Callable[[int], None] = lambda actions: None,
+) -> BulkLoader:
+    """The bulk loader of a replay into ``index`` with ``options``' limits and retry policy."""
+    return BulkLoader(
+        sink,
+        index,
+        max_errors=options.max_errors,
+        retry=options.retry,
+        on_progress=on_progress,
+        in_flight=options.in_flight,
+    )
 
 
 def replay_latest(
@@ -85,15 +128,8 @@ def replay_latest(
     on_progress: Callable[[int], None] = lambda actions: None,
 ) -> ReplayResult:
     """Send the materialized latest records (``materialize_latest``) to ``index``."""
-    result = ReplayResult(stats=BulkStats())
-    loader = BulkLoader(
-        sink,
-        index,
-        max_errors=options.max_errors,
-        retry=options.retry,
-        on_progress=on_progress,
-        in_flight=options.in_flight,
+    batches = iter_latest_batches(
+        connection, with_removes=with_removes, entries=options.transform is None
     )
-    blocks = _iter_blocks(connection, options, with_removes, result)
-    result.stats = loader.load(iter_chunks(blocks, options.max_bytes, options.max_actions))
-    return result
+    loader = bulk_loader(sink, index, options, on_progress)
+    return load_batches(batches, loader, options, with_removes=with_removes)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from changelake.clients import dynamodb_client, make_search_sink, s3_client, streams_client
+from changelake.schemas.archive_layout import parse_archive_uri
 from scripts.services import (
     Service,
     start_dynamodb_local,
@@ -22,7 +23,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
+    from pyspark.sql import SparkSession
+
     from changelake.rebuild.search_sink import SearchSink
+
+# Two local cores: what `make test` gives Spark, and what `rebuild --runner spark` is told.
+SPARK_MASTER = "local[2]"
 
 
 def _run_service(
@@ -119,3 +125,19 @@ def search_engine(request: pytest.FixtureRequest) -> SearchEngine:
     sink = make_sink(service.url)
     assert sink.engine == request.param, f"{service.url} was detected as {sink.engine}"
     return SearchEngine(name=request.param, url=service.url, sink=sink)
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    """One local Spark session (``local[2]``) for the test session, S3A jars loaded.
+
+    ``rebuild --runner spark`` in the tests finds it running and reuses it.
+    """
+    from changelake.spark_session import open_spark_archive
+
+    location = parse_archive_uri(str(tmp_path_factory.mktemp("spark-archive")))
+    session = open_spark_archive(location, SPARK_MASTER).spark
+    try:
+        yield session
+    finally:
+        session.stop()

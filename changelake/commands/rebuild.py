@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from changelake.archive_tables import require_archive
 from changelake.clients import make_search_sink
+from changelake.config import ENV_SPARK_MASTER
 from changelake.index_options import (
     alias_lease,
     bulk_bytes_option,
     bulk_in_flight_option,
     id_option,
     max_errors_option,
+    memory_limit_option,
     replay_options,
     require_table,
     transform_option,
@@ -68,6 +71,23 @@ class Timestamp(click.ParamType):  # type: ignore[type-arg]
         return moment
 
 
+runner_option = click.option(
+    "--runner",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="What computes the latest records and sends the documents: DuckDB in this process, or "
+    "Spark (pip install changelake[spark]) from its executors in parallel.",
+)
+spark_master_option = click.option(
+    "--spark-master",
+    envvar=ENV_SPARK_MASTER,
+    default=None,
+    help="Spark master for --runner spark, e.g. local[4]. Default: the cluster's under "
+    f"spark-submit, else local[*]. Env: {ENV_SPARK_MASTER}.",
+)
+
+
 @click.command()
 @archive_to_alias_options
 @click.option("--as-of", type=Timestamp(), help="Rebuild the state as of this ISO 8601 instant.")
@@ -92,6 +112,9 @@ class Timestamp(click.ParamType):  # type: ignore[type-arg]
 @bulk_bytes_option
 @bulk_in_flight_option
 @skip_corrupt_option
+@memory_limit_option
+@runner_option
+@spark_master_option
 @output_option
 @silent_option
 def rebuild(
@@ -111,6 +134,9 @@ def rebuild(
     bulk_bytes: int,
     bulk_in_flight: int,
     skip_corrupt: bool,
+    memory_limit: int | None,
+    runner: str,
+    spark_master: str | None,
     output: str,
     silent: bool,
 ) -> None:
@@ -131,21 +157,42 @@ def rebuild(
     options = replay_options(function, max_errors, bulk_bytes, bulk_in_flight)
     location = parse_archive_uri(archive)
     require_archive(location, table)  # before the lease: a mistyped archive gets no lock object
+    if runner == "spark" and skip_corrupt:
+        raise click.UsageError(
+            "--skip-corrupt reads the archive with DuckDB; drop it with --runner spark"
+        )
+    selection = recipe.selection(as_of=as_of)
+    rebuild_into = partial(
+        rebuild_index, recipe=recipe, alias=alias, index_body=index_body, now=datetime.now(UTC),
+        as_of=as_of, keep=keep, dry_run=dry_run, options=options,
+    )  # fmt: skip
     with ExitStack() as stack:
         lease = None if dry_run else stack.enter_context(alias_lease(location, table, alias))
-        connection = open_command_archive(location, table, skip_corrupt=skip_corrupt)
-        stack.enter_context(naming_archive_files(connection, location, table))
-        # DuckDB works out the latest records while the search client is imported and set up.
-        latest = stack.enter_context(
-            latest_in_background(connection, recipe.selection(as_of=as_of))
-        )
-        sink = make_search_sink(es_url, search)
-        with progress(f"Indexing {alias}", silent or dry_run) as bar:
-            summary = rebuild_index(
-                connection, sink, recipe=recipe, alias=alias, index_body=index_body,
-                now=datetime.now(UTC), as_of=as_of, keep=keep, dry_run=dry_run, options=options,
-                latest=latest, lease=lease, on_start=bar.start, on_progress=bar.advance,
-            )  # fmt: skip
+        if runner == "spark":
+            from changelake.spark_session import spark_rebuild_runner
+
+            sink = make_search_sink(es_url, search)
+            spark_runner = spark_rebuild_runner(
+                location, selection, es_url, search, sink, spark_master
+            )
+            with progress(f"Indexing {alias}", silent or dry_run) as bar:
+                summary = rebuild_into(
+                    None, sink, runner=spark_runner, lease=lease, on_start=bar.start,
+                    on_progress=bar.advance,
+                )  # fmt: skip
+        else:
+            connection = open_command_archive(
+                location, table, skip_corrupt=skip_corrupt, memory_limit=memory_limit
+            )
+            stack.enter_context(naming_archive_files(connection, location, table))
+            # DuckDB works out the latest records while the search client is imported and set up.
+            latest = stack.enter_context(latest_in_background(connection, selection))
+            sink = make_search_sink(es_url, search)
+            with progress(f"Indexing {alias}", silent or dry_run) as bar:
+                summary = rebuild_into(
+                    connection, sink, latest=latest, lease=lease, on_start=bar.start,
+                    on_progress=bar.advance,
+                )  # fmt: skip
     if output == "json":
         click.echo(json.dumps(summary.to_dict(), indent=2))
         return

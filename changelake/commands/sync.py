@@ -17,6 +17,7 @@ from changelake.index_options import (
     bulk_in_flight_option,
     id_option,
     max_errors_option,
+    memory_limit_option,
     recipe_to_alias_options,
     replay_options,
     transform_option,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 @bulk_bytes_option
 @bulk_in_flight_option
 @skip_corrupt_option
+@memory_limit_option
 @output_option
 @silent_option
 def sync(
@@ -70,6 +72,7 @@ def sync(
     bulk_bytes: int,
     bulk_in_flight: int,
     skip_corrupt: bool,
+    memory_limit: int | None,
     output: str,
     silent: bool,
 ) -> None:
@@ -90,7 +93,9 @@ def sync(
     # holds the lease: a sync that read an older archive could otherwise send an item's older
     # version after another writer deleted it. See docs/rebuild-sync-verify.md.
     with alias_lease(location, recipe.table_name, alias) as lease:
-        connection = open_command_archive(location, recipe.table_name, skip_corrupt=skip_corrupt)
+        connection = open_command_archive(
+            location, recipe.table_name, skip_corrupt=skip_corrupt, memory_limit=memory_limit
+        )
         with (
             naming_archive_files(connection, location, recipe.table_name),
             progress(f"Syncing {alias}", silent) as bar,

@@ -16,6 +16,7 @@ from changelake.index_options import (
     alias_lease,
     id_option,
     max_errors_option,
+    memory_limit_option,
     recipe_to_alias_options,
     require_table,
     transform_option,
@@ -75,6 +76,7 @@ DRIFT_EXIT_CODE = 3
     help="Drifted documents to show for each kind of drift.",
 )
 @skip_corrupt_option
+@memory_limit_option
 @max_errors_option
 @output_option
 @silent_option
@@ -92,6 +94,7 @@ def verify(
     sample: int | None,
     examples: int,
     skip_corrupt: bool,
+    memory_limit: int | None,
     max_errors: int,
     output: str,
     silent: bool,
@@ -124,7 +127,9 @@ def verify(
             # A repair writes like a sync, so it holds the alias's lease before reading the
             # archive (see docs/rebuild-sync-verify.md); a plain verify only reads.
             writer = GuardedSink(sink, stack.enter_context(alias_lease(location, table, alias)))
-        connection, skipped = open_readable_archive(location, table, skip_corrupt=skip_corrupt)
+        connection, skipped = open_readable_archive(
+            location, table, skip_corrupt=skip_corrupt, memory_limit=memory_limit
+        )
         warn_skipped(skipped)
         stack.enter_context(naming_archive_files(connection, location, table))
         if not silent:
