@@ -59,7 +59,7 @@ def command_seconds(archive: Path, output: Path) -> tuple[float, float]:
     started = time.perf_counter()
     completed = subprocess.run(
         [str(CHANGELAKE), "report", "--archive", str(archive), "--table", "posts",
-         "--output", str(output)],
+         "--out", str(output)],
         capture_output=True, text=True,
     )  # fmt: skip
     seconds = time.perf_counter() - started

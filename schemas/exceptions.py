@@ -114,7 +114,3 @@ class NothingArchivedError(TerminalError):
 
 class MissingExtraError(TerminalError):
     """A feature needs a package that is not installed; the message names the extra to add."""
-
-
-class UnknownTableError(TerminalError):
-    """The archive holds no change files of the table asked for; the message lists the tables."""

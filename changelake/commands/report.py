@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 from click.core import ParameterSource
 
+from changelake.archive_tables import require_archive
 from changelake.ask.report_data import (
     DEFAULT_TIMELINE_CHANGES,
     DEFAULT_TOP_ITEMS,
@@ -28,7 +29,6 @@ from changelake.options import (
 from changelake.report_sources import (
     load_index_watermark,
     load_stream_coverage,
-    require_table_files,
 )
 from changelake.schemas.archive_layout import parquet_glob, parse_archive_uri
 from changelake.unreadable_files import naming_archive_files, open_command_archive
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     help="Only changes made from this ISO 8601 instant on (UTC when no zone is given).",
 )
 @click.option(
-    "--output",
+    "--out",
     "output_path",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     default="report.html",
@@ -101,19 +101,14 @@ def report(
     day, stream coverage and gaps, and the most-changed items with their timelines.
     """
     now = datetime.now(UTC)
-    if since is not None and since > now:
-        raise click.BadParameter(
-            f"{since.isoformat()} is in the future (now is {now.isoformat(timespec='seconds')})",
-            param_hint="--since",
-        )
     given = click.get_current_context().get_parameter_source("es_url")
     if es_url and not alias and given is ParameterSource.COMMANDLINE:
         # From the environment alone (set for sync, say) it does not stop a report.
         raise click.UsageError("--es-url needs --alias: the alias whose index lag to show")
     bundle = vega_bundle()  # first: a missing report extra fails before any work
     location = parse_archive_uri(archive)
+    require_archive(location, table_name)
     connection = open_command_archive(location, table_name, skip_corrupt=skip_corrupt)
-    require_table_files(connection, location, table_name)
     index = None
     if es_url and alias:
         index = load_index_watermark(make_search_sink(es_url, search), alias, table_name)

@@ -81,6 +81,8 @@ def sync(
     Follows the recipe the index was rebuilt by (table, archive, transform, --id,
     --ttl-deletes); a flag that contradicts it is refused.
     """
+    if archive is not None:  # a mistyped --archive or --table is named before the engine
+        require_archive(parse_archive_uri(archive), table_name)
     sink = make_search_sink(es_url, search)
     index, state = read_index_state(sink, alias, "sync")
     flags = RecipeFlags(table_name, archive, transform, id_rule, ttl_deletes)

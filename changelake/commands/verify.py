@@ -104,6 +104,8 @@ def verify(
     Follows the recipe the index was rebuilt by, and the instant of an index rebuilt --as-of.
     Exits 0 when they agree (after --repair: when the repair left nothing), 3 when drift remains.
     """
+    if archive is not None:  # a mistyped --archive or --table is named before the engine
+        require_archive(parse_archive_uri(archive), table_name)
     sink = make_search_sink(es_url, search)
     index = single_alias_target(sink, alias, "verify")
     state = read_state(sink.get_meta(index), index)

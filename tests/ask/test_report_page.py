@@ -82,7 +82,7 @@ def report_page(local_archive: str, tmp_path: Path, chromium: Browser) -> Render
     _record_gap(local_archive)
     path = tmp_path / "report.html"
     result = CliRunner().invoke(
-        cli, ["report", "--archive", local_archive, "--table", "posts", "--output", str(path)]
+        cli, ["report", "--archive", local_archive, "--table", "posts", "--out", str(path)]
     )
     assert result.exit_code == 0, result.output
     return open_page(chromium, path)

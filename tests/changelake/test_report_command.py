@@ -42,7 +42,7 @@ def test_report_writes_one_page_with_every_chart(archive_uri: str, tmp_path: Pat
     write_report_archive(archive_uri)
     page_path = tmp_path / "report.html"
     code, output = run(
-        "report", "--archive", archive_uri, "--table", "posts", "--output", str(page_path)
+        "report", "--archive", archive_uri, "--table", "posts", "--out", str(page_path)
     )
     assert code == 0, output
     assert re.fullmatch(
@@ -70,7 +70,7 @@ def test_values_from_the_archive_are_escaped(local_archive: str, tmp_path: Path)
     write_report_archive(local_archive)
     page_path = tmp_path / "report.html"
     code, output = run(
-        "report", "--archive", local_archive, "--table", "posts", "--output", str(page_path)
+        "report", "--archive", local_archive, "--table", "posts", "--out", str(page_path)
     )
     assert code == 0, output
     page = page_path.read_text()
@@ -105,7 +105,7 @@ def test_the_stream_gap_is_pictured_and_named(local_archive: str, tmp_path: Path
     )
     page_path = tmp_path / "report.html"
     code, output = run(
-        "report", "--archive", local_archive, "--table", "posts", "--output", str(page_path)
+        "report", "--archive", local_archive, "--table", "posts", "--out", str(page_path)
     )
     assert code == 0, output
     page = page_path.read_text()
@@ -124,15 +124,15 @@ def test_an_unknown_table_lists_the_tables_with_a_case_hint(local_archive: str) 
     code, output = run("report", "--archive", local_archive, "--table", "Posts")
     assert code == 1
     assert output == (
-        f"Error: no change files of table 'Posts' under {local_archive} (did you mean 'posts'? "
-        "table names are case-sensitive); tables there: posts\n"
+        f"Error: table 'Posts' is not in the archive {local_archive}; did you mean --table posts? "
+        "(table names are case-sensitive; the archive holds posts)\n"
     )
 
 
 def test_a_missing_archive_is_an_error_not_an_empty_page(tmp_path: Path) -> None:
     code, output = run("report", "--archive", str(tmp_path / "nowhere"), "--table", "posts")
     assert code == 1
-    assert output.endswith("tables there: none: is --archive right?\n")
+    assert output.startswith(f"Error: no archive at {tmp_path / 'nowhere'}: the directory does not")
     assert not (tmp_path / "report.html").exists()
 
 
@@ -142,7 +142,7 @@ def test_since_in_the_future_or_past_every_change_is_refused(local_archive: str)
         "report", "--archive", local_archive, "--table", "posts", "--since", "2999-01-01"
     )
     assert code == 2
-    assert "Invalid value for --since: 2999-01-01T00:00:00+00:00 is in the future" in output
+    assert "Invalid value for '--since': '2999-01-01' is in the future" in output
     late = datetime.fromtimestamp(DAY3 + 60, UTC).isoformat()
     code, output = run("report", "--archive", local_archive, "--table", "posts", "--since", late)
     assert code == 2
@@ -161,7 +161,7 @@ def test_es_url_needs_an_alias_but_not_from_the_environment(
     # Set for sync, say: the report goes on without the index lag.
     monkeypatch.setenv("CHANGELAKE_ES_URL", "http://127.0.0.1:9")
     page_path = tmp_path / "report.html"
-    code, output = run(*arguments, "--output", str(page_path))
+    code, output = run(*arguments, "--out", str(page_path))
     assert code == 0, output
     assert "Index lag is left out" in page_path.read_text()
 
@@ -201,7 +201,7 @@ def test_the_index_lag_comes_from_the_alias_watermark(
     archive_records([late], make_store(parse_archive_uri(local_archive)))
     page_path = tmp_path / "report.html"
     code, output = run(
-        "report", "--archive", local_archive, "--table", "posts", "--output", str(page_path),
+        "report", "--archive", local_archive, "--table", "posts", "--out", str(page_path),
         "--es-url", search_engine.url, "--alias", alias,
     )  # fmt: skip
     assert code == 0, output
@@ -224,7 +224,7 @@ def test_top_zero_lists_no_items_but_counts_them(local_archive: str, tmp_path: P
     page_path = tmp_path / "report.html"
     code, output = run(
         "report", "--archive", local_archive, "--table", "posts", "--top", "0",
-        "--output", str(page_path),
+        "--out", str(page_path),
     )  # fmt: skip
     assert code == 0, output
     assert output.endswith(": 10 changes of 4 items of posts\n")
