@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from changelake.rebuild.search_sink import MAX_ID_BYTES
-from changelake.schemas.sql_views import latest_records_sql, quote_literal
+from changelake.schemas.sql_views import CHANGE_ROWS, latest_records_sql, quote_literal
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -70,14 +70,14 @@ class Selection:
     since: datetime | None = None
 
     def where_sql(self) -> str:
-        """The ``WHERE`` condition over ``changes`` for this selection."""
+        """The ``WHERE`` condition over ``change_rows`` for this selection."""
         conditions = [f"table_name = {quote_literal(self.table_name)}"]
         if self.as_of is not None:
             conditions.append(f"approximate_creation_time <= {_timestamp_sql(self.as_of)}")
         if self.since is not None:
             # The item's whole history stays in: its version counts every record of its second.
             conditions.append(
-                "item_key IN (SELECT item_key FROM changes WHERE table_name = "
+                f"item_key IN (SELECT item_key FROM {CHANGE_ROWS} WHERE table_name = "
                 f"{quote_literal(self.table_name)} AND archived_at > {_timestamp_sql(self.since)})"
             )
         return " AND ".join(conditions)
@@ -98,7 +98,7 @@ def _timestamp_sql(moment: datetime) -> str:
 def load_high_watermark(connection: Any, table_name: str) -> datetime | None:
     """The newest ``archived_at`` of the table: everything up to it is read by this run."""
     row = connection.execute(
-        "SELECT max(archived_at) FROM changes WHERE table_name = ?", [table_name]
+        f"SELECT max(archived_at) FROM {CHANGE_ROWS} WHERE table_name = ?", [table_name]
     ).fetchone()
     return row[0] if row else None
 
@@ -140,11 +140,11 @@ def materialize_latest(
         if by_position:
             columns = ", source_file, source_row"
             records = latest_records_sql(
-                "changes", selection.where_sql(), grouped=True, columns=_POSITION_COLUMNS
+                where=selection.where_sql(), grouped=True, columns=_POSITION_COLUMNS
             )
         else:
             columns = ", new_image"
-            records = latest_records_sql("changes", selection.where_sql())
+            records = latest_records_sql(where=selection.where_sql())
         connection.execute(
             f"CREATE OR REPLACE TEMP TABLE {LATEST_TABLE} AS SELECT {DOCUMENT_ID_SQL} AS "
             f"document_id, item_key, event_name, version{columns} FROM ({records})"
