@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from changelake.rebuild.search_sink import MAX_ID_BYTES
-from changelake.schemas.sql_views import CHANGE_ROWS, latest_records_sql, quote_literal
+from changelake.schemas.exceptions import RebuildError
+from changelake.schemas.sql_views import (
+    CHANGE_ROWS,
+    has_stream_without_images_sql,
+    images_not_in_stream_sql,
+    latest_records_sql,
+    quote_literal,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -165,6 +172,27 @@ def materialize_latest(
         f"count(*) FILTER (WHERE event_name = 'REMOVE') FROM {LATEST_TABLE}"
     ).fetchone()
     return LatestCounts(upserts=row[0], removes=row[1])
+
+
+def check_images_in_stream(connection: Any, selection: Selection) -> None:
+    """Refuse a selection whose latest records lack the item's image because of the stream.
+
+    A KEYS_ONLY or OLD_IMAGE stream never carries the item after a change, so no index can be
+    built from it. One narrow column is read first; the latest records only when it finds one.
+    """
+    where = selection.where_sql()
+    (found,) = connection.execute(has_stream_without_images_sql(where=where)).fetchone()
+    if not found:
+        return
+    missing = connection.execute(images_not_in_stream_sql(where=where)).fetchall()
+    if missing:
+        counts = ", ".join(f"{items} from a {view_type} stream" for view_type, items in missing)
+        raise RebuildError(
+            f"table {selection.table_name}: the newest records of {sum(n for _, n in missing)} "
+            f"items carry no image ({counts}), so there is nothing to index for them; set the "
+            "table's stream to NEW_IMAGE or NEW_AND_OLD_IMAGES, take a snapshot (changelake "
+            "snapshot), poll, then rebuild"
+        )
 
 
 def count_without_image(connection: Any) -> int:

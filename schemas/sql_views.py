@@ -133,11 +133,15 @@ ORDER_IN_SECOND = (
 # The whole order of an item's records.
 RECORD_ORDER = f"{CHANGE_SECOND}, {ORDER_IN_SECOND}"
 
-# A stream record whose stream does not carry the item after the change: the item lives on, but
-# its image is not in the archive (KEYS_ONLY streams carry keys only, OLD_IMAGE the image before).
-IMAGE_NOT_IN_STREAM = (
-    "event_name IN ('INSERT', 'MODIFY') AND stream_view_type IN ('KEYS_ONLY', 'OLD_IMAGE')"
+# Stream view types whose records never carry the item after the change: KEYS_ONLY streams carry
+# keys only, OLD_IMAGE streams the item before the change.
+NO_NEW_IMAGE_VIEW_TYPES = ("KEYS_ONLY", "OLD_IMAGE")
+_NO_NEW_IMAGE = (
+    "stream_view_type IN (" + ", ".join(map(quote_literal, NO_NEW_IMAGE_VIEW_TYPES)) + ")"
 )
+
+# A record after which the item lives on, but whose image is not in the archive.
+IMAGE_NOT_IN_STREAM = f"event_name IN ('INSERT', 'MODIFY') AND {_NO_NEW_IMAGE}"
 
 
 def first_deliveries_sql(source: str, where: str = "true") -> str:
@@ -250,6 +254,11 @@ def latest_sql(source: str = CHANGE_ROWS, where: str = "true") -> str:
     """
     records = latest_records_sql(source, where, grouped=True)
     return f"SELECT * FROM ({records}) WHERE event_name <> 'REMOVE' AND NOT ({IMAGE_NOT_IN_STREAM})"
+
+
+def has_stream_without_images_sql(source: str = CHANGE_ROWS, where: str = "true") -> str:
+    """Whether any selected row comes from a stream without new images (one narrow column)."""
+    return f"SELECT EXISTS (SELECT 1 FROM {source} WHERE ({where}) AND {_NO_NEW_IMAGE})"
 
 
 def images_not_in_stream_sql(source: str = CHANGE_ROWS, where: str = "true") -> str:

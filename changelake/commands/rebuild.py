@@ -18,7 +18,11 @@ from changelake.options import (
 from changelake.progress import progress
 from changelake.rebuild.bulk import DEFAULT_IN_FLIGHT, DEFAULT_MAX_BYTES
 from changelake.rebuild.documents import load_transform
-from changelake.rebuild.latest_images import Selection, latest_in_background
+from changelake.rebuild.latest_images import (
+    Selection,
+    check_images_in_stream,
+    latest_in_background,
+)
 from changelake.rebuild.rebuild_index import RebuildSummary, rebuild_index
 from changelake.rebuild.replay import ReplayOptions
 from changelake.schemas.archive_layout import parse_archive_uri
@@ -144,10 +148,13 @@ def rebuild(
     options = replay_options(transform, max_errors, bulk_bytes, bulk_in_flight)
     location = parse_archive_uri(archive)
     connection = open_command_archive(location, table, skip_corrupt=skip_corrupt)
+    selection = Selection(table, as_of=as_of)
+    with naming_archive_files(connection, location, table):
+        check_images_in_stream(connection, selection)
     with (
         naming_archive_files(connection, location, table),
         # DuckDB works out the latest records while the search client is imported and set up.
-        latest_in_background(connection, Selection(table, as_of=as_of)) as latest,
+        latest_in_background(connection, selection) as latest,
     ):
         sink = make_search_sink(es_url, search)
         with progress(f"Indexing {alias}", silent or dry_run) as bar:
