@@ -79,6 +79,14 @@ CHANGE_RECORD_SCHEMA = pa.schema(
 
 COLUMN_NAMES = tuple(name for name, *_ in COLUMNS)
 
+# The event ids of the rows a snapshot (or an export) writes: ``snapshot:<snapshot id>:<item key>``.
+SNAPSHOT_EVENT_ID_PREFIX = "snapshot:"
+
+
+def snapshot_event_id(snapshot_id: str, item_key: str) -> str:
+    """The event id of a snapshot's row for one item: the same whenever it is written again."""
+    return f"{SNAPSHOT_EVENT_ID_PREFIX}{snapshot_id}:{item_key}"
+
 
 def keys_to_item_key(keys: Mapping[str, Any]) -> str:
     """Canonical item key: ``name=value`` pairs sorted by attribute name, joined with ``&``.

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA
+from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA, SNAPSHOT_EVENT_ID_PREFIX
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -107,8 +107,6 @@ VERSION_ORDINAL_BITS = 20
 
 CHANGE_SECOND = "epoch_ms(approximate_creation_time) // 1000"
 
-# The event ids of the rows a snapshot (or an export) writes: ``snapshot:<snapshot id>:<item key>``.
-SNAPSHOT_EVENT_ID_PREFIX = "snapshot:"
 
 # Rows a snapshot wrote: its SNAPSHOT rows, and the REMOVE rows of a complete snapshot for the items
 # it did not find (``absent_items_sql``). In their second they come before the stream's records.

@@ -15,9 +15,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from changelake.schemas.change_record import SEQUENCE_ORDER_WIDTH
+from changelake.schemas.change_record import SEQUENCE_ORDER_WIDTH, SNAPSHOT_EVENT_ID_PREFIX
 from changelake.schemas.sql_views import (
-    SNAPSHOT_EVENT_ID_PREFIX,
     VERSION_ORDINAL_BITS,
     changes_source_sql,
     create_records_view_sql,
