@@ -81,7 +81,7 @@ def create_records_view_sql() -> str:
     columns = [*CHANGE_RECORD_SCHEMA.names, "dt", "source_file", "source_row"]
     return (
         f"CREATE OR REPLACE VIEW changes AS SELECT {', '.join(columns)} "
-        f"FROM ({first_deliveries_sql(CHANGE_ROWS)})"
+        f"FROM ({grouped_first_deliveries_sql(CHANGE_ROWS)})"
     )
 
 
@@ -96,9 +96,7 @@ def create_records_view_sql() -> str:
 RECORD_IDENTITY = ("dt", "table_name", "item_key", "event_id", "sequence_number")
 
 # Of a record's deliveries the first stored is kept: the earliest archived, then by file and row.
-FIRST_DELIVERY = (
-    "{'archived_at': archived_at, 'source_file': source_file, 'source_row': source_row}"
-)
+FIRST_DELIVERY = ("archived_at", "source_file", "source_row")
 
 # External versions: the change's second in the high bits, its ordinal among the item's records in
 # that second in the low 20 bits. DynamoDB caps one item at far fewer than 2**20 writes a second,
@@ -143,15 +141,28 @@ IMAGE_NOT_IN_STREAM = f"event_name IN ('INSERT', 'MODIFY') AND {_NO_NEW_IMAGE}"
 
 
 def first_deliveries_sql(source: str, where: str = "true") -> str:
-    """Each record of ``source`` once: its first delivery, every column of it.
+    """Each record of ``source`` once: its first delivery, every column of it, in their order.
 
-    One grouping by ``RECORD_IDENTITY``: a filter on those columns goes below it (DuckDB prunes
-    files by ``dt``), and a column no query uses is never aggregated.
+    A window over ``RECORD_IDENTITY``; a filter on those columns goes below it.
+    """
+    return (
+        f"SELECT * FROM {source} WHERE {where} QUALIFY row_number() OVER ("
+        f"PARTITION BY {', '.join(RECORD_IDENTITY)} ORDER BY {', '.join(FIRST_DELIVERY)}) = 1"
+    )
+
+
+def grouped_first_deliveries_sql(source: str) -> str:
+    """``first_deliveries_sql`` as one grouping by ``RECORD_IDENTITY``: the ``changes`` view.
+
+    Over a whole archive it costs half the window's time, and a column no query uses is never
+    aggregated; a filter on the identity's columns (``dt`` prunes files) goes below it. The
+    identity's columns come first.
     """
     keys = ", ".join(RECORD_IDENTITY)
+    first = "{" + ", ".join(f"'{name}': {name}" for name in FIRST_DELIVERY) + "}"
     return (
-        f"SELECT {keys}, arg_min(COLUMNS(* EXCLUDE ({keys})), {FIRST_DELIVERY}) "
-        f"FROM {source} WHERE {where} GROUP BY {keys}"
+        f"SELECT {keys}, arg_min(COLUMNS(* EXCLUDE ({keys})), {first}) "
+        f"FROM {source} GROUP BY {keys}"
     )
 
 
@@ -169,7 +180,7 @@ LATEST_RECORD_COLUMNS = (
     "stream_view_type",
 )
 
-# Taken each by an aggregate of its own in the grouped form, so that a filter on them (``latest``
+# Taken by an aggregate of their own in the grouped form, so that a filter on them (``latest``
 # drops removed items and items whose image is not in the stream) reads no other column.
 _NARROW_COLUMNS = ("event_name", "stream_view_type")
 
@@ -214,16 +225,18 @@ WITH records AS NOT MATERIALIZED (
     {first_deliveries_sql("rows_in_newest_second")}
 )""".strip()
     if grouped:
-        # The narrow columns come in an arg_max each; the others in one arg_max, which holds the
-        # order key once per item and which a query using none of them skips. arg_max_null: a
-        # REMOVE's missing image must win over an earlier image in its second.
+        # The narrow columns come in one arg_max, the others in another, which holds the order key
+        # once per item and which a query using none of them skips. arg_max_null: a REMOVE's
+        # missing image must win over an earlier image in its second.
         newest = f"({ORDER_IN_SECOND})"
         narrow = [c for c in columns if c in _NARROW_COLUMNS]
-        record = ", ".join(f"'{c}': {c}" for c in columns if c not in _NARROW_COLUMNS)
-        picked = [f"arg_max_null({c}, {newest}) AS {c}" for c in narrow]
-        if record:
-            picked.append(f"arg_max_null({{{record}}}, {newest}) AS picked")
-        selected = ", ".join(c if c in _NARROW_COLUMNS else f"picked.{c} AS {c}" for c in columns)
+        wide = [c for c in columns if c not in _NARROW_COLUMNS]
+        picked = [
+            f"arg_max_null({_struct(names)}, {newest}) AS {name}"
+            for name, names in (("narrow", narrow), ("wide", wide))
+            if names
+        ]
+        selected = ", ".join(f"{'narrow' if c in narrow else 'wide'}.{c} AS {c}" for c in columns)
         version = _last_version_sql("any_value(change_second)", "count(*)")
         return f"""
 {in_newest_second}
@@ -241,6 +254,10 @@ FROM in_newest_second
 WINDOW newest_first AS (PARTITION BY table_name, item_key ORDER BY ({ORDER_IN_SECOND}) DESC)
 QUALIFY row_number() OVER newest_first = 1
 """.strip()
+
+
+def _struct(columns: Sequence[str]) -> str:
+    return "{" + ", ".join(f"'{c}': {c}" for c in columns) + "}"
 
 
 def latest_sql(source: str = CHANGE_ROWS, where: str = "true") -> str:
