@@ -154,7 +154,7 @@ def first_deliveries_sql(source: str, where: str = "true") -> str:
 def grouped_first_deliveries_sql(source: str) -> str:
     """``first_deliveries_sql`` as one grouping by ``RECORD_IDENTITY``: the ``changes`` view.
 
-    Over a whole archive it costs half the window's time, and a column no query uses is never
+    A grouping needs no sort of the whole archive, and a column no query uses is never
     aggregated; a filter on the identity's columns (``dt`` prunes files) goes below it. The
     identity's columns come first.
     """
