@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from changelake.schemas.sql_views import CHANGE_ROWS, quote_literal
+from changelake.schemas.sql_views import CHANGE_ROWS, grouped_first_deliveries_sql, quote_literal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -91,7 +91,9 @@ def rows_to_stats(
 def load_partition_stats(
     connection: Any, parquet_glob: str, small_file_size: int = DEFAULT_SMALL_FILE_SIZE
 ) -> list[PartitionStats]:
-    """The stats of an archive opened with ``changes`` over the files of ``parquet_glob``."""
+    """The stats of an archive opened with ``change_rows`` over the files of ``parquet_glob``."""
+    # The command reports progress itself; DuckDB's bar would print into the output.
+    connection.execute("SET enable_progress_bar = false")
     records = _dicts(connection.execute(partition_stats_sql()))
     files = _dicts(connection.execute(file_sizes_sql(parquet_glob))) if records else []
     return rows_to_stats(records, files, small_file_size)
@@ -105,9 +107,10 @@ def _dicts(result: Any) -> list[dict[str, Any]]:
 def partition_stats_sql() -> str:
     """Per table and day: records by event (each record once), stored rows, oldest and newest.
 
-    Reads ``changes`` and ``change_rows``; only ``event_name``, the creation time and the columns
-    of a record's identity are read.
+    Reads ``change_rows``: ``event_name``, the creation time and the columns of a record's
+    identity, for every row.
     """
+    columns = ("event_name", "approximate_creation_time")
     return f"""
 WITH records AS (
     SELECT table_name, dt,
@@ -118,7 +121,7 @@ WITH records AS (
            count(*) FILTER (event_name = 'SNAPSHOT') AS snapshots,
            min(approximate_creation_time) AS oldest,
            max(approximate_creation_time) AS newest
-    FROM changes GROUP BY table_name, dt
+    FROM ({grouped_first_deliveries_sql(CHANGE_ROWS, columns)}) GROUP BY table_name, dt
 ), stored AS (
     SELECT table_name, dt, count(*) AS stored_rows FROM {CHANGE_ROWS} GROUP BY table_name, dt
 )

@@ -32,6 +32,10 @@ def duckdb_type(data_type: pa.DataType) -> str:
     return _DUCKDB_TYPES[data_type]
 
 
+def _struct(columns: Sequence[str]) -> str:
+    return "{" + ", ".join(f"'{c}': {c}" for c in columns) + "}"
+
+
 def changes_source_sql(parquet_glob: str | Sequence[str] | None) -> str:
     """A relation over every change row of the glob (or list of files), with ``dt`` as a DATE.
 
@@ -151,19 +155,21 @@ def first_deliveries_sql(source: str, where: str = "true") -> str:
     )
 
 
-def grouped_first_deliveries_sql(source: str) -> str:
-    """``first_deliveries_sql`` as one grouping by ``RECORD_IDENTITY``: the ``changes`` view.
+def grouped_first_deliveries_sql(source: str, columns: Sequence[str] | None = None) -> str:
+    """``first_deliveries_sql`` as one grouping by ``RECORD_IDENTITY``: ``changes``, ``stats``.
 
-    A grouping needs no sort of the whole archive, and a column no query uses is never
-    aggregated; a filter on the identity's columns (``dt`` prunes files) goes below it. The
-    identity's columns come first.
+    The identity's columns come first, then ``columns`` (default: every other column). A
+    grouping needs no sort of the whole archive, and a column no query uses is never aggregated;
+    a filter on the identity's columns (``dt`` prunes files) goes below it.
     """
     keys = ", ".join(RECORD_IDENTITY)
-    first = "{" + ", ".join(f"'{name}': {name}" for name in FIRST_DELIVERY) + "}"
-    return (
-        f"SELECT {keys}, arg_min(COLUMNS(* EXCLUDE ({keys})), {first}) "
-        f"FROM {source} GROUP BY {keys}"
+    first = _struct(FIRST_DELIVERY)
+    picked = (
+        f"arg_min(COLUMNS(* EXCLUDE ({keys})), {first})"
+        if columns is None
+        else ", ".join(f"arg_min({c}, {first}) AS {c}" for c in columns)
     )
+    return f"SELECT {keys}, {picked} FROM {source} GROUP BY {keys}"
 
 
 def _last_version_sql(second: str, records_in_second: str) -> str:
@@ -254,10 +260,6 @@ FROM in_newest_second
 WINDOW newest_first AS (PARTITION BY table_name, item_key ORDER BY ({ORDER_IN_SECOND}) DESC)
 QUALIFY row_number() OVER newest_first = 1
 """.strip()
-
-
-def _struct(columns: Sequence[str]) -> str:
-    return "{" + ", ".join(f"'{c}': {c}" for c in columns) + "}"
 
 
 def latest_sql(source: str = CHANGE_ROWS, where: str = "true") -> str:
