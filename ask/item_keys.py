@@ -89,9 +89,9 @@ def resolve_item_key(connection: Any, table_name: str, query: KeyQuery) -> str:
     table when there are none.
     """
     typed = str(query)
+    if not query.values and _item_keys(connection, _exact_item_sql(table_name, typed)):
+        return typed  # the whole key: found by the files' statistics, no scan of every key
     found = _item_keys(connection, matching_items_sql(table_name, query, SHOWN_KEYS + 1))
-    if typed in found:
-        return typed
     if len(found) == 1:
         return found[0]
     if found:
@@ -109,6 +109,13 @@ def resolve_item_key(connection: Any, table_name: str, query: KeyQuery) -> str:
     raise QueryError(
         f"no item of table {table_name!r} has the key {typed!r}; its keys look like "
         f"{_listed(examples)}"
+    )
+
+
+def _exact_item_sql(table_name: str, item_key: str) -> str:
+    return (
+        f"SELECT item_key FROM {CHANGE_ROWS} WHERE table_name = {quote_literal(table_name)} "
+        f"AND item_key = {quote_literal(item_key)} LIMIT 1"
     )
 
 
