@@ -172,6 +172,18 @@ def archive_snapshot_items(
     return _archive(tables, store, archived_at, table_name, MAX_FILE_BYTES)
 
 
+def archive_rows(
+    rows: Iterable[Mapping[str, Any]],
+    store: ObjectStore,
+    *,
+    table_name: str,
+    archived_at: datetime,
+) -> BatchResult:
+    """Write change rows made elsewhere (a snapshot's absent items) as a batch's are written."""
+    tables = iter_row_tables(rows, dict, max_bytes=MAX_FILE_BYTES)
+    return _archive(tables, store, archived_at, table_name, MAX_FILE_BYTES)
+
+
 def _archive(
     converted: Iterable[pa.Table | RejectedRecord],
     store: ObjectStore,

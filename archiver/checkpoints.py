@@ -137,16 +137,27 @@ def _time(value: Any) -> datetime | None:
 
 
 def record_snapshot(
-    store: ObjectStore, table_name: str, stream_arn: str | None, snapshot_at: datetime
+    store: ObjectStore,
+    table_name: str,
+    stream_arn: str | None,
+    snapshot_at: datetime,
+    *,
+    taken_at: datetime | None = None,
 ) -> StreamState | None:
     """After a complete snapshot: the archive holds every item as of ``snapshot_at``.
 
     The table's current stream becomes the one to follow and any recorded gap is closed, since
-    the snapshot holds the effect of every change the gap lost. Without a stream there is no
-    state to keep.
+    the snapshot holds the effect of every change the gap lost, unless it was taken (``taken_at``,
+    by default ``snapshot_at``) before the gap's end: an export from before then lacks the changes
+    lost in it, and the returned state still holds the gap. Without a stream there is no state.
     """
+    taken_at = taken_at or snapshot_at
     for _ in range(5):
         state = load_stream_state(store, table_name)
+        if state is not None and state.gap is not None:
+            lost_until = _time(state.gap.get("lost_until"))
+            if lost_until is not None and taken_at < lost_until:
+                return state
         if stream_arn is None:
             if state is None or state.gap is None:
                 return state

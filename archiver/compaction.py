@@ -1,12 +1,14 @@
 """Compaction: rewrite a partition's many small files into a few large ones.
 
-Outputs are sorted by item key and stream order, deduplicated on ``event_id``, and named from the
-names of the files they replace (``compacted-<digest>-<n>.parquet``), so a retried compaction
+Outputs hold each record once (its first delivery), sorted by item key and the records' order
+(``changelake.schemas.sql_views``), and are named from the names of the files they replace
+(``compacted-<digest>-<n>.parquet``), so a retried compaction
 writes the same objects and a compacted partition is left alone. The whole input is sorted before
 the first output is written (an ORDER BY reads everything first), so rewriting an output that is
 also an input, with the same rows, is safe. Every output is written whole
 before any input is deleted: a reader that lists both sees each record twice, and every reader
-counts an ``event_id`` once.
+counts a record once. Rows of one item that tie on everything before their position keep their
+relative order: outputs are written in that order, so their new positions order them the same.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import pyarrow.parquet as pq
 from changelake.archiver.parquet_files import ROW_GROUP_SIZE, WRITE_OPTIONS
 from changelake.schemas.archive_layout import partition_dir, table_dir
 from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA
-from changelake.schemas.sql_views import quote_literal
+from changelake.schemas.sql_views import RECORD_ORDER, first_deliveries_sql, quote_literal
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -35,11 +37,8 @@ if TYPE_CHECKING:
 COMPACTED_PREFIX = "compacted-"
 DEFAULT_TARGET_SIZE = 128 * 1024 * 1024
 
-# Stream order inside an item, as in schemas/sql_views.py: the change's second, snapshot rows
-# first, then the sequence number; event_id makes the order total, so outputs are deterministic.
-SORT_ORDER = (
-    "item_key, approximate_creation_time, event_name <> 'SNAPSHOT', sequence_order, event_id"
-)
+# Item by item, each in the order of its records: readers find an item's rows together.
+SORT_ORDER = f"item_key, {RECORD_ORDER}"
 
 
 @dataclass(frozen=True)
@@ -107,7 +106,7 @@ class PartitionResult:
 
     @property
     def duplicates_dropped(self) -> int:
-        """Rows dropped because their event_id was already written."""
+        """Rows dropped because their record was already written (a redelivery)."""
         return self.rows_read - self.rows_written
 
 
@@ -177,13 +176,20 @@ def footer_stats(connection: Any, urls: list[str]) -> dict[str, tuple[int, int]]
 
 
 def compaction_sql(urls: Iterable[str]) -> str:
-    """Rows of the given Parquet files, one per event_id, sorted by item and stream order."""
+    """Each record of the given Parquet files once, sorted by item and the records' order.
+
+    The rows carry their partition day and position (``dt``, ``source_file``, ``source_row``)
+    for the rule that picks a record's first delivery and orders it; the outputs do not.
+    """
     files = ", ".join(quote_literal(url) for url in urls)
-    return (
-        f"SELECT * FROM read_parquet([{files}], union_by_name = true, hive_partitioning = false) "
-        "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY archived_at) = 1 "
-        f"ORDER BY {SORT_ORDER}"
+    rows = (
+        "SELECT * EXCLUDE (filename, file_row_number), CAST(NULL AS DATE) AS dt, "
+        "filename AS source_file, file_row_number AS source_row "
+        f"FROM read_parquet([{files}], union_by_name = true, hive_partitioning = false, "
+        "filename = true, file_row_number = true)"
     )
+    records = first_deliveries_sql(f"({rows})")
+    return f"SELECT * EXCLUDE (dt, source_file, source_row) FROM ({records}) ORDER BY {SORT_ORDER}"
 
 
 def write_compacted(
@@ -270,7 +276,10 @@ def _iter_rolled_files(
 
 
 def _to_archive_schema(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Give DuckDB's columns back the archive's exact types; keep columns this version lacks."""
+    """The archive's columns in its order and exact types; then columns this version lacks."""
+    names = [name for name in CHANGE_RECORD_SCHEMA.names if name in batch.schema.names]
+    names += [name for name in batch.schema.names if name not in CHANGE_RECORD_SCHEMA.names]
+    batch = batch.select(names)
     known = {f.name: f for f in CHANGE_RECORD_SCHEMA}
     fields = [known.get(f.name, f) for f in batch.schema]
     schema = pa.schema(fields, metadata=CHANGE_RECORD_SCHEMA.metadata)

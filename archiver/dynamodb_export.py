@@ -4,7 +4,9 @@ Layout (DynamoDB developer guide, "DynamoDB data export output format"):
 ``<prefix>/AWSDynamoDB/<export id>/manifest-summary.json`` names the table and the export time;
 ``manifest-files.json`` has one JSON line per data file (``dataFileS3Key``, ``itemCount``,
 ``md5Checksum``); each data file is gzipped JSON lines of ``{"Item": {...}}``. An export is the
-table as of ``exportTime``, so its rows carry that time like a scan's carry the scan's start.
+table as of ``exportTime``, so its rows carry that time like a scan's carry the scan's start, and
+the items the archive holds as live from before then that it lacks get a REMOVE each, as after a
+scan (``changelake.archiver.absent_items``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from changelake.archiver.absent_items import archive_absent_items
 from changelake.archiver.batch import ArchivedTotals, archive_snapshot_items
+from changelake.archiver.checkpoints import record_snapshot
+from changelake.archiver.stream_gaps import gap_from_dict
 from changelake.archiver.table_snapshot import snapshot_time
 from changelake.schemas.archive_layout import join_key
 from changelake.schemas.exceptions import MalformedRecordError
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from changelake.archiver.object_store import ObjectStore
+    from changelake.archiver.stream_gaps import StreamGap
 
 # Items per archived file: large enough for few files, small enough to bound memory.
 ITEMS_PER_BATCH = 20_000
@@ -49,6 +55,9 @@ class ImportResult(ArchivedTotals):
 
     manifest: ExportManifest
     items: int = 0
+    absent: int = 0
+    # A gap the export could not close: it was taken before the gap ended.
+    open_gap: StreamGap | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
@@ -58,6 +67,7 @@ class ImportResult(ArchivedTotals):
             "export_time": self.manifest.export_time.isoformat(),
             "items": self.items,
             "archived": self.archived,
+            "absent": self.absent,
             "files": len(self.files),
             "quarantined": self.quarantined,
         }
@@ -126,10 +136,16 @@ def import_export(
     *,
     key_names: Sequence[str],
     stream_arn: str | None,
+    connect_archive: Callable[[], Any],
     table_name: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
-    """Archive every item of an export as SNAPSHOT rows stamped with the export time."""
+    """Archive every item of an export as SNAPSHOT rows stamped with the export time.
+
+    Then the items it lacks get a REMOVE each (``connect_archive`` opens a DuckDB connection with
+    ``change_rows`` over the table's archive for that), and the table's stream state records the
+    export (``record_snapshot``): it closes a recorded gap unless it was taken before the gap's end.
+    """
     manifest = load_export_manifest(bucket, export_prefix)
     result = ImportResult(manifest=manifest)
     snapshot_at = snapshot_time(manifest.export_time, stream_arn)
@@ -141,6 +157,25 @@ def import_export(
                 _archive(batch, archive, result, key_names, table_name, snapshot_at, progress)
                 batch = []
         _archive(batch, archive, result, key_names, table_name, snapshot_at, progress)
+    absent = archive_absent_items(
+        connect_archive(),
+        archive,
+        table_name=table_name or manifest.table_name,
+        snapshot_id=manifest.export_id,
+        snapshot_at=snapshot_at,
+        taken_at=manifest.export_time,
+    )
+    result.files += absent.files
+    result.absent = absent.archived
+    state = record_snapshot(
+        archive,
+        table_name or manifest.table_name,
+        stream_arn,
+        snapshot_at,
+        taken_at=manifest.export_time,
+    )
+    if state is not None and state.gap is not None:
+        result.open_gap = gap_from_dict(state.gap)
     return result
 
 

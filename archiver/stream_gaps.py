@@ -44,6 +44,16 @@ class StreamGap:
             "...), which records the current stream, then poll again"
         )
 
+    def still_open_after(self, what: str, taken_at: datetime) -> str:
+        """Why a snapshot or export taken at ``taken_at`` left the gap open, and the remedy."""
+        return (
+            f"{what} of table {self.table_name} is as of {_iso(taken_at)}, before the end of the "
+            f"gap ({_iso(self.lost_until)}): its items were archived, but changes between "
+            f"{_iso(self.lost_from)} and {_iso(self.lost_until)} may still be missing; take a "
+            f"snapshot (changelake snapshot --table {self.table_name} --archive ...) or import "
+            f"an export taken after {_iso(self.lost_until)}"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form, kept in the stream state."""
         return {

@@ -16,7 +16,12 @@ from typing import Any
 
 from changelake.archiver.stream_events import kinesis_block, kinesis_change
 from changelake.schemas.archive_layout import check_table_name
-from changelake.schemas.change_record import SCHEMA_VERSION, keys_to_item_key, sequence_to_order
+from changelake.schemas.change_record import (
+    SCHEMA_VERSION,
+    keys_to_item_key,
+    sequence_to_order,
+    snapshot_event_id,
+)
 from changelake.schemas.dynamodb_types import (
     image_to_ddb_json,
     image_to_json_pair,
@@ -286,7 +291,7 @@ def item_to_snapshot_row(
     return {
         "schema_version": SCHEMA_VERSION,
         "table_name": table_name,
-        "event_id": f"snapshot:{snapshot_id}:{item_key}",
+        "event_id": snapshot_event_id(snapshot_id, item_key),
         "event_name": "SNAPSHOT",
         "item_key": item_key,
         "keys": image_to_plain_json(keys),

@@ -3,7 +3,9 @@
 The scan's segments run in parallel, each page archived before the segment's checkpoint (its
 LastEvaluatedKey) is written, so an interrupted snapshot resumes where each segment stopped.
 Every row carries the snapshot's time: a stream record at or after it wins over the snapshot row
-(``latest_records_sql``), which is right for items changed while the scan ran (see the README).
+(``latest_records_sql``), which is right for items changed while the scan ran. Once every segment
+is done, the items the archive holds as live that the scan did not find get a REMOVE row each
+(``changelake.archiver.absent_items``): they were deleted while no stream was archived.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from changelake.archiver.absent_items import archive_absent_items
 from changelake.archiver.batch import ArchivedTotals, BatchResult, archive_snapshot_items
 from changelake.archiver.checkpoints import record_snapshot
-from changelake.archiver.stream_gaps import TRIM_HORIZON
+from changelake.archiver.stream_gaps import TRIM_HORIZON, gap_from_dict
 from changelake.schemas.archive_layout import CHECKPOINT_DIR, snapshot_checkpoint_key, table_dir
 from changelake.schemas.dynamodb_types import image_to_ddb_json
 from changelake.schemas.exceptions import CheckpointConflictError, PreconditionFailedError
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from changelake.archiver.object_store import ObjectStore
+    from changelake.archiver.stream_gaps import StreamGap
 
 
 def snapshot_time(started_at: datetime, stream_arn: str | None = None) -> datetime:
@@ -67,6 +71,9 @@ class SnapshotResult(ArchivedTotals):
     plan: SnapshotPlan
     resumed: bool
     items: int = 0
+    absent: int = 0
+    # A gap the snapshot could not close: it was taken before the gap ended.
+    open_gap: StreamGap | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
@@ -77,6 +84,7 @@ class SnapshotResult(ArchivedTotals):
             "resumed": self.resumed,
             "items": self.items,
             "archived": self.archived,
+            "absent": self.absent,
             "files": len(self.files),
             "quarantined": self.quarantined,
         }
@@ -88,12 +96,15 @@ def snapshot_table(
     table_name: str,
     *,
     segments: int,
+    connect_archive: Callable[[], Any],
     progress: Callable[[int], None] | None = None,
     page_size: int | None = None,
     now: datetime | None = None,
 ) -> SnapshotResult:
     """Scan the table in parallel segments into SNAPSHOT rows, resuming an unfinished snapshot.
 
+    ``connect_archive`` opens a DuckDB connection with ``change_rows`` over the table's archive,
+    read once the scan is done to find the items it did not find.
     Raises :class:`CheckpointConflictError` when another snapshot run advanced a segment first.
     """
     now = now or datetime.now(UTC)
@@ -115,9 +126,23 @@ def snapshot_table(
     with ThreadPoolExecutor(max_workers=plan.segments, thread_name_prefix="scan") as pool:
         for future in [pool.submit(scan, segment) for segment in range(plan.segments)]:
             future.result()
+    absent = archive_absent_items(
+        connect_archive(),
+        store,
+        table_name=table_name,
+        snapshot_id=plan.snapshot_id,
+        snapshot_at=plan.snapshot_at,
+        taken_at=plan.started_at,
+    )
+    result.files += absent.files
+    result.absent = absent.archived
     finished = SnapshotPlan(**{**asdict(plan), "finished": True})
     store.put_bytes(snapshot_checkpoint_key(table_name, plan.snapshot_id), _plan_json(finished))
-    record_snapshot(store, table_name, plan.stream_arn, plan.snapshot_at)
+    state = record_snapshot(
+        store, table_name, plan.stream_arn, plan.snapshot_at, taken_at=plan.started_at
+    )
+    if state is not None and state.gap is not None:
+        result.open_gap = gap_from_dict(state.gap)
     result.plan = finished
     return result
 

@@ -1,7 +1,9 @@
 """Archive statistics per table and day: records by event, files, bytes, age of the newest record.
 
-A report is a list of :class:`PartitionStats`; the text and JSON forms come from ``COLUMNS``, so
-a new figure (checkpoint gaps, say) is one field and one column more.
+Records are counted once each (``changes``), however often they were delivered; the rows stored
+beyond that are ``duplicates`` (compaction drops them). A report is a list of
+:class:`PartitionStats`; the text and JSON forms come from ``COLUMNS``, so a new figure
+(checkpoint gaps, say) is one field and one column more.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from changelake.schemas.sql_views import CHANGE_ROWS, grouped_first_deliveries_sql, quote_literal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -31,6 +35,7 @@ class PartitionStats:
     bytes: int = 0
     small_files: int = 0
     records: int = 0
+    duplicates: int = 0
     events: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EVENT_COUNTS, 0))
     oldest: datetime | None = None
     newest: datetime | None = None
@@ -47,6 +52,7 @@ class PartitionStats:
             "dt": self.dt.isoformat(),
             "records": self.records,
             **self.events,
+            "duplicates": self.duplicates,
             "files": self.files,
             "bytes": self.bytes,
             "small_files": self.small_files,
@@ -56,23 +62,85 @@ class PartitionStats:
         }
 
 
-def file_rows_to_stats(
-    rows: Iterable[Mapping[str, Any]], small_file_size: int = DEFAULT_SMALL_FILE_SIZE
+def rows_to_stats(
+    record_rows: Iterable[Mapping[str, Any]],
+    file_rows: Iterable[Mapping[str, Any]],
+    small_file_size: int = DEFAULT_SMALL_FILE_SIZE,
 ) -> list[PartitionStats]:
-    """Per-file rows (``changelake.schemas.sql_views.partition_stats_sql``) -> per table and day."""
+    """Per-partition record rows (``partition_stats_sql``) and per-file rows (``file_sizes_sql``)
+    -> one :class:`PartitionStats` per table and day."""
     partitions: dict[tuple[str, date], PartitionStats] = {}
-    for row in rows:
+    for row in record_rows:
+        key = (row["table_name"], row["dt"])
+        stats = partitions.setdefault(key, PartitionStats(*key))
+        stats.records += row["records"]
+        stats.duplicates += row["stored_rows"] - row["records"]
+        for name in EVENT_COUNTS:
+            stats.events[name] += row[name]
+        stats.oldest = _earliest(stats.oldest, row["oldest"])
+        stats.newest = _latest(stats.newest, row["newest"])
+    for row in file_rows:
         key = (row["table_name"], row["dt"])
         stats = partitions.setdefault(key, PartitionStats(*key))
         stats.files += 1
         stats.bytes += row["bytes"]
         stats.small_files += row["bytes"] < small_file_size
-        stats.records += row["records"]
-        for name in EVENT_COUNTS:
-            stats.events[name] += row[name]
-        stats.oldest = _earliest(stats.oldest, row["oldest"])
-        stats.newest = _latest(stats.newest, row["newest"])
     return [partitions[key] for key in sorted(partitions)]
+
+
+def load_partition_stats(
+    connection: Any, parquet_glob: str, small_file_size: int = DEFAULT_SMALL_FILE_SIZE
+) -> list[PartitionStats]:
+    """The stats of an archive opened with ``change_rows`` over the files of ``parquet_glob``."""
+    # The command reports progress itself; DuckDB's bar would print into the output.
+    connection.execute("SET enable_progress_bar = false")
+    records = _dicts(connection.execute(partition_stats_sql()))
+    files = _dicts(connection.execute(file_sizes_sql(parquet_glob))) if records else []
+    return rows_to_stats(records, files, small_file_size)
+
+
+def _dicts(result: Any) -> list[dict[str, Any]]:
+    names = [column[0] for column in result.description]
+    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+
+def partition_stats_sql() -> str:
+    """Per table and day: records by event (each record once), stored rows, oldest and newest.
+
+    Reads ``change_rows``: ``event_name``, the creation time and the columns of a record's
+    identity, for every row.
+    """
+    columns = ("event_name", "approximate_creation_time")
+    return f"""
+WITH records AS (
+    SELECT table_name, dt,
+           count(*) AS records,
+           count(*) FILTER (event_name = 'INSERT') AS inserts,
+           count(*) FILTER (event_name = 'MODIFY') AS modifies,
+           count(*) FILTER (event_name = 'REMOVE') AS removes,
+           count(*) FILTER (event_name = 'SNAPSHOT') AS snapshots,
+           min(approximate_creation_time) AS oldest,
+           max(approximate_creation_time) AS newest
+    FROM ({grouped_first_deliveries_sql(CHANGE_ROWS, columns)}) GROUP BY table_name, dt
+), stored AS (
+    SELECT table_name, dt, count(*) AS stored_rows FROM {CHANGE_ROWS} GROUP BY table_name, dt
+)
+SELECT * FROM records JOIN stored USING (table_name, dt) ORDER BY table_name, dt
+""".strip()
+
+
+def file_sizes_sql(parquet_glob: str) -> str:
+    """Per Parquet file of the glob: its table and day (from its path) and its size in bytes.
+
+    Sizes come from ``read_blob`` without reading the contents.
+    """
+    glob = quote_literal(parquet_glob)
+    parts = r"'/table=([^/]+)/dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/[^/]+$'"
+    return f"""
+SELECT regexp_extract(filename, {parts}, 1) AS table_name,
+       CAST(regexp_extract(filename, {parts}, 2) AS DATE) AS dt, filename, size AS bytes
+FROM read_blob({glob}) ORDER BY table_name, dt, filename
+""".strip()
 
 
 Column = tuple[str, Callable[[PartitionStats, "datetime"], str]]

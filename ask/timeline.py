@@ -12,6 +12,7 @@ from changelake.ask.image_diff import (
     json_to_image,
     value_to_json,
 )
+from changelake.schemas.sql_views import history_sql
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -27,14 +28,25 @@ TIMELINE_COLUMNS = (
     "version",
     "event_id",
     "sequence_number",
+    "stream_view_type",
     "old_image",
     "new_image",
 )
 
+# What a stream of each view type leaves out of an INSERT or MODIFY record.
+_MISSING_IMAGE = {
+    "KEYS_ONLY": "image not in stream: a KEYS_ONLY stream carries the key only",
+    "OLD_IMAGE": "image not in stream: an OLD_IMAGE stream carries the item before the change",
+}
+
 
 @dataclass(frozen=True)
 class TimelineEntry:
-    """One change of an item: when, what, who, and the diff from the image before it."""
+    """One change of an item: when, what, who, and the diff from the image before it.
+
+    ``note`` says why there is no diff (the stream does not carry the image) or why it is
+    against nothing (the image before is not known).
+    """
 
     time: datetime
     event: str
@@ -44,6 +56,7 @@ class TimelineEntry:
     sequence_number: str | None
     diff: ImageDiff
     image: dict[str, Any] | None
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""
@@ -56,21 +69,42 @@ class TimelineEntry:
             "sequence_number": self.sequence_number,
             "diff": value_to_json(self.diff.to_dict()),
             "image": value_to_json(self.image),
+            "note": self.note,
         }
+
+
+def load_timeline(connection: Any, table_name: str, item_key: str) -> list[TimelineEntry]:
+    """The timeline of one item of one table, from a connection with ``change_rows``."""
+    sql = history_sql(where="table_name = $table AND item_key = $key")
+    result = connection.execute(
+        f"SELECT {', '.join(TIMELINE_COLUMNS)} FROM ({sql})", {"table": table_name, "key": item_key}
+    )
+    names = [column[0] for column in result.description]
+    return rows_to_timeline(dict(zip(names, row, strict=True)) for row in result.fetchall())
 
 
 def rows_to_timeline(rows: Iterable[Mapping[str, Any]]) -> list[TimelineEntry]:
     """History rows (oldest first) -> timeline entries with diffs.
 
     The diff is taken against the record's own old image when the stream carried one, else
-    against the image the previous change left (streams with NEW_IMAGE only, snapshots).
+    against the image the previous change left (streams with NEW_IMAGE only, snapshots). A record
+    of a stream that does not carry new images (KEYS_ONLY, OLD_IMAGE) gets no diff but a note:
+    its attributes were not removed, they are not in the stream.
     """
     entries = []
     previous: dict[str, Any] | None = None
+    previous_known = True
     for row in rows:
         new = json_to_image(row["new_image"])
         old = json_to_image(row["old_image"])
-        before = old if old is not None else previous
+        missing = _MISSING_IMAGE.get(row.get("stream_view_type") or "")
+        note = None
+        if missing is not None and row["event_name"] in ("INSERT", "MODIFY"):
+            diff, note = ImageDiff(), missing
+        elif old is None and not previous_known and row["event_name"] != "REMOVE":
+            diff, note = images_to_diff(None, new), "the image before is not in the stream"
+        else:
+            diff = images_to_diff(old if old is not None else previous, new)
         entries.append(
             TimelineEntry(
                 time=row["approximate_creation_time"],
@@ -79,12 +113,20 @@ def rows_to_timeline(rows: Iterable[Mapping[str, Any]]) -> list[TimelineEntry]:
                 version=row["version"],
                 event_id=row["event_id"],
                 sequence_number=row["sequence_number"],
-                diff=images_to_diff(before, new),
+                diff=diff,
                 image=new,
+                note=note,
             )
         )
         previous = new
+        previous_known = new is not None or row["event_name"] == "REMOVE"
     return entries
+
+
+_REMOVED_BY = {
+    "TTL": " by TTL",
+    "snapshot": ": a complete snapshot did not find it (deleted while no stream was archived)",
+}
 
 
 def timeline_to_lines(entries: Iterable[TimelineEntry]) -> list[str]:
@@ -94,8 +136,12 @@ def timeline_to_lines(entries: Iterable[TimelineEntry]) -> list[str]:
         when = entry.time.strftime("%Y-%m-%d %H:%M:%S")
         lines.append(f"{when}  {entry.event:<8}  {entry.who:<5}  version {entry.version}")
         if entry.event == "REMOVE":
-            details = [f"(item removed{' by TTL' if entry.who == 'TTL' else ''})"]
+            details = [f"(item removed{_REMOVED_BY.get(entry.who, '')})"]
+        elif entry.note is not None and not entry.diff:
+            details = [f"({entry.note})"]
         else:
             details = diff_to_lines(entry.diff) or ["(no attribute changed)"]
+            if entry.note is not None:
+                details.insert(0, f"({entry.note})")
         lines.extend(f"    {line}" for line in details)
     return lines

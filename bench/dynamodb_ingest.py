@@ -79,7 +79,12 @@ def main() -> None:
         service = start_dynamodb_local(Path(scratch, "dynamodb-local"))
         try:
             os.environ.update(service.env)
-            from changelake.clients import dynamodb_client, make_store, streams_client
+            from changelake.clients import (
+                dynamodb_client,
+                make_store,
+                open_archive,
+                streams_client,
+            )
             from changelake.schemas.archive_layout import parse_archive_uri
 
             client, streams = dynamodb_client(), streams_client()
@@ -87,6 +92,16 @@ def main() -> None:
 
             def store() -> Any:
                 return make_store(parse_archive_uri(tempfile.mkdtemp(dir=scratch)))
+
+            def snapshot(segments: int) -> int:
+                location = parse_archive_uri(tempfile.mkdtemp(dir=scratch))
+                return snapshot_table(
+                    client,
+                    make_store(location),
+                    TABLE,
+                    segments=segments,
+                    connect_archive=lambda: open_archive(location, TABLE),
+                ).archived
 
             rates: dict[str, list[float]] = {
                 "snapshot, 1 segment": [],
@@ -96,11 +111,7 @@ def main() -> None:
             }
             for _ in range(RUNS):
                 for name, segments in (("snapshot, 1 segment", 1), ("snapshot, 4 segments", 4)):
-                    seconds, count = timed(
-                        lambda s=segments: (
-                            snapshot_table(client, store(), TABLE, segments=s).archived
-                        )
-                    )
+                    seconds, count = timed(lambda s=segments: snapshot(s))
                     rates[name].append(count / seconds)
                 seconds, count = timed(lambda: read_stream_only(streams, arn))
                 rates["GetRecords only"].append(count / seconds)

@@ -25,7 +25,8 @@ End a statement with ';' (it may span lines). Commands:
   .help            this text
   .quit            leave (or Ctrl-D)
 .tables, .schema and .help also work as the QUERY of one command: changelake sql .tables
-Views: changes, latest; macros: history('<item_key>'), as_of(TIMESTAMPTZ '2026-11-20 12:00:00').
+Views: changes, change_rows, latest; macros: history('<table>', '<item_key>'),
+as_of(TIMESTAMPTZ '2026-11-20 12:00:00').
 Image columns are JSON: new_image->>'title'. The archive is read-only here."""
 
 TABLES_SQL = """

@@ -24,7 +24,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from changelake.rebuild.document_ids import CANONICAL_ID, document_id_sql
-from changelake.schemas.sql_views import TTL_DELETE_SQL, latest_records_sql, quote_literal
+from changelake.schemas.exceptions import RebuildError
+from changelake.schemas.sql_views import (
+    CHANGE_ROWS,
+    TTL_DELETE_SQL,
+    has_stream_without_images_sql,
+    images_not_in_stream_sql,
+    latest_records_sql,
+    quote_literal,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -77,7 +85,7 @@ class Selection:
     id_rule: str = CANONICAL_ID
 
     def where_sql(self) -> str:
-        """The ``WHERE`` condition over ``changes`` for this selection."""
+        """The ``WHERE`` condition over ``change_rows`` for this selection."""
         conditions = [f"table_name = {quote_literal(self.table_name)}"]
         if self.ttl_deletes == "keep":
             conditions.append(f"NOT {TTL_DELETE_SQL}")
@@ -86,7 +94,7 @@ class Selection:
         if self.since is not None:
             # The item's whole history stays in: its version counts every record of its second.
             conditions.append(
-                "item_key IN (SELECT item_key FROM changes WHERE table_name = "
+                f"item_key IN (SELECT item_key FROM {CHANGE_ROWS} WHERE table_name = "
                 f"{quote_literal(self.table_name)} AND archived_at > {_timestamp_sql(self.since)})"
             )
         return " AND ".join(conditions)
@@ -107,7 +115,7 @@ def _timestamp_sql(moment: datetime) -> str:
 def load_high_watermark(connection: Any, table_name: str) -> datetime | None:
     """The newest ``archived_at`` of the table: everything up to it is read by this run."""
     row = connection.execute(
-        "SELECT max(archived_at) FROM changes WHERE table_name = ?", [table_name]
+        f"SELECT max(archived_at) FROM {CHANGE_ROWS} WHERE table_name = ?", [table_name]
     ).fetchone()
     return row[0] if row else None
 
@@ -149,11 +157,11 @@ def materialize_latest(
         if by_position:
             columns = ", source_file, source_row"
             records = latest_records_sql(
-                "changes", selection.where_sql(), grouped=True, columns=_POSITION_COLUMNS
+                where=selection.where_sql(), grouped=True, columns=_POSITION_COLUMNS
             )
         else:
             columns = ", new_image"
-            records = latest_records_sql("changes", selection.where_sql())
+            records = latest_records_sql(where=selection.where_sql())
         connection.execute(
             f"CREATE OR REPLACE TEMP TABLE {LATEST_TABLE} AS SELECT "
             f"{document_id_sql(selection.id_rule)} AS "
@@ -175,6 +183,27 @@ def materialize_latest(
         f"count(*) FILTER (WHERE event_name = 'REMOVE') FROM {LATEST_TABLE}"
     ).fetchone()
     return LatestCounts(upserts=row[0], removes=row[1])
+
+
+def check_images_in_stream(connection: Any, selection: Selection) -> None:
+    """Refuse a selection whose latest records lack the item's image because of the stream.
+
+    A KEYS_ONLY or OLD_IMAGE stream never carries the item after a change, so no index can be
+    built from it. One narrow column is read first; the latest records only when it finds one.
+    """
+    where = selection.where_sql()
+    (found,) = connection.execute(has_stream_without_images_sql(where=where)).fetchone()
+    if not found:
+        return
+    missing = connection.execute(images_not_in_stream_sql(where=where)).fetchall()
+    if missing:
+        counts = ", ".join(f"{items} from a {view_type} stream" for view_type, items in missing)
+        raise RebuildError(
+            f"table {selection.table_name}: the newest records of {sum(n for _, n in missing)} "
+            f"items carry no image ({counts}), so there is nothing to index for them; set the "
+            "table's stream to NEW_IMAGE or NEW_AND_OLD_IMAGES, take a snapshot (changelake "
+            "snapshot), poll, then rebuild"
+        )
 
 
 def count_without_image(connection: Any) -> int:

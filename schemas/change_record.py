@@ -94,6 +94,14 @@ JSON_COLUMNS = frozenset(
     {"keys", "keys_ddb", "new_image", "old_image", "new_image_ddb", "old_image_ddb"}
 )
 
+# The event ids of the rows a snapshot (or an export) writes: ``snapshot:<snapshot id>:<item key>``.
+SNAPSHOT_EVENT_ID_PREFIX = "snapshot:"
+
+
+def snapshot_event_id(snapshot_id: str, item_key: str) -> str:
+    """The event id of a snapshot's row for one item: the same whenever it is written again."""
+    return f"{SNAPSHOT_EVENT_ID_PREFIX}{snapshot_id}:{item_key}"
+
 
 def keys_to_item_key(keys: Mapping[str, Any]) -> str:
     """Canonical item key: ``name=value`` pairs sorted by attribute name, joined with ``&``.
@@ -126,8 +134,30 @@ def keys_to_item_key(keys: Mapping[str, Any]) -> str:
             raise DynamoDBTypeError(
                 f"key attribute {name!r} has value {_preview(value)}; keys must be S, N or B"
             )
-        parts.append(f"{_escape(name)}={_escape(text)}")
-    return "&".join(parts)
+        parts.append((name, text))
+    return texts_to_item_key(dict(parts))
+
+
+def texts_to_item_key(texts: Mapping[str, str]) -> str:
+    """The item key of key attributes given as text: ``{"id": "post-1"}`` -> ``id=post-1``."""
+    return "&".join(f"{_escape(name)}={_escape(texts[name])}" for name in sorted(texts))
+
+
+def item_key_to_texts(item_key: str) -> dict[str, str]:
+    """The key attributes of an item key, in any order, as text: ``id=post-1`` -> ``{"id": ...}``.
+
+    Raises :class:`ValueError` for a part that is not ``name=value`` or a name given twice.
+    """
+    texts: dict[str, str] = {}
+    for part in item_key.split("&"):
+        name, found, value = part.partition("=")
+        if not found or not name:
+            raise ValueError(f"{part!r} is not name=value")
+        name = _unescape(name)
+        if name in texts:
+            raise ValueError(f"key attribute {name!r} is given twice")
+        texts[name] = _unescape(value)
+    return texts
 
 
 def sequence_to_order(sequence_number: str) -> str:
@@ -148,6 +178,12 @@ def _escape(text: str) -> str:
     if "%" not in text and "&" not in text and "=" not in text:
         return text
     return text.replace("%", "%25").replace("&", "%26").replace("=", "%3D")
+
+
+def _unescape(text: str) -> str:
+    if "%" not in text:
+        return text
+    return text.replace("%3D", "=").replace("%26", "&").replace("%25", "%")
 
 
 def _preview(value: Any) -> str:

@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from changelake.archiver.checkpoints import record_snapshot
 from changelake.archiver.dynamodb_export import import_export as import_dynamodb_export
 from changelake.archiver.dynamodb_export import load_export_manifest
-from changelake.archiver.table_snapshot import snapshot_time
 from changelake.aws_errors import explained_aws_errors
-from changelake.clients import dynamodb_client, make_store
+from changelake.clients import dynamodb_client, make_store, open_archive
 from changelake.options import archive_option, output_option, silent_option
 from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.exceptions import StreamGapError
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -56,7 +55,8 @@ def import_export(
     key_names = [key["AttributeName"] for key in table["KeySchema"]]
     stream_on = table.get("StreamSpecification", {}).get("StreamEnabled", False)
     stream_arn = table.get("LatestStreamArn") if stream_on else None
-    store = make_store(parse_archive_uri(archive))
+    archive_location = parse_archive_uri(archive)
+    store = make_store(archive_location)
     bar: ProgressBar[int]
     with click.progressbar(
         length=manifest.item_count or None,
@@ -71,16 +71,25 @@ def import_export(
             store,
             key_names=key_names,
             stream_arn=stream_arn,
+            connect_archive=lambda: open_archive(archive_location, table_name),
             table_name=table_name,
             progress=bar.update,
         )
-    record_snapshot(store, table_name, stream_arn, snapshot_time(manifest.export_time, stream_arn))
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
-        return
-    click.echo(
-        f"Imported export {manifest.export_id} of {table_name}: {result.archived} items as of "
-        f"{manifest.export_time:%Y-%m-%dT%H:%M:%SZ} in {len(result.files)} files under {archive}"
-    )
+    else:
+        click.echo(
+            f"Imported export {manifest.export_id} of {table_name}: {result.archived} items as of "
+            f"{manifest.export_time:%Y-%m-%dT%H:%M:%SZ} in {len(result.files)} files under "
+            f"{archive}"
+        )
+        if result.absent:
+            click.echo(
+                f"{result.absent} items the archive held were not in the export: "
+                "each got a REMOVE (deleted while no stream was archived)"
+            )
     for key in result.quarantined:
         click.echo(f"Quarantined an item in {key}", err=True)
+    if result.open_gap is not None:
+        what = f"export {manifest.export_id}"
+        raise StreamGapError(result.open_gap.still_open_after(what, manifest.export_time))

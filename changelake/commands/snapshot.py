@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 
 from changelake.archiver.table_snapshot import snapshot_table
 from changelake.aws_errors import explained_aws_errors
-from changelake.clients import dynamodb_client, make_store
+from changelake.clients import dynamodb_client, make_store, open_archive
 from changelake.options import archive_option, output_option, required_table_option, silent_option
 from changelake.schemas.archive_layout import check_table_name, parse_archive_uri
+from changelake.schemas.exceptions import StreamGapError
 
 
 @click.command()
@@ -35,7 +36,8 @@ def snapshot(table_name: str, archive: str, segments: int, output: str, silent: 
     """Scan a table into SNAPSHOT rows (initial load), resuming an unfinished snapshot."""
     client = dynamodb_client()
     table_name = check_table_name(table_name)
-    store = make_store(parse_archive_uri(archive))
+    location = parse_archive_uri(archive)
+    store = make_store(location)
     with explained_aws_errors(f"cannot describe table {table_name}"):
         # ItemCount is refreshed about every six hours: a hint for the bar, not a promise.
         estimate = client.describe_table(TableName=table_name)["Table"].get("ItemCount") or None
@@ -54,14 +56,30 @@ def snapshot(table_name: str, archive: str, segments: int, output: str, silent: 
                 bar.update(items)
 
         with explained_aws_errors(f"cannot scan table {table_name}"):
-            result = snapshot_table(client, store, table_name, segments=segments, progress=advance)
+            result = snapshot_table(
+                client,
+                store,
+                table_name,
+                segments=segments,
+                connect_archive=lambda: open_archive(location, table_name),
+                progress=advance,
+            )
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
-        return
-    verb = "Resumed" if result.resumed else "Took"
-    click.echo(
-        f"{verb} snapshot {result.plan.snapshot_id} of {table_name}: {result.archived} items as of "
-        f"{result.plan.snapshot_at:%Y-%m-%dT%H:%M:%SZ} in {len(result.files)} files under {archive}"
-    )
+    else:
+        verb = "Resumed" if result.resumed else "Took"
+        click.echo(
+            f"{verb} snapshot {result.plan.snapshot_id} of {table_name}: {result.archived} items "
+            f"as of {result.plan.snapshot_at:%Y-%m-%dT%H:%M:%SZ} in {len(result.files)} files "
+            f"under {archive}"
+        )
+        if result.absent:
+            click.echo(
+                f"{result.absent} items the archive held were not in the table: "
+                "each got a REMOVE (deleted while no stream was archived)"
+            )
     for key in result.quarantined:
         click.echo(f"Quarantined an item in {key}", err=True)
+    if result.open_gap is not None:
+        what = f"snapshot {result.plan.snapshot_id}"
+        raise StreamGapError(result.open_gap.still_open_after(what, result.plan.started_at))

@@ -62,9 +62,10 @@ def sql(
 
     \b
     Views and macros:
-      changes      every change record; filter on dt (a DATE) to read only those days
+      changes      every change record, once; filter on dt (a DATE) to read only those days
+      change_rows  every stored row, redeliveries included
       latest       the latest live image of every item (what a rebuild indexes)
-      history(key) one item's changes, oldest first, with versions and who made them
+      history(table, key)  one item's changes, oldest first, with versions and who made them
       as_of(ts)    every item as it was at ts (TIMESTAMPTZ), removed items absent
     Image columns are JSON: new_image->>'title', new_image->>'$.author.name'.
     """

@@ -9,12 +9,15 @@ import click
 
 from changelake.archive_tables import require_archive
 from changelake.archiver.stream_gaps import iter_stream_statuses
-from changelake.ask.archive_stats import DEFAULT_SMALL_FILE_SIZE, file_rows_to_stats, stats_to_lines
-from changelake.clients import connect_duckdb, make_store
+from changelake.ask.archive_stats import (
+    DEFAULT_SMALL_FILE_SIZE,
+    load_partition_stats,
+    stats_to_lines,
+)
+from changelake.clients import make_store, open_archive
 from changelake.commands.compact import ByteSize
 from changelake.options import archive_option, output_option
 from changelake.schemas.archive_layout import parquet_glob, parse_archive_uri
-from changelake.schemas.sql_views import partition_stats_sql
 from changelake.unreadable_files import list_archive_files, naming_unreadable_files
 
 
@@ -33,20 +36,12 @@ def stats(archive: str, table_name: str | None, small_file_size: int, output: st
     """Per table and day: records by event, files, bytes, oldest and newest record, and lag."""
     location = parse_archive_uri(archive)
     require_archive(location, table_name)
-    connection = connect_duckdb(location)
+    connection = open_archive(location, table_name)
     glob = parquet_glob(location, table_name)
-    found = connection.execute("SELECT count(*) FROM glob(?)", [glob]).fetchone()
-    rows = []
-    if found and found[0]:
-        with naming_unreadable_files(
-            connection,
-            lambda: list_archive_files(connection, location, table_name),
-            can_skip=False,
-        ):
-            result = connection.execute(partition_stats_sql(glob))
-            names = [column[0] for column in result.description]
-            rows = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
-    report = file_rows_to_stats(rows, small_file_size)
+    with naming_unreadable_files(
+        connection, lambda: list_archive_files(connection, location, table_name), can_skip=False
+    ):
+        report = load_partition_stats(connection, glob, small_file_size)
     now = datetime.now(UTC)
     streams = list(iter_stream_statuses(make_store(location), table_name))
     for name, status in streams:

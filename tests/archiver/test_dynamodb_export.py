@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from click.testing import CliRunner
 
+from changelake.archiver.stream_gaps import load_gap
 from changelake.cli import cli
-from changelake.clients import dynamodb_client, open_archive, s3_client
+from changelake.clients import dynamodb_client, make_store, open_archive, s3_client
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.dynamodb_types import image_to_ddb_json, image_to_plain_json
 from changelake.schemas.sql_views import latest_sql
@@ -149,3 +150,50 @@ def test_a_damaged_export_fails_with_what_to_do(
     )
     assert missing.exit_code == 1
     assert "no manifest-summary.json" in missing.output
+
+
+def test_an_export_from_before_a_gap_leaves_it_open_a_newer_one_closes_it(
+    s3_service: Service, dynamodb_service: Service, s3_archive: str
+) -> None:
+    name = f"posts-{uuid.uuid4().hex[:8]}"
+    ddb = dynamodb_client()
+    create_posts_table(ddb, name)
+    for key in "abc":
+        put_post(ddb, name, key, title=key)
+    runner = CliRunner()
+    args = ["--table", name, "--archive", s3_archive]
+    assert runner.invoke(cli, ["poll", *args]).exit_code == 0
+    bucket = s3_service.env["CHANGELAKE_TEST_BUCKET"]
+    table_arn = f"arn:aws:dynamodb:ddblocal:000000000000:table/{name}"
+    before_gap = write_export(
+        bucket, f"exports-{uuid.uuid4().hex[:6]}", table_arn,
+        list(scan_items(ddb, name).values()), datetime.now(UTC),
+    )  # fmt: skip
+    ddb.update_table(TableName=name, StreamSpecification={"StreamEnabled": False})
+    ddb.delete_item(TableName=name, Key={"id": {"S": "a"}})
+    put_post(ddb, name, "d", title="written while no stream ran")
+    ddb.update_table(
+        TableName=name,
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    assert runner.invoke(cli, ["poll", *args]).exit_code == 1
+    store = make_store(parse_archive_uri(s3_archive))
+    assert load_gap(store, name) is not None
+
+    old = runner.invoke(cli, ["import-export", "--export", before_gap, "--archive", s3_archive])
+    assert old.exit_code == 1
+    assert "before the end of the gap" in old.output and "take a snapshot" in old.output
+    assert load_gap(store, name) is not None
+
+    after_gap = write_export(
+        bucket, f"exports-{uuid.uuid4().hex[:6]}", table_arn,
+        list(scan_items(ddb, name).values()), datetime.now(UTC),
+    )  # fmt: skip
+    new = runner.invoke(cli, ["import-export", "--export", after_gap, "--archive", s3_archive])
+    assert new.exit_code == 0, new.output
+    assert "1 items the archive held were not in the export" in new.output
+    assert load_gap(store, name) is None
+    latest = open_archive(parse_archive_uri(s3_archive), name).execute(
+        f"SELECT item_key FROM ({latest_sql()}) ORDER BY 1"
+    )
+    assert latest.fetchall() == [("id=b",), ("id=c",), ("id=d",)]

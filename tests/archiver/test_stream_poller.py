@@ -205,7 +205,7 @@ def test_a_crash_between_archive_and_checkpoint_only_archives_again(
     poll(store, table)  # reads the edit again together with p5: one more file, duplicate row
     connection = open_archive(parse_archive_uri(archive_uri), name)
     total, distinct = connection.execute(
-        "SELECT count(*), count(DISTINCT event_id) FROM changes"
+        "SELECT count(*), count(DISTINCT event_id) FROM change_rows"
     ).fetchone()
     assert (total, distinct) == (8, 7)
     images = latest(archive_uri, name)

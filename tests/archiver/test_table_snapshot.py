@@ -22,6 +22,8 @@ from changelake.schemas.sql_views import latest_sql
 from tests.helpers import create_posts_table, put_post, scan_items
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from changelake.archiver.object_store import ObjectStore
     from scripts.services import Service
 
@@ -44,6 +46,11 @@ def latest_images(archive_uri: str, table_name: str) -> dict[str, Any]:
     return {key.removeprefix("id="): json.loads(image) for key, image in rows}
 
 
+def connect(archive_uri: str, table_name: str) -> Callable[[], Any]:
+    """What snapshot_table opens once the scan is done."""
+    return lambda: open_archive(parse_archive_uri(archive_uri), table_name)
+
+
 def scanned_images(table_name: str) -> dict[str, Any]:
     items = scan_items(dynamodb_client(), table_name)
     return {key: json.loads(image_to_plain_json(item)) for key, item in items.items()}
@@ -53,7 +60,14 @@ def test_a_parallel_snapshot_holds_every_item(table: tuple[str, str], archive_ur
     name, arn = table
     store = make_store(parse_archive_uri(archive_uri))
     seen: list[int] = []
-    result = snapshot_table(dynamodb_client(), store, name, segments=3, progress=seen.append)
+    result = snapshot_table(
+        dynamodb_client(),
+        store,
+        name,
+        segments=3,
+        progress=seen.append,
+        connect_archive=connect(archive_uri, name),
+    )
     assert not result.resumed
     assert result.archived == sum(seen) == 25
     assert latest_images(archive_uri, name) == scanned_images(name)
@@ -96,15 +110,20 @@ def test_an_interrupted_snapshot_resumes_each_segment_where_it_stopped(
     store = make_store(parse_archive_uri(local_archive))
     with pytest.raises(StorageError, match="power cut"):
         snapshot_table(dynamodb_client(), CrashOnCheckpoint(store, 3), name, segments=1,
-                       page_size=4)  # fmt: skip
+                       page_size=4, connect_archive=connect(local_archive, name))  # fmt: skip
     scanned_first = len(list(store.list_keys(f"table={name}")))
     assert scanned_first == 3  # pages 1-3 archived, the third not checkpointed
-    result = snapshot_table(dynamodb_client(), store, name, segments=4, page_size=4)
+    result = snapshot_table(
+        dynamodb_client(), store, name, segments=4, page_size=4,
+        connect_archive=connect(local_archive, name),
+    )  # fmt: skip
     assert result.resumed
     assert result.plan.segments == 1  # resumed with its own plan
     assert result.archived == 25 - 8  # pages 3..7 again: page 3 twice, harmlessly
     assert latest_images(local_archive, name) == scanned_images(name)
-    again = snapshot_table(dynamodb_client(), store, name, segments=2)
+    again = snapshot_table(
+        dynamodb_client(), store, name, segments=2, connect_archive=connect(local_archive, name)
+    )
     assert not again.resumed and again.plan.snapshot_id != result.plan.snapshot_id
 
 
@@ -123,7 +142,10 @@ def test_changes_during_and_after_the_snapshot_win_over_it(
             ddb.delete_item(TableName=name, Key={"id": {"S": "p24"}})
             put_post(ddb, name, "new", title="created during the scan")
 
-    snapshot_table(ddb, store, name, segments=2, page_size=5, progress=write_during_scan)
+    snapshot_table(
+        ddb, store, name, segments=2, page_size=5, progress=write_during_scan,
+        connect_archive=connect(local_archive, name),
+    )  # fmt: skip
     put_post(ddb, name, "p01", title="edited after the snapshot")
     poll_stream(streams_client(), store, arn, table_name=name, max_seconds=60)
     images = latest_images(local_archive, name)

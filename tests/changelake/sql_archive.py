@@ -50,3 +50,21 @@ def write_sample_archive(archive: str) -> None:
     store = make_store(parse_archive_uri(archive))
     archive_records(first, store)
     archive_records(second, store)
+
+
+def write_tables_sharing_a_key(archive: str, tables: list[str]) -> None:
+    """Tables keyed (pk, sk) that all hold pk=a&sk=b, with one change each per table."""
+    store = make_store(parse_archive_uri(archive))
+    for n, table in enumerate(tables):
+        arn = (
+            f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}/stream/2026-11-01T00:00:00.000"
+        )
+        records = []
+        for m, (pk, sk) in enumerate([("a", "b"), ("a", "c"), ("x", "b")]):
+            keys = {"pk": {"S": pk}, "sk": {"S": sk}}
+            record = make_record(
+                10 * n + m, event_name="INSERT", arn=arn, new_image={**keys, "t": {"S": table}}
+            )
+            record["dynamodb"]["Keys"] = keys
+            records.append(record)
+        archive_records(records, store)

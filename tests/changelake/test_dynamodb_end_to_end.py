@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from changelake.archiver.stream_poller import poll_stream
 from changelake.archiver.table_snapshot import snapshot_table
 from changelake.cli import cli
-from changelake.clients import dynamodb_client, make_store, streams_client
+from changelake.clients import dynamodb_client, make_store, open_archive, streams_client
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.dynamodb_types import image_to_plain_json
 from changelake.schemas.exceptions import CheckpointConflictError, StorageError
@@ -118,8 +118,9 @@ def test_snapshot_poll_rebuild_equals_the_table_through_every_failure(
             assert write_conditionally(pipeline, "cond-1", "first")
 
     snapshot = snapshot_table(
-        ddb, pipeline.store, table, segments=3, page_size=7, progress=write_during_scan
-    )
+        ddb, pipeline.store, table, segments=3, page_size=7, progress=write_during_scan,
+        connect_archive=lambda: open_archive(parse_archive_uri(s3_archive), table),
+    )  # fmt: skip
     assert snapshot.archived >= 38
 
     put_post(ddb, table, "p03", title="edited after the snapshot")

@@ -11,11 +11,18 @@ from typing import TYPE_CHECKING
 import pyarrow.parquet as pq
 from click.testing import CliRunner
 
+from changelake.archiver.batch import archive_records
 from changelake.cli import cli
 from changelake.clients import make_store
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.sql_views import VERSION_ORDINAL_BITS
-from tests.changelake.sql_archive import DAY1, DAY2, write_sample_archive
+from tests.changelake.sql_archive import (
+    DAY1,
+    DAY2,
+    write_sample_archive,
+    write_tables_sharing_a_key,
+)
+from tests.helpers import make_record
 
 if TYPE_CHECKING:
     from click.testing import Result
@@ -80,6 +87,34 @@ def test_history_macro_lists_every_change_in_order(archive_uri: str) -> None:
         _version(DAY1 + 10, 1),
         _version(DAY2, 0),
     ]
+
+
+def test_history_macro_keeps_tables_apart(local_archive: str) -> None:
+    write_tables_sharing_a_key(local_archive, ["One", "Two", "Three", "Four"])
+    rows = _csv(local_archive, "select table_name, event_name from history('Three', 'pk=a&sk=b')")
+    assert rows == [{"table_name": "Three", "event_name": "INSERT"}]
+    several = _sql(local_archive, "select * from history('pk=a&sk=b')")
+    assert several.exit_code == 1
+    assert several.output == (
+        "Error: Invalid Input Error: item key pk=a&sk=b is in tables Four, One, Three, Two: "
+        "name one, as in history('Four', key)\n"
+    )
+    assert len(_csv(local_archive, "select * from history('pk=x&sk=c')")) == 0
+
+
+def test_changes_shows_each_record_once_and_change_rows_every_delivery(local_archive: str) -> None:
+    batch = [make_record(n, key=f"post#{n % 2}", at=DAY1 + n) for n in range(1, 5)]
+    store = make_store(parse_archive_uri(local_archive))
+    archive_records(batch, store)
+    archive_records(batch[1:3], store)  # a retry of part of the batch: another file
+    counts = _csv(
+        local_archive,
+        "select (select count(*) from changes) as records, "
+        "(select count(*) from change_rows) as rows",
+    )
+    assert counts == [{"records": "4", "rows": "6"}]
+    first = _csv(local_archive, "select distinct source_file from changes")
+    assert len(first) == 1
 
 
 def test_changes_has_typed_columns_and_json_images(archive_uri: str) -> None:

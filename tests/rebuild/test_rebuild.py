@@ -73,10 +73,12 @@ def test_dry_run_prints_the_plan_and_writes_nothing(posts: Posts) -> None:
     assert list_rebuilt_indexes(posts.engine.sink, posts.alias) == []
 
 
-def keys_only(record: dict[str, Any]) -> dict[str, Any]:
-    """The record as a KEYS_ONLY stream delivers it: no image."""
+def without_image(record: dict[str, Any]) -> dict[str, Any]:
+    """The record without its new image, its stream's view type saying it should have one.
+
+    (A KEYS_ONLY or OLD_IMAGE stream is refused: tests/rebuild/test_stream_view_types.py.)
+    """
     del record["dynamodb"]["NewImage"]
-    record["dynamodb"]["StreamViewType"] = "KEYS_ONLY"
     return record
 
 
@@ -90,7 +92,7 @@ def test_an_item_whose_latest_record_has_no_image_is_skipped_and_counted(
         make_record(1, key="post#1", event_name="INSERT", at=AT, title="one"),
         make_record(2, key="post#2", event_name="INSERT", at=AT, title="two"),
     )
-    posts.add(keys_only(make_record(3, key="post#2", at=AT + 1)))
+    posts.add(without_image(make_record(3, key="post#2", at=AT + 1)))
     plan = posts.run("rebuild", "--dry-run", *transform).stdout
     assert plan.startswith(f"Would index 1 documents into {posts.alias}-")
     assert "1 without an image skipped" in plan
