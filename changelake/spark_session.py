@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -44,6 +45,8 @@ _LOCAL_SETTINGS = {
     "spark.sql.shuffle.partitions": str(2 * (os.cpu_count() or 1)),
     # Driver and executors share this one JVM in local mode; Spark's default is 1 GB.
     "spark.driver.memory": "2g",
+    # Spark's default warehouse is ./spark-warehouse, a folder left in whatever directory ran it.
+    "spark.sql.warehouse.dir": str(Path(tempfile.gettempdir()) / "changelake-spark-warehouse"),
 }
 
 

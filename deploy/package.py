@@ -47,6 +47,9 @@ RUNTIME_PROVIDED = (
     "six",
     "urllib3",
 )
+# Imported by a bundled distribution when it happens to be installed, and not needed by it:
+# pyarrow loads numpy if the host has it, and runs without it in the package.
+OPTIONAL_OF_BUNDLED = ("numpy",)
 # Parts of pyarrow the archiver never loads: Flight RPC, the Substrait module (not its library:
 # pyarrow.lib links that), C++ tests, headers and Cython sources.
 _PYARROW_UNUSED = (
@@ -124,7 +127,7 @@ def handler_source_files() -> list[Path]:
 
 def check_third_party_imports(files: list[Path]) -> None:
     """Fail when the handler imports a distribution that is neither bundled nor in the runtime."""
-    bundled = (*BUNDLED, NATIVE_DISTRIBUTION, *RUNTIME_PROVIDED)
+    bundled = (*BUNDLED, NATIVE_DISTRIBUTION, *RUNTIME_PROVIDED, *OPTIONAL_OF_BUNDLED)
     allowed = {name.replace("-", "_").lower() for name in bundled}
     by_module = importlib.metadata.packages_distributions()
     unexpected = set()

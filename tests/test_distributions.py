@@ -149,8 +149,11 @@ def test_the_lambda_handler_runs_from_the_venv(venv: Venv) -> None:
 
 
 def test_a_search_command_without_a_client_names_the_extras(venv: Venv) -> None:
+    archive = str(venv.cwd / "client-less")
+    archived = venv.run("changelake", "archive", "--archive", archive, str(EVENTS / EVENT))
+    assert archived.returncode == 0, archived.stderr
     completed = venv.run(
-        "changelake", "rebuild", "--archive", str(venv.cwd / "none"), "--table", "posts",
+        "changelake", "rebuild", "--archive", archive, "--table", "Posts-prod.v2",
         "--alias", "posts", "--es-url", "http://127.0.0.1:9",
     )  # fmt: skip
     assert completed.returncode == 1

@@ -81,11 +81,12 @@ def test_every_command_names_its_output_formats_from_one_set() -> None:
 def test_dot_commands_work_as_one_shot_queries(local_archive: str) -> None:
     write_sample_archive(local_archive)
     tables = _sql(local_archive, ".tables").stdout
-    assert tables.splitlines()[2:6] == [
-        "changes  view",
-        "latest   view",
-        "as_of    macro",
-        "history  macro",
+    assert tables.splitlines()[2:7] == [
+        "change_rows  view",
+        "changes      view",
+        "latest       view",
+        "as_of        macro",
+        "history      macro",
     ]
     schema = _sql(local_archive, ".schema latest").stdout
     assert "new_image" in schema and "TIMESTAMP WITH TIME ZONE" in schema

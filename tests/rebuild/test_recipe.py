@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from tests.rebuild.conftest import Posts
 
 AT = 1_764_288_000
+ELSEWHERE = "another archive"
 POST_DOCUMENT = "changelake.rebuild.transforms:post_document"
 
 
@@ -96,14 +98,18 @@ def test_sync_and_verify_follow_the_recipe_without_flags(posts: Posts) -> None:
         ("sync", "--table", "comments", "--table posts"),
         ("sync", "--id", "{id}", "--id item_key"),
         ("verify", "--ttl-deletes", "keep", "--ttl-deletes delete"),
-        ("verify", "--archive", "/elsewhere", "--archive "),
+        ("verify", "--archive", ELSEWHERE, "--archive "),
     ],
 )
 def test_a_flag_that_contradicts_the_recipe_is_refused_naming_both_values(
-    posts: Posts, command: str, flag: str, value: str, recorded: str
+    posts: Posts, tmp_path: Path, command: str, flag: str, value: str, recorded: str
 ) -> None:
-    posts.add(_post(1, "post#1", AT, "words", event_name="INSERT"))
+    post = _post(1, "post#1", AT, "words", event_name="INSERT")
+    posts.add(post)
     posts.run("rebuild", "--transform", POST_DOCUMENT)
+    if value == ELSEWHERE:  # a copy of the archive, so that only the recipe can refuse it
+        value = str(tmp_path / "elsewhere")
+        replace(posts, archive=value).add(post)
     result = _bare(posts, command, flag, value, code=1)
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"Error: {flag} {value} contradicts index '{posts.alias}-")

@@ -40,6 +40,7 @@ COLUMNS = pa.schema(
         ("archived_at", pa.timestamp("us", tz="UTC")),
         ("source_file", pa.string()),
         ("source_row", pa.int64()),
+        ("dt", pa.date32()),
     ]
 )
 LONG_KEY = "id=" + "k" * 600
@@ -81,6 +82,7 @@ def history_to_rows(table: str, history: list[tuple[str, str, int, bool]]) -> li
             "archived_at": moment + timedelta(seconds=5),
             "source_file": f"f{n // 3}",
             "source_row": n % 3,
+            "dt": moment.date(),
         }
         rows.append(row)
         if redelivered:

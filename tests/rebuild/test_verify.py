@@ -13,7 +13,7 @@ from changelake.archiver.locks import held_lock
 from changelake.clients import make_store
 from changelake.rebuild.verify import document_hash
 from changelake.schemas.archive_layout import lock_key, parse_archive_uri
-from tests.helpers import make_record
+from tests.helpers import POSTS_STREAM_ARN, make_record
 
 if TYPE_CHECKING:
     from tests.rebuild.conftest import Posts
@@ -185,6 +185,8 @@ def test_an_index_rebuilt_as_of_an_instant_is_compared_with_that_instant(posts: 
     posts.run("rebuild", "--as-of", as_of)
     args = ["--archive", posts.archive, "--table", "posts", "-s"]
     assert "no drift" in posts.run("verify", *args).stdout
+    comments_arn = POSTS_STREAM_ARN.replace("table/posts/", "table/comments/")
+    posts.add(make_record(3, key="comment#1", at=AT, arn=comments_arn, text="hi"))
     other = posts.run("verify", "--archive", posts.archive, "--table", "comments", code=1)
     assert "--table comments contradicts index" in other.output
     assert "which was rebuilt with --table posts" in other.output
