@@ -4,7 +4,9 @@ By default the document is the item's plain JSON image as archived, byte for byt
 builds the entries (``changelake.rebuild.latest_images.ENTRY_SQL``). A user transform
 (``module:function``) maps the image, as a dict, to a document or to None (skip); this module
 runs it. Numbers keep their digits both ways: decimals and integers beyond 64 bits are
-``Decimal`` in the dict.
+``Decimal`` in the dict. Every document built here has the names the engines refuse renamed
+(``changelake.rebuild.field_names``); an image with such names goes through here, with
+``image_as_is`` as its transform, rather than through DuckDB.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from changelake.rebuild.field_names import rename_fields
 from changelake.rebuild.search_sink import MAX_ID_BYTES
 from changelake.schemas.exceptions import TerminalError
 
@@ -57,6 +60,11 @@ def load_transform(spec: str) -> Callable[[dict[str, Any]], dict[str, Any] | Non
     if not callable(function):
         raise TransformError(f"--transform {spec!r}: {module_name} has no function {function_name}")
     return function  # type: ignore[no-any-return]
+
+
+def image_as_is(image: dict[str, Any]) -> dict[str, Any]:
+    """The identity transform: the image is the document (through Python, names renamed)."""
+    return image
 
 
 def _parse_int(text: str) -> int | Decimal:
@@ -115,7 +123,9 @@ def record_to_entry(
         ) from error
     if document is None:
         return _action("delete", document_id, version) if delete_skipped else None
-    return _action("index", document_id, version) + document_to_json(document) + b"\n"
+    return (
+        _action("index", document_id, version) + document_to_json(rename_fields(document)) + b"\n"
+    )
 
 
 def iter_transformed_entries(

@@ -7,7 +7,7 @@ written through the alias with external versions: a stale write loses (a counted
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from changelake.rebuild.aliases import single_alias_target
@@ -17,6 +17,7 @@ from changelake.rebuild.latest_images import (
     load_high_watermark,
     materialize_latest,
 )
+from changelake.rebuild.mapping_plan import fit_changes_to_index
 from changelake.rebuild.replay import ReplayOptions, replay_latest
 from changelake.rebuild.watermark import DEFAULT_OVERLAP, META_KEY, SyncState
 from changelake.schemas.exceptions import RebuildError
@@ -44,6 +45,8 @@ class SyncSummary:
     version_conflicts: int
     failed: int
     seconds: float
+    held_back: int = 0  # items whose values the index's mapping cannot take (mapping_plan)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -78,7 +81,20 @@ def sync_alias(
             "mix times. Rebuild without --as-of (or roll back) first"
         )
     high = load_high_watermark(connection, table_name)
-    counts = materialize_latest(connection, Selection(table_name, since=state.since(overlap)))
+    selection = Selection(table_name, since=state.since(overlap))
+    transform = options.transform is not None
+    counts = materialize_latest(connection, selection, typed_images=not transform)
+    fit = fit_changes_to_index(
+        connection,
+        sink,
+        index,
+        table_name=table_name,
+        max_errors=options.max_errors,
+        transform=transform,
+    )
+    options = replace(
+        fit.replay_options(options), max_errors=options.max_errors - len(fit.held_back)
+    )
     on_start(counts.upserts + counts.removes)
     result = replay_latest(
         connection, sink, alias, with_removes=True, options=options, on_progress=on_progress
@@ -104,4 +120,6 @@ def sync_alias(
         version_conflicts=stats.version_conflicts,
         failed=len(stats.failures),
         seconds=time.monotonic() - started,
+        held_back=len(fit.held_back),
+        warnings=fit.warnings,
     )

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from changelake.rebuild.bulk import BulkLoader, BulkStats, RetryPolicy, bytes_to_blocks, iter_chunks
 from changelake.rebuild.documents import json_to_image, record_to_entry
+from changelake.rebuild.field_names import rename_fields
 from changelake.rebuild.latest_images import (
     LATEST_IMAGES,
     LATEST_TABLE,
@@ -149,7 +150,7 @@ def write_archive_side(
                 image = json_to_image(image_json)
                 document = transform(image) if transform else image
                 if document is not None:
-                    rows.append((document_id, version, document_hash(document)))
+                    rows.append((document_id, version, document_hash(rename_fields(document))))
             if rows:
                 writer.write_table(_side_table(rows))
                 count += len(rows)

@@ -102,3 +102,7 @@ class ReadOnlyError(TerminalError):
 
 class QueryError(TerminalError):
     """DuckDB rejected a query given to ``changelake sql`` (syntax, unknown column, ...)."""
+
+
+class MappingConflictError(TerminalError):
+    """The archive holds values an index mapping cannot take exactly; nothing was written."""

@@ -19,10 +19,11 @@ from changelake.progress import progress
 from changelake.rebuild.bulk import DEFAULT_IN_FLIGHT, DEFAULT_MAX_BYTES
 from changelake.rebuild.documents import load_transform
 from changelake.rebuild.latest_images import Selection, latest_in_background
+from changelake.rebuild.mapping_plan import plan_rebuild_mapping
 from changelake.rebuild.rebuild_index import RebuildSummary, rebuild_index
 from changelake.rebuild.replay import ReplayOptions
 from changelake.schemas.archive_layout import parse_archive_uri
-from changelake.schemas.index_mappings import DEFAULT_MAPPING, load_index_body, shipped_mappings
+from changelake.schemas.index_mappings import load_index_body, shipped_mappings
 from changelake.unreadable_files import naming_archive_files, open_command_archive
 
 if TYPE_CHECKING:
@@ -102,9 +103,10 @@ bulk_in_flight_option = click.option(
 @transform_option
 @click.option(
     "--mapping",
-    default=DEFAULT_MAPPING,
-    show_default=True,
-    help=f"Index body (settings, mappings): a JSON file or one of {', '.join(shipped_mappings())}.",
+    default=None,
+    help="Index body (settings, mappings): a JSON file or one of "
+    f"{', '.join(shipped_mappings())}; its fields win, the archive's types map the rest. "
+    "Default: the mapping inferred from the archive's types (see changelake mapping).",
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan and write nothing.")
 @click.option(
@@ -128,7 +130,7 @@ def rebuild(
     alias: str,
     as_of: datetime | None,
     transform: str | None,
-    mapping: str,
+    mapping: str | None,
     dry_run: bool,
     keep: int,
     max_errors: int,
@@ -140,16 +142,31 @@ def rebuild(
 ) -> None:
     """Rebuild the index behind --alias from the change log, then move the alias atomically."""
     table = require_table(table_name)
-    index_body = load_index_body(mapping)
+    user_body = load_index_body(mapping) if mapping else None
     options = replay_options(transform, max_errors, bulk_bytes, bulk_in_flight)
     location = parse_archive_uri(archive)
     connection = open_command_archive(location, table, skip_corrupt=skip_corrupt)
+    census = transform is None  # with a transform, the images' types say little of the documents
     with (
         naming_archive_files(connection, location, table),
         # DuckDB works out the latest records while the search client is imported and set up.
-        latest_in_background(connection, Selection(table, as_of=as_of)) as latest,
+        latest_in_background(
+            connection, Selection(table, as_of=as_of), typed_images=census
+        ) as latest,
     ):
         sink = make_search_sink(es_url, search)
+        plan = plan_rebuild_mapping(
+            connection,
+            latest,
+            table_name=table,
+            user_body=user_body,
+            user_spec=mapping,
+            transform=not census,
+        )
+        refusal = plan.refusal()
+        if refusal is not None and not dry_run:
+            raise refusal
+        options = plan.replay_options(options)
         with progress(f"Indexing {alias}", silent or dry_run) as bar:
             summary = rebuild_index(
                 connection,
@@ -157,7 +174,7 @@ def rebuild(
                 archive_uri=archive,
                 table_name=table,
                 alias=alias,
-                index_body=index_body,
+                index_body=plan.body,
                 now=datetime.now(UTC),
                 as_of=as_of,
                 keep=keep,
@@ -168,10 +185,13 @@ def rebuild(
                 on_progress=bar.advance,
             )
     if output == "json":
-        click.echo(json.dumps(summary.to_dict(), indent=2))
+        click.echo(json.dumps({**summary.to_dict(), "mapping": plan.to_dict()}, indent=2))
         return
     click.echo(summary_to_text(summary))
-    for warning in summary.warnings:
+    if dry_run:
+        click.echo("\n".join(plan.to_lines()))
+    warnings = [*summary.warnings, *([] if dry_run else (n.to_text() for n in plan.notes))]
+    for warning in warnings:
         click.echo(f"Warning: {warning}", err=True)
 
 

@@ -105,3 +105,5 @@ def sync(
         f"{summary.version_conflicts} stale writes rejected, {summary.skipped} skipped; "
         f"watermark {summary.watermark_from or 'start'} -> {summary.watermark_to}"
     )
+    for warning in summary.warnings:
+        click.echo(f"Warning: {warning}", err=True)
