@@ -67,13 +67,29 @@ def image_as_is(image: dict[str, Any]) -> dict[str, Any]:
     return image
 
 
+class JsonNumber(Decimal):
+    """A Decimal that remembers the JSON text it was read from (``1e5``, not ``1E+5``)."""
+
+    __slots__ = ("text",)
+    text: str
+
+    def __new__(cls, text: str) -> JsonNumber:
+        """The number of ``text``, which a document written back shows as it was."""
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
 def _parse_int(text: str) -> int | Decimal:
-    return int(text) if len(text.lstrip("-")) <= _INT64_DIGITS else Decimal(text)
+    # -0 as an int would come back as 0; as a JsonNumber it keeps its sign.
+    if len(text.lstrip("-")) <= _INT64_DIGITS and text != "-0":
+        return int(text)
+    return JsonNumber(text)
 
 
 # One decoder for every image: json.loads with hooks would build a new one per call, which was
 # a third of the parsing time.
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=_parse_int)
+_DECODER = json.JSONDecoder(parse_float=JsonNumber, parse_int=_parse_int)
 
 
 def json_to_image(text: str | bytes) -> dict[str, Any]:
@@ -83,6 +99,8 @@ def json_to_image(text: str | bytes) -> dict[str, Any]:
 
 
 def _exact_number(value: Any) -> Any:
+    if isinstance(value, JsonNumber):
+        return orjson.Fragment(value.text)
     if isinstance(value, Decimal):
         return orjson.Fragment(str(value))
     raise TypeError(f"cannot put a {type(value).__name__} into a JSON document: {value!r}")

@@ -2,8 +2,9 @@
 
 Elasticsearch and OpenSearch refuse a document whose top level holds one of their metadata fields
 (``_id``, ``_source``, ``_routing``, ...) and, at any depth, a name that is not a dotted path:
-empty, or with an empty part between dots (``""``, ``"."``, ``".x"``, ``"x."``, ``"a..b"``).
-DynamoDB allows all of them. Such a name is renamed in the document by one reversible rule:
+empty, or with an empty or blank part between dots (``""``, ``" "``, ``"."``, ``".x"``,
+``"x."``, ``"a..b"``). DynamoDB allows all of them. Such a name is renamed in the document by
+one reversible rule:
 
 * ``$`` is put before it, and in the rest ``%`` becomes ``%25`` and ``.`` becomes ``%2E``:
   ``_id`` -> ``$_id``, ``a..b`` -> ``$a%2E%2Eb``, ``""`` -> ``$``;
@@ -48,7 +49,7 @@ RENAME_MARK = "$"
 
 def needs_rename(name: str, *, top_level: bool) -> bool:
     """True if the engines cannot take ``name`` as a field name at this depth, as it is."""
-    if name.startswith(RENAME_MARK) or "" in name.split("."):
+    if name.startswith(RENAME_MARK) or any(not part.strip() for part in name.split(".")):
         return True
     return top_level and name in METADATA_FIELDS
 

@@ -45,7 +45,8 @@ class SyncSummary:
     version_conflicts: int
     failed: int
     seconds: float
-    held_back: int = 0  # items whose values the index's mapping cannot take (mapping_plan)
+    # Items whose values the index's mapping cannot take (``mapping_plan``): not written.
+    held_back: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,6 +121,6 @@ def sync_alias(
         version_conflicts=stats.version_conflicts,
         failed=len(stats.failures),
         seconds=time.monotonic() - started,
-        held_back=len(fit.held_back),
+        held_back=list(fit.held_back),
         warnings=fit.warnings,
     )

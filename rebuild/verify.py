@@ -89,7 +89,7 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int | float | Decimal):
-        number = float(value)
+        number = float(value) + 0.0  # -0 and 0 are one number, whichever way a side wrote it
         return number if math.isfinite(number) else str(value)
     if isinstance(value, Mapping):
         return {str(k): _canonical(v) for k, v in value.items()}

@@ -102,7 +102,9 @@ def sync(
     click.echo(
         f"Synced {summary.items} changed items into {summary.index} (alias {alias}): "
         f"{summary.indexed} indexed, {summary.deleted} deleted, "
-        f"{summary.version_conflicts} stale writes rejected, {summary.skipped} skipped; "
+        f"{summary.version_conflicts} stale writes rejected, {summary.skipped} skipped"
+        + (f", {len(summary.held_back)} held back" if summary.held_back else "")
+        + "; "
         f"watermark {summary.watermark_from or 'start'} -> {summary.watermark_to}"
     )
     for warning in summary.warnings:
