@@ -11,11 +11,19 @@
    after it has picked each item's latest record, reading their images while it sends. No
    rebuild can send its first document sooner, nor send faster than pre-built requests.
 3. Peak RSS of ``changelake rebuild`` over the 5M-change archive. Target < 1 GB.
+4. The type census (#15): ``changelake rebuild`` with its default mapping, inferred from the
+   archive's types, vs the same rebuild given that mapping as a file and no census
+   (``bench/rebuild_without_census.py``), over the 5M-change archive on OpenSearch, both
+   processes of their own. Target <= 1.15x. Printed with it: ``rebuild --mapping FILE`` (which
+   takes the census too, to check the file against the archive), and in this process the census
+   alone against the latest-record stage it follows.
 
 Benchmark 2 runs on each engine (``--engine``, default both): the local Elasticsearch-API server
 and the real OpenSearch node, each started and stopped by PID here; the raw loader runs on the
-same engine as the rebuild it is compared with. Benchmark 3 runs on the first engine.
-``--stage-only`` runs benchmark 1 alone (no search engine started).
+same engine as the rebuild it is compared with. Benchmark 3 runs on the first engine, 4 on
+OpenSearch when it runs.
+``--stage-only`` runs benchmark 1 alone (no search engine started), ``--census-only`` benchmark
+4 alone.
 """
 
 from __future__ import annotations
@@ -42,7 +50,13 @@ from changelake.rebuild.bulk import (
     arrow_to_block,
     iter_chunks,
 )
-from changelake.rebuild.latest_images import Selection, iter_latest_batches, materialize_latest
+from changelake.rebuild.latest_images import (
+    Selection,
+    drop_latest,
+    iter_latest_batches,
+    materialize_latest,
+)
+from changelake.rebuild.mapping_plan import infer_table_mapping, load_type_census
 from changelake.schemas.archive_layout import parse_archive_uri
 from scripts.services import start_elasticsearch_api, start_opensearch, stop
 
@@ -63,6 +77,7 @@ BARE_SQL = (
 )
 CHANGELAKE = str(Path(sys.executable).parent / "changelake")
 RAW_LOADER = str(Path(__file__).resolve().parent / "raw_bulk_loader.py")
+WITHOUT_CENSUS = str(Path(__file__).resolve().parent / "rebuild_without_census.py")
 
 
 def bench_latest_stage(archive: Path, repeats: int) -> tuple[float, float]:
@@ -95,13 +110,23 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 
 def run_rebuild(
-    archive: Path, url: str, alias: str, in_flight: int, *, peak_rss: bool = False
+    archive: Path,
+    url: str,
+    alias: str,
+    in_flight: int,
+    *,
+    peak_rss: bool = False,
+    extra: tuple[str, ...] = (),
+    command: list[str] | None = None,
 ) -> tuple[float, int, int]:
-    """Seconds, documents and (with ``peak_rss``) peak RSS in bytes of a ``changelake rebuild``."""
-    command = [
+    """Seconds, documents and (with ``peak_rss``) peak RSS in bytes of a ``changelake rebuild``.
+
+    ``extra`` options go to the command; ``command`` replaces it (a JSON summary on stdout).
+    """
+    command = command or [
         CHANGELAKE, "rebuild", "--archive", str(archive), "--table", "posts", "--es-url", url,
         "--alias", alias, "--keep", "0", "--bulk-in-flight", str(in_flight), "--output", "json",
-        "-s",
+        "-s", *extra,
     ]  # fmt: skip
     with tempfile.NamedTemporaryFile("r") as rss_file:
         if peak_rss:
@@ -207,6 +232,62 @@ def bench_peak_rss(url: str, archive: Path, changes: int, in_flight: int) -> Non
     )
 
 
+def bench_census_stage(archive: Path, repeats: int) -> tuple[float, float]:
+    """Median seconds of the latest-record stage, and of the type census that follows it."""
+    connection = open_archive(parse_archive_uri(str(archive)), "posts")
+    stage, census = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        materialize_latest(connection, Selection("posts"), typed_images=True)
+        stage.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        load_type_census(connection, "posts")
+        census.append(time.perf_counter() - started)
+        drop_latest(connection)
+    return statistics.median(stage), statistics.median(census)
+
+
+def bench_census(url: str, archive: Path, changes: int, repeats: int, in_flight: int) -> None:
+    """Print the medians of a default rebuild and of the same mapping as a file, no census."""
+    plan = infer_table_mapping(open_archive(parse_archive_uri(str(archive)), "posts"), "posts")
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as body:
+        json.dump(plan.body, body)
+        body.flush()
+        plain = [
+            sys.executable, WITHOUT_CENSUS, str(archive), "posts", url, "bench-census",
+            body.name, str(in_flight),
+        ]  # fmt: skip
+        with_file = ("--mapping", body.name)
+        default, file_only, given = [], [], []
+        documents = 0
+        drop_alias_indexes(url, "bench-census")
+        run_rebuild(archive, url, "bench-census", in_flight)  # untimed: the engine warms up
+        for _ in range(repeats):
+            for runs, kwargs in (
+                (default, {}),
+                (given, {"command": plain}),
+                (file_only, {"extra": with_file}),
+            ):
+                drop_alias_indexes(url, "bench-census")
+                seconds, documents, _ = run_rebuild(
+                    archive, url, "bench-census", in_flight, **kwargs
+                )
+                runs.append(seconds)
+        drop_alias_indexes(url, "bench-census")
+    stage, census = bench_census_stage(archive, repeats)
+    medians = [statistics.median(runs) for runs in (default, given, file_only)]
+    print(f"type census, {changes:,} changes, {documents:,} documents (medians of {repeats}):")
+    print(f"  mapping as a file, no census  {medians[1]:7.2f} s")
+    print(f"  default (census included)     {medians[0]:7.2f} s")
+    print(f"  ratio                         {medians[0] / medians[1]:7.2f}x   (target <= 1.15x)")
+    print(f"  --mapping FILE (census too)   {medians[2]:7.2f} s")
+    print(
+        f"  in process: the census {census:.2f} s after the latest-record stage with typed "
+        f"images, {stage:.2f} s",
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the three benchmarks and print medians and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -228,9 +309,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--stage-only", action="store_true", help="only benchmark 1 (the latest-image stage)"
     )
+    parser.add_argument(
+        "--census-only", action="store_true", help="only benchmark 4 (the type census)"
+    )
     args = parser.parse_args(argv)
 
     big = synthetic_archive(changes=args.changes, items=args.items)
+    if args.census_only:
+        engine = "opensearch" if args.engine == "both" else args.engine
+        with tempfile.TemporaryDirectory(prefix="bench-census-") as workdir:
+            service = ENGINES[engine](Path(workdir))
+            try:
+                bench_census(service.url, big, args.changes, args.repeats, args.in_flight)
+            finally:
+                stop(service)
+        return 0
     if not args.end_to_end_only:
         bare, ours = bench_latest_stage(big, args.repeats)
         print(f"latest-image stage, {args.changes:,} changes / {args.items:,} items:")
@@ -242,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
 
     small = synthetic_archive(changes=args.e2e_changes, items=args.e2e_items)
     engines = list(ENGINES) if args.engine == "both" else [args.engine]
+    # The census weighs least against the emulator's slow indexing: measured on the real engine.
+    census_engine = "opensearch" if "opensearch" in engines else engines[0]
     with tempfile.TemporaryDirectory(prefix="bench-requests-") as requests:
         count = write_requests(small, Path(requests))
         for engine in engines:
@@ -259,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     if engine == engines[0] and not args.end_to_end_only:
                         bench_peak_rss(service.url, big, args.changes, args.in_flight)
+                    if engine == census_engine and not args.end_to_end_only:
+                        bench_census(service.url, big, args.changes, args.repeats, args.in_flight)
                 finally:
                     stop(service)
     return 0
