@@ -20,21 +20,19 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from changelake.rebuild.documents import image_as_is
-from changelake.rebuild.index_mapping import (
-    census_renames,
-    census_to_mapping,
-    dynamic_body,
-    find_misfits,
-    merge_user_body,
-    named_fields,
-    new_properties,
-)
+from changelake.rebuild.index_mapping import census_renames, census_to_mapping, dynamic_body
 from changelake.rebuild.latest_images import (
     LATEST_IMAGES,
     LATEST_TABLE,
     Selection,
     drop_latest,
     materialize_latest,
+)
+from changelake.rebuild.mapping_fit import (
+    find_misfits,
+    merge_user_body,
+    named_fields,
+    new_properties,
 )
 from changelake.schemas.exceptions import MappingConflictError, RebuildError
 from changelake.schemas.sql_views import quote_literal
@@ -49,8 +47,9 @@ from changelake.schemas.type_census import (
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from changelake.rebuild.index_mapping import MappingNote, Misfit
+    from changelake.rebuild.index_mapping import MappingNote
     from changelake.rebuild.latest_images import PendingLatest
+    from changelake.rebuild.mapping_fit import Misfit
     from changelake.rebuild.replay import ReplayOptions
     from changelake.rebuild.search_sink import SearchSink
 

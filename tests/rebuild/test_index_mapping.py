@@ -11,10 +11,8 @@ from changelake.rebuild.index_mapping import (
     TEXT_WITH_KEYWORD,
     census_renames,
     census_to_mapping,
-    find_misfits,
-    merge_user_body,
-    new_properties,
 )
+from changelake.rebuild.mapping_fit import find_misfits, merge_user_body, new_properties
 from changelake.schemas.type_census import PathType, TypeCensus
 
 E = None  # a list's elements
