@@ -60,10 +60,8 @@ CENSUS_IMAGES_SQL = (
 )
 
 
-def load_type_census(
-    connection: Any, table_name: str, *, examples: int = DEFAULT_EXAMPLES
-) -> TypeCensus:
-    """The census of the materialized latest records' typed images."""
+def load_type_census(connection: Any, table_name: str, *, examples: int = 0) -> TypeCensus:
+    """The census of the materialized latest records' typed images (``examples`` item keys)."""
     rows = connection.execute(type_census_sql(CENSUS_IMAGES_SQL, examples)).fetchall()
     (items,) = connection.execute(f"SELECT count(*) FROM ({CENSUS_IMAGES_SQL})").fetchone()
     names = connection.execute(key_names_sql(CENSUS_IMAGES_SQL)).fetchall()
@@ -159,11 +157,15 @@ def plan_rebuild_mapping(
     transform: bool,
 ) -> MappingPlan:
     """Wait for the latest records (with typed images unless ``transform``), then plan."""
-    census = None
-    if not transform:
-        latest.counts.result()
-        census = load_type_census(connection, table_name)
-    return plan_index_body(census, user_body, user_spec)
+    if transform:
+        return plan_index_body(None, user_body, user_spec)
+    latest.counts.result()
+    plan = plan_index_body(load_type_census(connection, table_name), user_body, user_spec)
+    if plan.notes or plan.misfits:
+        # The keys that name them, read in a second pass: most tables need none.
+        census = load_type_census(connection, table_name, examples=DEFAULT_EXAMPLES)
+        plan = plan_index_body(census, user_body, user_spec)
+    return plan
 
 
 def infer_table_mapping(
@@ -178,7 +180,7 @@ def infer_table_mapping(
                 + (f" up to {as_of.isoformat()}" if as_of else "")
                 + "; check --archive, --table and --as-of"
             )
-        census = load_type_census(connection, table_name)
+        census = load_type_census(connection, table_name, examples=DEFAULT_EXAMPLES)
     finally:
         drop_latest(connection)
     return plan_index_body(census, None, None)

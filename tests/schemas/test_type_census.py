@@ -52,6 +52,7 @@ def expected_census(items: dict[str, dict[str, Any]]) -> dict[tuple[Any, str], t
 
 
 def census_of(items: dict[str, dict[str, Any]], examples: int = 3) -> list[Any]:
+    """The census SQL's rows for ``items`` (item key -> typed image)."""
     connection = duckdb.connect()
     connection.execute("CREATE TABLE images (item_key VARCHAR, new_image_ddb VARCHAR)")
     connection.executemany(
@@ -65,9 +66,11 @@ def census_of(items: dict[str, dict[str, Any]], examples: int = 3) -> list[Any]:
 @given(st.dictionaries(st.text(min_size=1, max_size=6), images(), min_size=1, max_size=6))
 def test_the_census_counts_every_type_at_every_path(items: dict[str, dict[str, Any]]) -> None:
     rows = rows_to_path_types(census_of(items))
-    assert {(row.path, row.tag): (row.values, row.not_long) for row in rows} == expected_census(
-        items
-    )
+    expected = expected_census(items)
+    assert {(row.path, row.tag): (row.values, row.not_long) for row in rows} == expected
+    bare = rows_to_path_types(census_of(items, examples=0))
+    assert {(row.path, row.tag): (row.values, row.not_long) for row in bare} == expected
+    assert all(row.examples == row.not_long_examples == () for row in bare)
     holders: defaultdict[tuple[Any, str], set[str]] = defaultdict(set)
     for key, image in items.items():
         for found in expected_census({key: image}):
