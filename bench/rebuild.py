@@ -14,24 +14,34 @@
 4. DuckDB's memory limit: peak RSS and time of ``changelake rebuild`` over 20M changes / 2M
    items with the default ``--memory-limit`` against the same rebuild with DuckDB's own default
    (80% of the machine's memory, no spilling). Targets: <= 1 GB, <= 1.3x the time.
+5. The type census: ``changelake rebuild`` with its default mapping, inferred from the
+   archive's types, vs the same rebuild given that mapping as a file and no census
+   (``bench/rebuild_without_census.py``), over the 5M-change archive on OpenSearch, both
+   processes of their own. Target <= 1.15x. Printed with it: ``rebuild --mapping FILE`` (which
+   takes the census too, to check the file against the archive), and in this process the census
+   alone against the latest-record stage it follows.
 
 Benchmark 2 runs on each engine (``--engine``, default both): the local Elasticsearch-API server
 and the real OpenSearch node, each started and stopped by PID here; the raw loader runs on the
-same engine as the rebuild it is compared with. Benchmark 3 runs on the first engine.
-``--stage-only`` runs benchmark 1 alone (no search engine started).
+same engine as the rebuild it is compared with. Benchmark 3 runs on the first engine, 4 on
+OpenSearch when it runs.
+``--stage-only`` runs benchmark 1 alone (no search engine started), ``--census-only`` benchmark
+4 alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 # This file's folder comes first on sys.path, and its name would shadow the rebuild package.
 sys.path.remove(str(Path(__file__).resolve().parent))
@@ -46,7 +56,13 @@ from changelake.rebuild.bulk import (
     arrow_to_block,
     iter_chunks,
 )
-from changelake.rebuild.latest_images import Selection, iter_latest_batches, materialize_latest
+from changelake.rebuild.latest_images import (
+    Selection,
+    drop_latest,
+    iter_latest_batches,
+    materialize_latest,
+)
+from changelake.rebuild.mapping_plan import infer_table_mapping, load_type_census
 from changelake.schemas.archive_layout import parse_archive_uri
 from scripts.services import start_elasticsearch_api, start_opensearch, stop
 
@@ -67,6 +83,7 @@ BARE_SQL = (
 )
 CHANGELAKE = str(Path(sys.executable).parent / "changelake")
 RAW_LOADER = str(Path(__file__).resolve().parent / "raw_bulk_loader.py")
+WITHOUT_CENSUS = str(Path(__file__).resolve().parent / "rebuild_without_census.py")
 
 
 def bench_latest_stage(archive: Path, repeats: int) -> tuple[float, float]:
@@ -105,13 +122,17 @@ def run_rebuild(
     in_flight: int,
     *,
     peak_rss: bool = False,
-    options: tuple[str, ...] = (),
+    extra: tuple[str, ...] = (),
+    command: list[str] | None = None,
 ) -> tuple[float, int, int]:
-    """Seconds, documents and (with ``peak_rss``) peak RSS in bytes of a ``changelake rebuild``."""
-    command = [
+    """Seconds, documents and (with ``peak_rss``) peak RSS in bytes of a ``changelake rebuild``.
+
+    ``extra`` options go to the command; ``command`` replaces it (a JSON summary on stdout).
+    """
+    command = command or [
         CHANGELAKE, "rebuild", "--archive", str(archive), "--table", "posts", "--es-url", url,
         "--alias", alias, "--keep", "0", "--bulk-in-flight", str(in_flight), "--output", "json",
-        "-s", *options,
+        "-s", *extra,
     ]  # fmt: skip
     with tempfile.NamedTemporaryFile("r") as rss_file:
         if peak_rss:
@@ -228,13 +249,95 @@ def bench_memory_limit(url: str, archive: Path, changes: int, in_flight: int) ->
     results = {}
     for label, options in (("unbounded", ("--memory-limit", unbounded)), ("default", ())):
         seconds, documents, rss = run_rebuild(
-            archive, url, "bench-memory", in_flight, peak_rss=True, options=options
+            archive, url, "bench-memory", in_flight, peak_rss=True, extra=options
         )
         drop_alias_indexes(url, "bench-memory")
         results[label] = (seconds, rss)
         print(f"  {label:<9} {rss / MIB:7.0f} MB peak RSS  {seconds:7.1f} s  ({documents:,} docs)")
     ratio = results["default"][0] / results["unbounded"][0]
     print(f"  time ratio        {ratio:7.2f}x   (target <= 1.3x; peak RSS target <= 1024 MB)")
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used so far, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    """CPU seconds used by the finished children of this process."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bench_census_stage(archive: Path, repeats: int) -> dict[str, float]:
+    """Median seconds of the latest-record stage, with typed images, and of the type census."""
+    connection = open_archive(parse_archive_uri(str(archive)), "posts")
+    runs: dict[str, list[float]] = {"stage": [], "typed stage": [], "census": []}
+    for _ in range(repeats):
+        for typed in (False, True):
+            started = time.perf_counter()
+            materialize_latest(connection, Selection("posts"), typed_images=typed)
+            runs["typed stage" if typed else "stage"].append(time.perf_counter() - started)
+            if typed:
+                started = time.perf_counter()
+                load_type_census(connection, "posts")
+                runs["census"].append(time.perf_counter() - started)
+            drop_latest(connection)
+    return {name: statistics.median(seconds) for name, seconds in runs.items()}
+
+
+def bench_census(
+    url: str, engine_pid: int, archive: Path, changes: int, repeats: int, in_flight: int
+) -> None:
+    """Print the medians of a default rebuild and of the same mapping as a file, no census.
+
+    Wall time, and CPU time (the rebuild's process and the engine's): on a shared machine the
+    CPU a run costs moves less than its wall time.
+    """
+    plan = infer_table_mapping(open_archive(parse_archive_uri(str(archive)), "posts"), "posts")
+    names = ("default (census included)", "mapping as a file, no census", "--mapping FILE")
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as body:
+        json.dump(plan.body, body)
+        body.flush()
+        plain = [
+            sys.executable, WITHOUT_CENSUS, str(archive), "posts", url, "bench-census",
+            body.name, str(in_flight),
+        ]  # fmt: skip
+        variants: dict[str, dict[str, Any]] = {
+            names[0]: {},
+            names[1]: {"command": plain},
+            names[2]: {"extra": ("--mapping", body.name)},
+        }
+        documents = 0
+        drop_alias_indexes(url, "bench-census")
+        run_rebuild(archive, url, "bench-census", in_flight)  # untimed: the engine warms up
+        for _ in range(repeats):
+            for name, kwargs in variants.items():
+                drop_alias_indexes(url, "bench-census")
+                before = children_cpu() + process_cpu(engine_pid)
+                seconds, documents, _ = run_rebuild(
+                    archive, url, "bench-census", in_flight, **kwargs
+                )
+                cpu[name].append(children_cpu() + process_cpu(engine_pid) - before)
+                wall[name].append(seconds)
+        drop_alias_indexes(url, "bench-census")
+    stage = bench_census_stage(archive, repeats)
+    base = names[1]
+    print(f"type census, {changes:,} changes, {documents:,} documents (medians of {repeats}):")
+    print(f"  {'':30} {'wall':>8} {'ratio':>7} {'CPU':>8} {'ratio':>7}   (rebuild + engine CPU)")
+    for name in (base, names[0], names[2]):
+        w, c = statistics.median(wall[name]), statistics.median(cpu[name])
+        ratio_w, ratio_c = w / statistics.median(wall[base]), c / statistics.median(cpu[base])
+        print(f"  {name:30} {w:7.2f}s {ratio_w:6.2f}x {c:7.2f}s {ratio_c:6.2f}x")
+    print("  target: default <= 1.15x the mapping as a file")
+    print(
+        f"  in process: latest-record stage {stage['stage']:.2f} s, with typed images "
+        f"{stage['typed stage']:.2f} s, then the census {stage['census']:.2f} s",
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--memory-only", action="store_true", help="only benchmark 4 (DuckDB's memory limit)"
     )
+    parser.add_argument(
+        "--census-only", action="store_true", help="only benchmark 5 (the type census)"
+    )
     args = parser.parse_args(argv)
     if args.memory_only:
         huge = synthetic_archive(changes=args.memory_changes, items=args.memory_items)
@@ -275,6 +381,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     big = synthetic_archive(changes=args.changes, items=args.items)
+    if args.census_only:
+        engine = "opensearch" if args.engine == "both" else args.engine
+        with tempfile.TemporaryDirectory(prefix="bench-census-") as workdir:
+            service = ENGINES[engine](Path(workdir))
+            try:
+                bench_census(
+                    service.url, service.pid, big, args.changes, args.repeats, args.in_flight
+                )
+            finally:
+                stop(service)
+        return 0
     if not args.end_to_end_only:
         bare, ours = bench_latest_stage(big, args.repeats)
         print(f"latest-image stage, {args.changes:,} changes / {args.items:,} items:")
@@ -286,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
 
     small = synthetic_archive(changes=args.e2e_changes, items=args.e2e_items)
     engines = list(ENGINES) if args.engine == "both" else [args.engine]
+    # The census weighs least against the emulator's slow indexing: measured on the real engine.
+    census_engine = "opensearch" if "opensearch" in engines else engines[0]
     with tempfile.TemporaryDirectory(prefix="bench-requests-") as requests:
         count = write_requests(small, Path(requests))
         for engine in engines:
@@ -306,6 +425,15 @@ def main(argv: list[str] | None = None) -> int:
                     if engine == "opensearch" and not args.end_to_end_only:
                         huge = synthetic_archive(args.memory_changes, args.memory_items)
                         bench_memory_limit(service.url, huge, args.memory_changes, args.in_flight)
+                    if engine == census_engine and not args.end_to_end_only:
+                        bench_census(
+                            service.url,
+                            service.pid,
+                            big,
+                            args.changes,
+                            args.repeats,
+                            args.in_flight,
+                        )
                 finally:
                     stop(service)
     return 0

@@ -26,12 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.synthetic_archive import synthetic_archive
 from changelake.clients import make_search_sink, open_archive
+from changelake.rebuild.index_mapping import dynamic_body
 from changelake.rebuild.latest_images import Selection, drop_latest, materialize_latest
 from changelake.rebuild.rebuild_index import rebuild_index
 from changelake.rebuild.recipe import Recipe
 from changelake.rebuild.verify import drop_verify_tables, verify_alias
 from changelake.schemas.archive_layout import parse_archive_uri
-from changelake.schemas.index_mappings import DEFAULT_MAPPING, load_index_body
 from scripts.services import start_elasticsearch_api, stop
 
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             sink = make_search_sink(service.url)
             summary = rebuild_index(
                 open_archive(location, "posts"), sink, recipe=recipe, alias="bench",
-                index_body=load_index_body(DEFAULT_MAPPING), now=datetime.now(UTC),
+                index_body=dynamic_body(), now=datetime.now(UTC),
             )  # fmt: skip
             index_alone, archive_alone, verify = [], [], []
             for _ in range(args.runs):

@@ -22,6 +22,7 @@ COMMAND_MODULES = {
     "compact": "changelake.commands.compact",
     "history": "changelake.commands.history",
     "import-export": "changelake.commands.import_export",
+    "mapping": "changelake.commands.mapping",
     "poll": "changelake.commands.poll",
     "rebuild": "changelake.commands.rebuild",
     "report": "changelake.commands.report",

@@ -4,7 +4,9 @@ By default the document is the item's plain JSON image as archived, byte for byt
 builds the entries (``changelake.rebuild.latest_images.ENTRY_SQL``). A user transform
 (``module:function``) maps the image, as a dict, to a document or to None (skip); this module
 runs it. Numbers keep their digits both ways: decimals and integers beyond 64 bits are
-``Decimal`` in the dict.
+``Decimal`` in the dict. Every document built here has the names the engines refuse renamed
+(``changelake.rebuild.field_names``); an image with such names goes through here, with
+``image_as_is`` as its transform, rather than through DuckDB.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from changelake.rebuild.field_names import rename_fields
 from changelake.rebuild.search_sink import MAX_ID_BYTES
 from changelake.schemas.exceptions import TerminalError
 
@@ -78,13 +81,34 @@ def transform_digest(function: Callable[..., Any]) -> str | None:
     return None if code is None else hashlib.sha256(marshal.dumps(code)).hexdigest()
 
 
+def image_as_is(image: dict[str, Any]) -> dict[str, Any]:
+    """The identity transform: the image is the document (through Python, names renamed)."""
+    return image
+
+
+class JsonNumber(Decimal):
+    """A Decimal that remembers the JSON text it was read from (``1e5``, not ``1E+5``)."""
+
+    __slots__ = ("text",)
+    text: str
+
+    def __new__(cls, text: str) -> JsonNumber:
+        """The number of ``text``, which a document written back shows as it was."""
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
 def _parse_int(text: str) -> int | Decimal:
-    return int(text) if len(text.lstrip("-")) <= _INT64_DIGITS else Decimal(text)
+    # -0 as an int would come back as 0; as a JsonNumber it keeps its sign.
+    if len(text.lstrip("-")) <= _INT64_DIGITS and text != "-0":
+        return int(text)
+    return JsonNumber(text)
 
 
 # One decoder for every image: json.loads with hooks would build a new one per call, which was
 # a third of the parsing time.
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=_parse_int)
+_DECODER = json.JSONDecoder(parse_float=JsonNumber, parse_int=_parse_int)
 
 
 def json_to_image(text: str | bytes) -> dict[str, Any]:
@@ -94,6 +118,8 @@ def json_to_image(text: str | bytes) -> dict[str, Any]:
 
 
 def _exact_number(value: Any) -> Any:
+    if isinstance(value, JsonNumber):
+        return orjson.Fragment(value.text)
     if isinstance(value, Decimal):
         return orjson.Fragment(str(value))
     raise TypeError(f"cannot put a {type(value).__name__} into a JSON document: {value!r}")
@@ -134,7 +160,9 @@ def record_to_entry(
         ) from error
     if document is None:
         return _action("delete", document_id, version) if delete_skipped else None
-    return _action("index", document_id, version) + document_to_json(document) + b"\n"
+    return (
+        _action("index", document_id, version) + document_to_json(rename_fields(document)) + b"\n"
+    )
 
 
 def iter_transformed_entries(

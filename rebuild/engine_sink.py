@@ -98,8 +98,8 @@ class EngineSink:
         )
         return sorted(found or {})
 
-    def get_meta(self, index: str) -> dict[str, Any]:
-        """The mapping ``_meta`` of a concrete index (or of the one index an alias points to)."""
+    def get_mappings(self, index: str) -> dict[str, Any]:
+        """The mappings of a concrete index (or of the one index an alias points to)."""
         found = self._body(
             self._call(
                 f"read the mapping of {index!r}",
@@ -111,7 +111,12 @@ class EngineSink:
                 f"{index!r} names {len(found)} indexes ({', '.join(sorted(found))}); name one index"
             )
         (mapping,) = found.values()
-        meta: dict[str, Any] = mapping.get("mappings", {}).get("_meta", {})
+        mappings: dict[str, Any] = mapping.get("mappings", {})
+        return mappings
+
+    def get_meta(self, index: str) -> dict[str, Any]:
+        """The mapping ``_meta`` of a concrete index (or of the one index an alias points to)."""
+        meta: dict[str, Any] = self.get_mappings(index).get("_meta", {})
         return meta
 
     def get_documents(self, index: str, ids: Sequence[str]) -> list[StoredDocument]:

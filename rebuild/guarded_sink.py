@@ -84,6 +84,15 @@ class GuardedSink:
         self.lease.check()
         self.sink.put_meta(index, meta)
 
+    def put_properties(self, index: str, properties: Mapping[str, Any]) -> None:
+        """Add fields to the mapping of ``index``, once the lease is checked."""
+        self.lease.check()
+        self.sink.put_properties(index, properties)
+
+    def get_mappings(self, index: str) -> dict[str, Any]:
+        """The mappings of ``index``."""
+        return self.sink.get_mappings(index)
+
     def refresh(self, index: str) -> None:
         """Refresh ``index`` (a read barrier, not a change: unchecked)."""
         self.sink.refresh(index)

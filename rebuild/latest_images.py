@@ -27,6 +27,7 @@ from changelake.rebuild.document_ids import CANONICAL_ID, document_id_sql
 from changelake.schemas.exceptions import RebuildError
 from changelake.schemas.sql_views import (
     CHANGE_ROWS,
+    LATEST_RECORD_COLUMNS,
     TTL_DELETE_SQL,
     has_stream_without_images_sql,
     images_not_in_stream_sql,
@@ -120,17 +121,22 @@ def load_high_watermark(connection: Any, table_name: str) -> datetime | None:
     return row[0] if row else None
 
 
-def latest_images_sql(files: list[str]) -> str:
-    """``LATEST_TABLE``'s records with the image each points at, read from ``files`` in order."""
+def latest_images_sql(files: list[str], *, typed_images: bool = False) -> str:
+    """``LATEST_TABLE``'s records with the image each points at, read from ``files`` in order.
+
+    ``typed_images`` adds the DynamoDB-typed image, ``new_image_ddb``.
+    """
+    typed = ", NULL AS new_image_ddb" if typed_images else ""
     removes = (
-        f"SELECT document_id, item_key, event_name, version, NULL AS new_image FROM {LATEST_TABLE} "
-        "WHERE event_name = 'REMOVE'"
+        f"SELECT document_id, item_key, event_name, version, NULL AS new_image{typed} "
+        f"FROM {LATEST_TABLE} WHERE event_name = 'REMOVE'"
     )
     if not files:
         return removes
     listed = ", ".join(quote_literal(name) for name in files)
+    typed = ", r.new_image_ddb" if typed_images else ""
     return f"""
-SELECT l.document_id, l.item_key, l.event_name, l.version, r.new_image
+SELECT l.document_id, l.item_key, l.event_name, l.version, r.new_image{typed}
 FROM {LATEST_TABLE} l
 JOIN read_parquet([{listed}], filename = true, file_row_number = true) r
     ON r.filename = l.source_file AND r.file_row_number = l.source_row
@@ -140,11 +146,16 @@ UNION ALL {removes}
 
 
 def materialize_latest(
-    connection: Any, selection: Selection, *, by_position: bool | None = None
+    connection: Any,
+    selection: Selection,
+    *,
+    by_position: bool | None = None,
+    typed_images: bool = False,
 ) -> LatestCounts:
     """Pick the latest record of every selected item into a temporary table; count them.
 
-    The view ``LATEST_IMAGES`` then gives each record with its image. ``by_position`` picks
+    The view ``LATEST_IMAGES`` then gives each record with its image (and with
+    ``typed_images``, its DynamoDB-typed image too, for the type census). ``by_position`` picks
     from the narrow columns alone and reads the images afterwards; by default only a sync does.
     """
     # The command shows its own progress (or none with --silent); DuckDB's bar would interleave.
@@ -160,8 +171,13 @@ def materialize_latest(
                 where=selection.where_sql(), grouped=True, columns=_POSITION_COLUMNS
             )
         else:
-            columns = ", new_image"
-            records = latest_records_sql(where=selection.where_sql())
+            columns = ", new_image, new_image_ddb" if typed_images else ", new_image"
+            records = latest_records_sql(
+                where=selection.where_sql(),
+                columns=(*LATEST_RECORD_COLUMNS, "new_image_ddb")
+                if typed_images
+                else LATEST_RECORD_COLUMNS,
+            )
         connection.execute(
             f"CREATE OR REPLACE TEMP TABLE {LATEST_TABLE} AS SELECT "
             f"{document_id_sql(selection.id_rule)} AS "
@@ -174,7 +190,7 @@ def materialize_latest(
             f"SELECT DISTINCT source_file FROM {LATEST_TABLE} WHERE event_name <> 'REMOVE' "
             "ORDER BY source_file DESC"
         ).fetchall()
-        images = latest_images_sql([name for (name,) in files])
+        images = latest_images_sql([name for (name,) in files], typed_images=typed_images)
     else:
         images = f"SELECT * FROM {LATEST_TABLE}"
     connection.execute(f"CREATE OR REPLACE TEMP VIEW {LATEST_IMAGES} AS {images}")
@@ -223,7 +239,9 @@ class PendingLatest:
 
 
 @contextmanager
-def latest_in_background(connection: Any, selection: Selection) -> Iterator[PendingLatest]:
+def latest_in_background(
+    connection: Any, selection: Selection, *, typed_images: bool = False
+) -> Iterator[PendingLatest]:
     """Run ``load_high_watermark`` and ``materialize_latest`` on worker threads.
 
     DuckDB releases the GIL while a query runs, so whatever the caller does meanwhile (import
@@ -238,7 +256,7 @@ def latest_in_background(connection: Any, selection: Selection) -> Iterator[Pend
     ):
         pending = PendingLatest(
             pool.submit(load_high_watermark, cursor, selection.table_name),
-            pool.submit(materialize_latest, connection, selection),
+            pool.submit(materialize_latest, connection, selection, typed_images=typed_images),
         )
         try:
             yield pending
@@ -259,7 +277,11 @@ def iter_latest_batches(
     ``event_name``, ``version`` and ``new_image`` for a transform to work on.
     """
     where = "true" if with_removes else "event_name <> 'REMOVE'"
-    columns = f"{ENTRY_SQL} AS entry" if entries else "*"
+    columns = (
+        f"{ENTRY_SQL} AS entry"
+        if entries
+        else "document_id, item_key, event_name, version, new_image"
+    )
     # Unordered, DuckDB hands over each batch as soon as any thread has it. The setting is put
     # back only at the end: any statement on the connection would end the stream.
     connection.execute("SET preserve_insertion_order = false")

@@ -101,6 +101,15 @@ class OpenSearchSink(EngineSink):
             lambda: self.client.indices.put_mapping(index=index, body={"_meta": dict(meta)}),
         )
 
+    def put_properties(self, index: str, properties: Mapping[str, Any]) -> None:
+        """Add fields to the mapping of ``index`` (existing fields cannot change type)."""
+        self._call(
+            f"add fields to the mapping of {index!r}",
+            lambda: self.client.indices.put_mapping(
+                index=index, body={"properties": dict(properties)}
+            ),
+        )
+
     def iter_documents(self, index: str, page_size: int = 1000) -> Iterator[StoredDocument]:
         """Every document of ``index`` in the engine's stable order, from one consistent view.
 

@@ -92,6 +92,14 @@ class SearchSink(Protocol):
         """Replace the mapping ``_meta`` of a concrete index: durable, survives restarts."""
         ...
 
+    def get_mappings(self, index: str) -> dict[str, Any]:
+        """The mappings (``properties``, ``dynamic``, ``_meta``, ...) of one index or alias."""
+        ...
+
+    def put_properties(self, index: str, properties: Mapping[str, Any]) -> None:
+        """Add fields to the mapping of ``index`` (existing fields cannot change type)."""
+        ...
+
     def get_documents(self, index: str, ids: Sequence[str]) -> list[StoredDocument]:
         """The documents among ``ids`` that ``index`` holds (one request); absent ones left out."""
         ...

@@ -22,6 +22,7 @@ from changelake.rebuild.latest_images import (
     load_high_watermark,
     materialize_latest,
 )
+from changelake.rebuild.mapping_plan import fit_changes_to_index
 from changelake.rebuild.replay import ReplayOptions, replay_latest
 from changelake.rebuild.watermark import DEFAULT_OVERLAP, META_KEY, SyncState
 from changelake.schemas.exceptions import RebuildError
@@ -51,6 +52,8 @@ class SyncSummary:
     version_conflicts: int
     failed: int
     seconds: float
+    # Items whose values the index's mapping cannot take (``mapping_plan``): not written.
+    held_back: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,11 +103,25 @@ def sync_alias(
         )
     table = quote_literal(recipe.table_name)
     high = load_high_watermark(connection, recipe.table_name)
-    counts = materialize_latest(connection, recipe.selection(since=state.since(overlap)))
+    transform = options.transform is not None
+    counts = materialize_latest(
+        connection, recipe.selection(since=state.since(overlap)), typed_images=not transform
+    )
     check_document_ids(
         connection, recipe.id_rule, f"SELECT item_key FROM {LATEST_TABLE}",
         among_sql=f"SELECT item_key FROM changes WHERE table_name = {table}",
     )  # fmt: skip
+    fit = fit_changes_to_index(
+        connection,
+        sink,
+        index,
+        table_name=recipe.table_name,
+        max_errors=options.max_errors,
+        transform=transform,
+    )
+    options = replace(
+        fit.replay_options(options), max_errors=options.max_errors - len(fit.held_back)
+    )
     on_start(counts.upserts + counts.removes)
     result = replay_latest(
         connection, sink, index, with_removes=True, options=options, on_progress=on_progress
@@ -125,6 +142,8 @@ def sync_alias(
         version_conflicts=stats.version_conflicts,
         failed=len(stats.failures),
         seconds=0.0,
+        held_back=list(fit.held_back),
+        warnings=list(fit.warnings),
     )
     newest = state.watermark
     if stats.failures:

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from changelake.rebuild.documents import json_to_image
+from changelake.rebuild.field_names import rename_fields
 from changelake.rebuild.latest_images import (
     LATEST_IMAGES,
     LATEST_TABLE,
@@ -87,7 +88,7 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int | float | Decimal):
-        number = float(value)
+        number = float(value) + 0.0  # -0 and 0 are one number, whichever way a side wrote it
         return number if math.isfinite(number) else str(value)
     if isinstance(value, Mapping):
         return {str(k): _canonical(v) for k, v in value.items()}
@@ -148,7 +149,7 @@ def write_archive_side(
                 image = json_to_image(image_json)
                 document = transform(image) if transform else image
                 if document is not None:
-                    rows.append((document_id, version, document_hash(document)))
+                    rows.append((document_id, version, document_hash(rename_fields(document))))
             if rows:
                 writer.write_table(_side_table(rows))
                 count += len(rows)

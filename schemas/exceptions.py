@@ -114,3 +114,7 @@ class NothingArchivedError(TerminalError):
 
 class MissingExtraError(TerminalError):
     """A feature needs a package that is not installed; the message names the extra to add."""
+
+
+class MappingConflictError(TerminalError):
+    """The archive holds values an index mapping cannot take exactly; nothing was written."""

@@ -35,10 +35,11 @@ from changelake.progress import progress
 from changelake.rebuild.document_ids import CANONICAL_ID
 from changelake.rebuild.documents import load_transform, transform_digest
 from changelake.rebuild.latest_images import check_images_in_stream, latest_in_background
+from changelake.rebuild.mapping_plan import plan_index_body, plan_rebuild_mapping
 from changelake.rebuild.rebuild_index import RebuildSummary, rebuild_index
 from changelake.rebuild.recipe import Recipe, archive_url
 from changelake.schemas.archive_layout import parse_archive_uri
-from changelake.schemas.index_mappings import DEFAULT_MAPPING, load_index_body, shipped_mappings
+from changelake.schemas.index_mappings import load_index_body, shipped_mappings
 from changelake.unreadable_files import naming_archive_files, open_command_archive
 
 if TYPE_CHECKING:
@@ -94,9 +95,10 @@ spark_master_option = click.option(
 @transform_option
 @click.option(
     "--mapping",
-    default=DEFAULT_MAPPING,
-    show_default=True,
-    help=f"Index body (settings, mappings): a JSON file or one of {', '.join(shipped_mappings())}.",
+    default=None,
+    help="Index body (settings, mappings): a JSON file or one of "
+    f"{', '.join(shipped_mappings())}; its fields win, the archive's types map the rest. "
+    "Default: the mapping inferred from the archive's types (see changelake mapping).",
 )
 @id_option(CANONICAL_ID)
 @ttl_deletes_option("delete")
@@ -125,7 +127,7 @@ def rebuild(
     alias: str,
     as_of: datetime | None,
     transform: str | None,
-    mapping: str,
+    mapping: str | None,
     id_rule: str,
     ttl_deletes: str,
     dry_run: bool,
@@ -147,12 +149,13 @@ def rebuild(
     rebuild, sync and repair of one alias never run at once.
     """
     table = require_table(table_name)
-    index_body = load_index_body(mapping)
+    user_body = load_index_body(mapping) if mapping else None
     function = load_transform(transform) if transform else None
     recipe = Recipe(
         table, archive_url(archive), transform=transform,
         transform_sha256=transform_digest(function) if function else None,
-        mapping_source=mapping, id_rule=id_rule, ttl_deletes=ttl_deletes,
+        mapping_source=mapping or _default_mapping_source(function, runner),
+        id_rule=id_rule, ttl_deletes=ttl_deletes,
     )  # fmt: skip
     options = replay_options(function, max_errors, bulk_bytes, bulk_in_flight)
     location = parse_archive_uri(archive)
@@ -162,22 +165,27 @@ def rebuild(
             "--skip-corrupt reads the archive with DuckDB; drop it with --runner spark"
         )
     selection = recipe.selection(as_of=as_of)
+    census = function is None  # with a transform, the images' types say little of the documents
     rebuild_into = partial(
-        rebuild_index, recipe=recipe, alias=alias, index_body=index_body, now=datetime.now(UTC),
-        as_of=as_of, keep=keep, dry_run=dry_run, options=options,
+        rebuild_index, recipe=recipe, alias=alias, now=datetime.now(UTC), as_of=as_of,
+        keep=keep, dry_run=dry_run,
     )  # fmt: skip
     with ExitStack() as stack:
         lease = None if dry_run else stack.enter_context(alias_lease(location, table, alias))
         if runner == "spark":
             from changelake.spark_session import spark_rebuild_runner
 
+            # The census is DuckDB SQL over the latest images: Spark builds with the given
+            # body, or the dynamic templates.
+            plan = plan_index_body(None, user_body, mapping)
             sink = make_search_sink(es_url, search)
             spark_runner = spark_rebuild_runner(
                 location, selection, es_url, search, sink, spark_master
             )
             with progress(f"Indexing {alias}", silent or dry_run) as bar:
                 summary = rebuild_into(
-                    None, sink, runner=spark_runner, lease=lease, on_start=bar.start,
+                    None, sink, index_body=plan.body, options=plan.replay_options(options),
+                    runner=spark_runner, lease=lease, on_start=bar.start,
                     on_progress=bar.advance,
                 )  # fmt: skip
         else:
@@ -187,19 +195,37 @@ def rebuild(
             stack.enter_context(naming_archive_files(connection, location, table))
             check_images_in_stream(connection, selection)
             # DuckDB works out the latest records while the search client is imported and set up.
-            latest = stack.enter_context(latest_in_background(connection, selection))
+            latest = stack.enter_context(
+                latest_in_background(connection, selection, typed_images=census)
+            )
             sink = make_search_sink(es_url, search)
+            plan = plan_rebuild_mapping(
+                connection, latest, table_name=table, user_body=user_body, user_spec=mapping,
+                transform=not census,
+            )  # fmt: skip
+            refusal = plan.refusal()
+            if refusal is not None and not dry_run:
+                raise refusal
             with progress(f"Indexing {alias}", silent or dry_run) as bar:
                 summary = rebuild_into(
-                    connection, sink, latest=latest, lease=lease, on_start=bar.start,
-                    on_progress=bar.advance,
+                    connection, sink, index_body=plan.body,
+                    options=plan.replay_options(options), latest=latest, lease=lease,
+                    on_start=bar.start, on_progress=bar.advance,
                 )  # fmt: skip
     if output == "json":
-        click.echo(json.dumps(summary.to_dict(), indent=2))
+        click.echo(json.dumps({**summary.to_dict(), "mapping": plan.to_dict()}, indent=2))
         return
     click.echo(summary_to_text(summary))
-    for warning in summary.warnings:
+    if dry_run:
+        click.echo("\n".join(plan.to_lines()))
+    warnings = [*summary.warnings, *([] if dry_run else (n.to_text() for n in plan.notes))]
+    for warning in warnings:
         click.echo(f"Warning: {warning}", err=True)
+
+
+def _default_mapping_source(function: object, runner: str) -> str:
+    """How an index without --mapping is mapped: by the census, or by the dynamic templates."""
+    return "inferred" if function is None and runner == "duckdb" else "dynamic"
 
 
 def summary_to_text(summary: RebuildSummary) -> str:

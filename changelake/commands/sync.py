@@ -115,6 +115,7 @@ def sync(
         f"{summary.indexed} indexed, {summary.deleted} deleted, "
         f"{summary.version_conflicts} stale writes rejected, {summary.skipped} skipped"
         + (f", {summary.failed} refused" if summary.failed else "")
+        + (f", {len(summary.held_back)} held back" if summary.held_back else "")
         + f"; watermark {summary.watermark_from or 'start'} -> {summary.watermark_to}"
     )
     for warning in summary.warnings:

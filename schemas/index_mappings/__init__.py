@@ -1,7 +1,7 @@
 """Index bodies (settings and mappings) shipped with changelake, and loading a user's own.
 
-``default`` leaves the mapping dynamic; ``posts`` maps the documents of
-``changelake.rebuild.transforms:post_document``.
+``posts`` maps the documents of ``changelake.rebuild.transforms:post_document``. Without a body,
+a rebuild infers one from the archive's types (``changelake.rebuild.index_mapping``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Any
 from changelake.schemas.exceptions import TerminalError
 
 SHIPPED = Path(__file__).parent
-DEFAULT_MAPPING = "default"
 
 
 class MappingFileError(TerminalError):
@@ -25,7 +24,7 @@ def shipped_mappings() -> list[str]:
     return sorted(path.stem for path in SHIPPED.glob("*.json"))
 
 
-def load_index_body(spec: str = DEFAULT_MAPPING) -> dict[str, Any]:
+def load_index_body(spec: str) -> dict[str, Any]:
     """The index body of a shipped name (``posts``) or a JSON file path."""
     path = SHIPPED / f"{spec}.json" if spec in shipped_mappings() else Path(spec)
     try:
