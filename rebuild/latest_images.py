@@ -126,9 +126,10 @@ def latest_images_sql(files: list[str], *, typed_images: bool = False) -> str:
 
     ``typed_images`` adds the DynamoDB-typed image, ``new_image_ddb``.
     """
-    typed = ", NULL AS new_image_ddb" if typed_images else ""
+    # Typed NULLs: with no file to join, these rows alone give the view its column types.
+    typed = ", NULL::VARCHAR AS new_image_ddb" if typed_images else ""
     removes = (
-        f"SELECT document_id, item_key, event_name, version, NULL AS new_image{typed} "
+        f"SELECT document_id, item_key, event_name, version, NULL::VARCHAR AS new_image{typed} "
         f"FROM {LATEST_TABLE} WHERE event_name = 'REMOVE'"
     )
     if not files:

@@ -137,19 +137,34 @@ def named_fields(mappings: Mapping[str, Any]) -> set[str]:
 _UNNAMED, _UNJUDGED = "unnamed", "unjudged"
 
 
+@dataclass(frozen=True)
+class _UnderScalar:
+    """A field path that runs through a scalar field (``x.y`` where ``x`` is ``text``)."""
+
+    field: tuple[str, ...]
+    mapping: Mapping[str, Any]
+
+
 def _mapped_field(mappings: Mapping[str, Any], parts: tuple[str, ...]) -> Any:
-    """The mapping of a field, or _UNNAMED, or _UNJUDGED (inside a disabled or scalar field)."""
+    """The mapping of a field, _UNNAMED, _UNJUDGED (inside a disabled field) or _UnderScalar."""
     node: Mapping[str, Any] = mappings
-    for part in parts:
+    for depth, part in enumerate(parts):
         if node.get("enabled", True) is False:
             return _UNJUDGED
         properties = node.get("properties")
         if properties is None:
-            return _UNJUDGED if node is not mappings and not _maps_objects(node) else _UNNAMED
+            if node is not mappings and not _maps_objects(node):
+                return _UnderScalar(parts[:depth], node)
+            return _UNNAMED
         if part not in properties:
             return _UNNAMED
         node = properties[part]
     return node
+
+
+def _dotted(path: tuple[str | None, ...]) -> bool:
+    """True if an attribute name on ``path`` holds a dot, which the engines read as a path."""
+    return any(name is not None and "." in name for name in path)
 
 
 def _problem(mapping: Mapping[str, Any], row: PathType) -> tuple[str, int, tuple[str, ...]] | None:
@@ -196,9 +211,21 @@ def find_misfits(
     for row in census.rows:
         parts = census_path_to_field(row.path)
         mapping = _mapped_field(mappings, parts) if parts else _UNNAMED
-        if not isinstance(mapping, dict):
+        if isinstance(mapping, _UnderScalar):
+            # A map's own values below a scalar field are judged once, at the map; a dotted
+            # name is a path the scalar field cannot hold.
+            if not _dotted(row.path):
+                continue
+            parts, mapping = mapping.field, mapping.mapping
+            problem: tuple[str, int, tuple[str, ...]] | None = (
+                "fields below it (a dotted attribute name)",
+                row.values,
+                row.examples,
+            )
+        elif isinstance(mapping, dict):
+            problem = _problem(mapping, row)
+        else:
             continue
-        problem = _problem(mapping, row)
         if problem is None:
             continue
         words, count, keys = problem

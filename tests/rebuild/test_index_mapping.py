@@ -230,3 +230,16 @@ def test_a_sync_adds_only_the_fields_the_index_lacks() -> None:
         "author": {"properties": {"id": {"type": "double"}}},
         "new": DISABLED,
     }
+
+
+def test_a_dotted_name_below_a_scalar_field_is_a_misfit_and_a_maps_values_are_not() -> None:
+    mappings = {"properties": {"x": {"type": "text"}, "title": {"type": "keyword"}}}
+    found = find_misfits(
+        mappings,
+        census(row(("x.y",), "S", 2), row(("title",), "M", 1), row(("title", "z"), "S", 1)),
+    )
+    assert [(m.field, m.mapped_as, m.tag, m.values) for m in found] == [
+        ("title", "keyword", "M", 1),
+        ("x", "text", "S", 2),
+    ]
+    assert found[1].to_text().startswith("'x' is mapped as text but holds 2 fields below it")
