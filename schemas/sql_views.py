@@ -136,8 +136,12 @@ RECORD_ORDER = f"{CHANGE_SECOND}, {ORDER_IN_SECOND}"
 # Stream view types whose records never carry the item after the change: KEYS_ONLY streams carry
 # keys only, OLD_IMAGE streams the item before the change.
 NO_NEW_IMAGE_VIEW_TYPES = ("KEYS_ONLY", "OLD_IMAGE")
+# Never NULL: Kinesis, Pipes and snapshot rows carry no stream view type, and NOT (NULL) would
+# drop them from every view that excludes these records.
 _NO_NEW_IMAGE = (
-    "stream_view_type IN (" + ", ".join(map(quote_literal, NO_NEW_IMAGE_VIEW_TYPES)) + ")"
+    "coalesce(stream_view_type IN ("
+    + ", ".join(map(quote_literal, NO_NEW_IMAGE_VIEW_TYPES))
+    + "), false)"
 )
 
 # A record after which the item lives on, but whose image is not in the archive.

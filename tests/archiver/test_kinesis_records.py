@@ -185,3 +185,13 @@ def test_shuffled_and_duplicated_kinesis_deliveries_give_the_latest_image_of_eac
             f"SELECT item_key, new_image FROM ({latest_sql()}) ORDER BY item_key"
         ).fetchall()
     assert {key: json.loads(image) for key, image in latest} == truth
+
+
+def test_an_item_whose_newest_record_came_through_kinesis_is_in_latest(tmp_path: Any) -> None:
+    # Kinesis records carry no stream view type: the image check must not drop them.
+    change = make_kinesis_change("e1", key="a", event_name="INSERT", at=BASE_MS, v=0)
+    store = make_store(parse_archive_uri(str(tmp_path)))
+    archive_records([make_kinesis_record(change, sequence=0)], store)
+    connection = open_archive(parse_archive_uri(str(tmp_path)))
+    latest = connection.execute(f"SELECT item_key, new_image FROM ({latest_sql()})").fetchall()
+    assert [(key, json.loads(image)) for key, image in latest] == [("id=a", {"id": "a", "v": "0"})]
