@@ -15,6 +15,7 @@ from changelake.schemas.exceptions import ChangelakeError
 COMMAND_MODULES = {
     "archive": "changelake.commands.archive",
     "compact": "changelake.commands.compact",
+    "follow": "changelake.commands.follow",
     "history": "changelake.commands.history",
     "import-export": "changelake.commands.import_export",
     "poll": "changelake.commands.poll",
