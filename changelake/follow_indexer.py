@@ -18,6 +18,7 @@ follower killed mid-step blocks the alias for at most the lease's duration.
 
 from __future__ import annotations
 
+import time
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,6 +43,10 @@ if TYPE_CHECKING:
     from changelake.archiver.stream_follower import ArchivedPage
     from changelake.rebuild.search_sink import SearchSink
     from changelake.schemas.archive_layout import ArchiveLocation
+
+# The watermark (a mapping update, the dearest request of a step) is saved at most this often;
+# a catch-up then reads at most this much more of the archive than it must.
+WATERMARK_EVERY = 30.0
 
 # A follower's lease is held for one step at a time: a minute is ample for a step, and what a
 # killed follower leaves behind blocks the alias no longer than that.
@@ -97,6 +102,7 @@ class AliasIndexer:
         self.index: str | None = None
         self._store = make_store(target.location)
         self._sink: SearchSink | None = None
+        self._watermark_saved_at = -WATERMARK_EVERY
 
     def step(self, pages: Sequence[ArchivedPage]) -> IndexStep:
         """Make ``pages`` searchable: a window step, or a catch-up when one is due.
@@ -143,7 +149,7 @@ class AliasIndexer:
             naming_archive_files(connection, target.location, target.table_name),
         ):
             summary = self._sync(connection, lease)
-            rows = connection.execute(recent_rows_sql(since)).fetch_arrow_table()
+            rows = connection.execute(recent_rows_sql(since)).to_arrow_table()
         self.recent.seed(rows, since)
         return summary
 
@@ -151,11 +157,17 @@ class AliasIndexer:
         target = self.target
         if self._sink is None:
             self._sink = target.make_sink()
-        return sync_alias(
+        now = time.monotonic()
+        save = now - self._watermark_saved_at >= WATERMARK_EVERY
+        summary = sync_alias(
             connection,
             self._sink,
             table_name=target.table_name,
             alias=target.alias,
             options=target.options,
             on_progress=lambda actions: lease.renew_if_due(),
+            save_watermark=save,
         )
+        if save:
+            self._watermark_saved_at = now
+        return summary

@@ -85,7 +85,11 @@ class RecentChanges:
         self.connection.execute(
             f"INSERT INTO {RECENT_TABLE} BY NAME {changes_source_sql(list(urls))}"
         )
-        self._forget_old()
+        row = self.connection.execute(
+            f"SELECT min(approximate_creation_time) FROM {RECENT_TABLE} "
+            f"WHERE source_file IN ({listed})"
+        ).fetchone()
+        self._forget_old(keep_from=row[0] if row else None)
 
     def select_items_of(self, urls: Sequence[str]) -> None:
         """Point ``changes`` at every row kept of the items that ``urls`` hold."""
@@ -101,9 +105,10 @@ class RecentChanges:
         row = self.connection.execute(f"SELECT count(*) FROM {RECENT_TABLE}").fetchone()
         return int(row[0]) if row else 0
 
-    def _forget_old(self) -> None:
-        """Drop rows older than ``horizon`` before the newest change; what is kept still covers
-        every change from the new ``covered_from``."""
+    def _forget_old(self, keep_from: datetime | None = None) -> None:
+        """Drop rows more than ``horizon`` older than the newest change, but none from
+        ``keep_from``'s second on (the oldest change just added, which a sync is about to read);
+        what is kept still covers every change from the new ``covered_from``."""
         row = self.connection.execute(
             f"SELECT max(approximate_creation_time) FROM {RECENT_TABLE}"
         ).fetchone()
@@ -111,7 +116,10 @@ class RecentChanges:
         if newest is None:
             return
         self.newest = newest if self.newest is None else max(self.newest, newest)
-        cutoff = (self.newest - self.horizon).replace(microsecond=0)
+        cutoff = self.newest - self.horizon
+        if keep_from is not None:
+            cutoff = min(cutoff, keep_from)
+        cutoff = cutoff.replace(microsecond=0)
         if self.covered_from is not None and cutoff > self.covered_from:
             self.connection.execute(
                 f"DELETE FROM {RECENT_TABLE} WHERE approximate_creation_time < ?", [cutoff]

@@ -60,8 +60,13 @@ def sync_alias(
     options: ReplayOptions | None = None,
     on_start: Callable[[int], None] = lambda total: None,
     on_progress: Callable[[int], None] = lambda actions: None,
+    save_watermark: bool = True,
 ) -> SyncSummary:
-    """Bring the index behind ``alias`` up to date with the archive."""
+    """Bring the index behind ``alias`` up to date with the archive.
+
+    ``save_watermark=False`` leaves the watermark where it was (``changelake follow`` moves it
+    only now and then): the next sync then reads a little more than it must, never less.
+    """
     started = time.monotonic()
     options = options or ReplayOptions()
     index = single_alias_target(sink, alias, "sync")
@@ -87,7 +92,7 @@ def sync_alias(
     sink.refresh(index)  # searches see the sync's writes when it returns
     stats = result.stats
     newest = state.watermark
-    if high is not None and (newest is None or high > newest):
+    if high is not None and (newest is None or high > newest) and save_watermark:
         newest = high
         meta[META_KEY] = replace(state, watermark=high).to_meta()
         sink.put_meta(index, meta)

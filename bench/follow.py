@@ -1,0 +1,580 @@
+"""How soon a write is searchable (``make bench-follow``), against a baseline in the same run.
+
+On DynamoDB Local, SeaweedFS and the OpenSearch node (each started here by ``scripts/services.py``
+and stopped by PID): a writer makes ``--rate`` writes a second (40% puts of new items, 50% updates,
+10% deletes) for ``--seconds`` while two readers of the same stream index it:
+
+* ``changelake follow`` (its own process, ``--output json``): archive each page to S3, then sync
+  its items into the alias;
+* the baseline (its own process, ``--baseline``): the function the log replaces, indexing each
+  GetRecords batch straight into an index of its own (no archive), with the same documents and
+  ids, the same pacing (``--interval``) and a refresh after each bulk request, as sync does.
+
+For every write, an observer thread searches both indexes (an ``ids`` query, never a GET) every
+``POLL_SECONDS`` until the write is visible (the item with that revision or a later one, or gone
+after a delete); the lag runs from just before the write call to the answer that shows it.
+Lags are measured by wall clock: DynamoDB Local stamps stream records to the minute, so the
+records' ApproximateCreationDateTime cannot time them (the index lags in follow's own lines read
+up to 60 s high there: printed too). At the end both indexes must equal a Scan of the table.
+
+The second run stops the engine ``--outage-at`` seconds into the writes and starts it again
+``--outage`` seconds later (it takes 20-40 s to answer again); the writer goes on until 40 s after
+the engine answers, and the lags of writes made from 30 s after its return on are printed.
+
+    .venv/bin/python bench/follow.py [--seconds 60] [--rate 100] [--interval 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from changelake.clients import dynamodb_client, opensearch_client, streams_client
+from changelake.schemas.dynamodb_types import image_to_plain_json
+from changelake.search_options import SearchOptions
+from scripts.services import (
+    Service,
+    start_dynamodb_local,
+    start_opensearch,
+    start_seaweedfs,
+    stop,
+)
+
+CHANGELAKE = str(Path(sys.executable).parent / "changelake")
+POLL_SECONDS = 0.1
+INITIAL_ITEMS = 1000
+TARGET_P50, TARGET_P99 = 2.0, 5.0
+BODY = "lorem ipsum " * 40
+
+
+# --------------------------------------------------------------------------- the baseline
+
+
+def baseline(table: str, index: str, url: str, interval: float) -> None:
+    """Index each GetRecords batch of the table's stream straight into ``index``, until killed."""
+    streams = streams_client()
+    client = opensearch_client(url, SearchOptions(), max_retries=0)
+    arn = dynamodb_client().describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shards = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    iterators = {
+        shard["ShardId"]: streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST"
+        )["ShardIterator"]
+        for shard in shards
+        if "EndingSequenceNumber" not in shard["SequenceNumberRange"]
+    }
+    print("ready", flush=True)
+    while True:
+        began = time.monotonic()
+        for shard_id, iterator in list(iterators.items()):
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            iterators[shard_id] = page["NextShardIterator"]
+            lines = []
+            for record in page["Records"]:
+                key = "id=" + record["dynamodb"]["Keys"]["id"]["S"]
+                if record["eventName"] == "REMOVE":
+                    lines.append(json.dumps({"delete": {"_id": key}}))
+                else:
+                    lines.append(json.dumps({"index": {"_id": key}}))
+                    lines.append(image_to_plain_json(record["dynamodb"]["NewImage"]))
+            while lines:  # a failed batch is sent again, as Lambda retries it
+                try:
+                    client.bulk(body="\n".join(lines) + "\n", index=index, refresh="true")
+                    lines = []
+                except Exception:
+                    time.sleep(1.0)
+        time.sleep(max(0.0, began + interval - time.monotonic()))
+
+
+# --------------------------------------------------------------------------- the writes
+
+
+@dataclass
+class Write:
+    """One write: its revision number, item, kind and when its call started."""
+
+    rev: int
+    item: str
+    kind: str
+    started: float = 0.0
+
+    @property
+    def document_id(self) -> str:
+        """The item's document id in both indexes."""
+        return f"id={self.item}"
+
+
+@dataclass
+class Watched:
+    """The writes one index has yet to show, by item, and the lag of each one it showed."""
+
+    index: str
+    pending: dict[str, list[Write]] = field(default_factory=dict)
+    lags: list[tuple[float, float]] = field(default_factory=list)  # (write started, lag)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, write: Write) -> None:
+        """Wait for ``write`` to show."""
+        with self.lock:
+            self.pending.setdefault(write.document_id, []).append(write)
+
+    def resolve(self, found: dict[str, int], asked: list[str], at: float) -> None:
+        """What one search showed at ``at``: each asked document's revision, or absence."""
+        with self.lock:
+            for item in asked:
+                writes = self.pending.get(item, [])
+                rev = found.get(item)
+                if rev is not None:
+                    shown = [w for w in writes if w.kind != "delete" and w.rev <= rev]
+                elif any(w.kind == "delete" for w in writes):
+                    shown = list(writes)  # gone; a deleted item is never written again
+                else:
+                    shown = []
+                for write in shown:
+                    self.lags.append((write.started, at - write.started))
+                    writes.remove(write)
+                if not writes:
+                    self.pending.pop(item, None)
+
+    def waiting(self) -> list[str]:
+        """Document ids with writes not shown yet."""
+        with self.lock:
+            return list(self.pending)
+
+
+def observe(watched: list[Watched], url: str, done: threading.Event, cycles: list[float]) -> None:
+    """Search each index for its waiting items every POLL_SECONDS until ``done``; ``cycles``
+    gets the seconds each round of searches took (the lags' resolution)."""
+    client = opensearch_client(url, SearchOptions(), max_retries=0)
+    while not done.is_set():
+        began = time.monotonic()
+        for target in watched:
+            items = target.waiting()
+            for start in range(0, len(items), 5000):
+                asked = items[start : start + 5000]
+                try:
+                    hits = client.search(
+                        index=target.index,
+                        body={"size": len(asked), "query": {"ids": {"values": asked}}},
+                        _source_includes=["rev"],
+                        request_timeout=5,
+                    )["hits"]["hits"]
+                except Exception:
+                    continue  # the engine is down: try again
+                found = {hit["_id"]: int(hit["_source"]["rev"]) for hit in hits}
+                target.resolve(found, asked, time.monotonic())
+        cycles.append(time.monotonic() - began)
+        time.sleep(max(0.0, began + POLL_SECONDS - time.monotonic()))
+
+
+class Writer:
+    """Writes at a fixed rate from a pool of threads, never two writes of one item at once."""
+
+    def __init__(self, table: str, watched: list[Watched], seed: int = 17) -> None:
+        self.table = table
+        self.watched = watched
+        self.random = random.Random(seed)
+        self.live = [f"p{n:05d}" for n in range(INITIAL_ITEMS)]
+        self.busy: set[str] = set()
+        self.lock = threading.Lock()
+        self.client = dynamodb_client()
+        self.count = 0
+        self.errors = 0
+
+    def next_write(self, rev: int) -> Write:
+        """A put of a new item, an update or a delete of a live item not being written."""
+        with self.lock:
+            roll = self.random.random()
+            free = [item for item in self.random.sample(self.live, 20) if item not in self.busy]
+            if roll < 0.4 or not free:
+                write = Write(rev, f"n{rev:07d}", "put")
+                self.live.append(write.item)
+            elif roll < 0.9:
+                write = Write(rev, free[0], "update")
+            else:
+                write = Write(rev, free[0], "delete")
+                self.live.remove(write.item)
+            self.busy.add(write.item)
+        return write
+
+    def write(self, write: Write) -> None:
+        """Make one write and wait for it in each index."""
+        key = {"id": {"S": write.item}}
+        write.started = time.monotonic()
+        try:
+            if write.kind == "delete":
+                self.client.delete_item(TableName=self.table, Key=key)
+            elif write.kind == "put":
+                self.client.put_item(
+                    TableName=self.table,
+                    Item={**key, "rev": {"N": str(write.rev)}, "body": {"S": BODY}},
+                )
+            else:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=key,
+                    UpdateExpression="SET rev = :rev, title = :title",
+                    ExpressionAttributeValues={
+                        ":rev": {"N": str(write.rev)},
+                        ":title": {"S": f"revision {write.rev}"},
+                    },
+                )
+        except Exception:
+            with self.lock:
+                self.errors += 1
+            raise
+        for target in self.watched:
+            target.add(write)
+        with self.lock:
+            self.busy.discard(write.item)
+            self.count += 1
+
+    def run(self, rate: float, until: Any) -> None:
+        """Write ``rate`` times a second while ``until(elapsed)`` is true."""
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            rev = 0
+            while until(time.monotonic() - started):
+                rev += 1
+                pool.submit(self.write, self.next_write(rev))
+                time.sleep(max(0.0, started + rev / rate - time.monotonic()))
+
+
+# --------------------------------------------------------------------------- one run
+
+
+@dataclass
+class Servers:
+    """The three local servers of a run; the engine's workdir, to start it again there."""
+
+    dynamodb: Service
+    s3: Service
+    engine: Service
+
+
+def create_table(name: str) -> None:
+    """A posts table with a stream and INITIAL_ITEMS items."""
+    client = dynamodb_client()
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    for start in range(0, INITIAL_ITEMS, 25):
+        requests = [
+            {"PutRequest": {"Item": {
+                "id": {"S": f"p{n:05d}"}, "rev": {"N": "0"}, "body": {"S": BODY},
+            }}}
+            for n in range(start, min(start + 25, INITIAL_ITEMS))
+        ]  # fmt: skip
+        client.batch_write_item(RequestItems={name: requests})
+
+
+def scan(table: str) -> dict[str, Any]:
+    """Every item as the document changelake makes of it, by document id."""
+    items = {}
+    for page in (
+        dynamodb_client().get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
+    ):
+        for item in page["Items"]:
+            items["id=" + item["id"]["S"]] = json.loads(image_to_plain_json(item))
+    return items
+
+
+def documents(url: str, index: str) -> dict[str, Any]:
+    """Every document of an index (or alias), by id."""
+    client = opensearch_client(url, SearchOptions())
+    client.indices.refresh(index=index)
+    found = {}
+    response = client.search(index=index, body={"size": 10_000, "sort": ["_doc"]}, scroll="1m")
+    while response["hits"]["hits"]:
+        found.update({hit["_id"]: hit["_source"] for hit in response["hits"]["hits"]})
+        response = client.scroll(scroll_id=response["_scroll_id"], scroll="1m")
+    return found
+
+
+def cli(*args: str) -> None:
+    """Run a changelake command; fail loudly."""
+    subprocess.run([CHANGELAKE, *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def wait_for_yellow(url: str, timeout: float = 120) -> None:
+    """Until every primary shard of the engine is searchable again."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(
+                f"{url}/_cluster/health?wait_for_status=yellow&timeout=1s", timeout=3
+            ) as response:
+                if json.loads(response.read())["status"] in ("yellow", "green"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the engine at {url} did not come back in {timeout:.0f} s")
+
+
+@dataclass
+class RunResult:
+    """Lags of both readers, the outage's times (relative to the first write), and checks."""
+
+    writes: int
+    follow: list[tuple[float, float]]
+    baseline: list[tuple[float, float]]
+    follow_equal: bool
+    baseline_equal: bool
+    metric_lags: list[float]
+    outage: tuple[float, float, float] | None = None  # stopped, started again, answering
+    search_cycles: list[float] = field(default_factory=list)
+
+
+def run(servers: Servers, args: argparse.Namespace, *, outage: bool) -> tuple[RunResult, Servers]:
+    """One run: table, alias, both readers, the writes, the checks."""
+    url = servers.engine.url
+    table = f"posts-{uuid.uuid4().hex[:8]}"
+    archive = f"s3://{servers.s3.env['CHANGELAKE_TEST_BUCKET']}/bench-follow-{uuid.uuid4().hex[:8]}"
+    alias, base_index = f"follow-{table}", f"baseline-{table}"
+    create_table(table)
+    cli("poll", "--table", table, "--archive", archive, "--max-seconds", "30")
+    cli("rebuild", "--table", table, "--archive", archive, "--es-url", url, "--alias", alias, "-s")
+    engine = opensearch_client(url, SearchOptions())
+    engine.indices.create(index=base_index)
+    body = "".join(
+        json.dumps({"index": {"_id": key}}) + "\n" + json.dumps(doc) + "\n"
+        for key, doc in scan(table).items()
+    )
+    engine.bulk(body=body, index=base_index, refresh="true")
+    with tempfile.TemporaryDirectory() as scratch:
+        lines_path = Path(scratch, "follow.jsonl")
+        with lines_path.open("w") as lines:
+            follower = subprocess.Popen(
+                [CHANGELAKE, "follow", "--table", table, "--archive", archive, "--es-url", url,
+                 "--alias", alias, "--interval", str(args.interval), "--output", "json", "-s"],
+                stdout=lines,
+            )  # fmt: skip
+            reader = subprocess.Popen(
+                [sys.executable, __file__, "--baseline", table, base_index, url,
+                 str(args.interval)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            try:
+                assert reader.stdout is not None and reader.stdout.readline().strip() == "ready"
+                _wait_for_catch_up(lines_path)
+                result, servers = _write_and_watch(servers, args, table, alias, base_index, outage)
+            finally:
+                follower.terminate()
+                reader.terminate()
+                code = follower.wait(60)
+                reader.wait(30)
+            if code != 0:
+                raise RuntimeError(f"changelake follow exited with {code} after SIGTERM")
+        result.metric_lags = [
+            line["IndexLagSeconds"]
+            for line in map(json.loads, lines_path.read_text().splitlines())
+            if "IndexLagSeconds" in line
+        ]
+    items = scan(table)
+    result.follow_equal = documents(servers.engine.url, alias) == items
+    result.baseline_equal = documents(servers.engine.url, base_index) == items
+    return result, servers
+
+
+def _wait_for_catch_up(lines: Path, timeout: float = 120) -> None:
+    """Until follow's first catch-up has finished (its line says the index is up)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in lines.read_text().splitlines():
+            if json.loads(line).get("index") == "up":
+                return
+        time.sleep(0.2)
+    raise RuntimeError("changelake follow did not catch up")
+
+
+def _write_and_watch(
+    servers: Servers, args: argparse.Namespace, table: str, alias: str, index: str, outage: bool
+) -> tuple[RunResult, Servers]:
+    watched = [Watched(alias), Watched(index)]
+    done = threading.Event()
+    cycles: list[float] = []
+    observer = threading.Thread(target=observe, args=(watched, servers.engine.url, done, cycles))
+    observer.start()
+    writer = Writer(table, watched)
+    times: list[float] = []
+    restarted: list[Servers] = []
+
+    def cut_the_engine(t0: float) -> None:
+        time.sleep(args.outage_at)
+        times.append(time.monotonic() - t0)
+        stop(servers.engine)
+        time.sleep(args.outage)
+        times.append(time.monotonic() - t0)
+        engine = start_opensearch(Path(servers.engine.workdir), quick_start=False)
+        wait_for_yellow(engine.url)
+        times.append(time.monotonic() - t0)
+        restarted.append(Servers(servers.dynamodb, servers.s3, engine))
+
+    t0 = time.monotonic()
+    cutter = threading.Thread(target=cut_the_engine, args=(t0,)) if outage else None
+    if cutter is not None:
+        cutter.start()
+
+    def until(elapsed: float) -> bool:
+        if elapsed < args.seconds:
+            return True
+        return outage and (len(times) < 3 or elapsed < times[2] + 40)
+
+    writer.run(args.rate, until)
+    if cutter is not None:
+        cutter.join()
+        servers = restarted[0]
+    deadline = time.monotonic() + 120
+    while any(target.waiting() for target in watched) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    done.set()
+    observer.join()
+    left = {target.index: len(target.waiting()) for target in watched}
+    if any(left.values()) or writer.errors:
+        raise RuntimeError(f"writes never seen: {left}; failed writes: {writer.errors}")
+    # Lags keyed by the write's start relative to the first write.
+    follow = [(started - t0, lag) for started, lag in watched[0].lags]
+    base = [(started - t0, lag) for started, lag in watched[1].lags]
+    outage_times = (times[0], times[1], times[2]) if outage else None
+    result = RunResult(writer.count, follow, base, False, False, [], outage_times)
+    result.search_cycles = cycles
+    return result, servers
+
+
+# --------------------------------------------------------------------------- report
+
+
+def percentiles(lags: list[float]) -> tuple[float, float, float, float]:
+    """p50, p95, p99 and max."""
+    ordered = sorted(lags)
+    cuts = statistics.quantiles(ordered, n=100, method="inclusive")
+    return cuts[49], cuts[94], cuts[98], ordered[-1]
+
+
+def print_table(title: str, follow: list[float], base: list[float]) -> tuple[float, float]:
+    """Percentiles of both readers and their ratios; follow's p50 and p99."""
+    ours, theirs = percentiles(follow), percentiles(base)
+    print(f"  {title}")
+    print(f"    {'seconds to a search hit':28} {'p50':>6} {'p95':>6} {'p99':>6} {'max':>6}")
+    print(f"    {'changelake follow':28} " + " ".join(f"{v:6.2f}" for v in ours))
+    print(f"    {'baseline (no archive)':28} " + " ".join(f"{v:6.2f}" for v in theirs))
+    print(
+        f"    {'ratio':28} " + " ".join(f"{a / b:5.1f}x" for a, b in zip(ours, theirs, strict=True))
+    )
+    return ours[0], ours[2]
+
+
+def report(result: RunResult, args: argparse.Namespace) -> None:
+    """Print one run."""
+    follow = [lag for _, lag in result.follow]
+    cycles = result.search_cycles
+    print(
+        f"  {result.writes} writes, {len(follow)} timed on each index; a round of searches took "
+        f"{statistics.median(cycles):.2f} s (median), {max(cycles):.2f} s at most"
+    )
+    p50, p99 = print_table("every write", follow, [lag for _, lag in result.baseline])
+    if result.outage is None:
+        verdict = "met" if p50 <= TARGET_P50 and p99 <= TARGET_P99 else "MISSED"
+        print(f"    targets p50 <= {TARGET_P50:g} s, p99 <= {TARGET_P99:g} s: {verdict}")
+    else:
+        stopped, started, answering = result.outage
+        print(
+            f"  engine stopped at {stopped:.1f} s, started again at {started:.1f} s, "
+            f"answering at {answering:.1f} s"
+        )
+        after = answering + 30
+        late = [lag for at, lag in result.follow if at >= after]
+        late_base = [lag for at, lag in result.baseline if at >= after]
+        _, p99_late = print_table(f"writes from {after:.0f} s (30 s after the return) on",
+                                  late, late_base)  # fmt: skip
+        verdict = "met" if p99_late <= TARGET_P99 else "MISSED"
+        print(f"    target p99 <= {TARGET_P99:g} s within 30 s of the return: {verdict}")
+        windows = []
+        for start in range(int(answering), int(max(at for at, _ in result.follow)), 5):
+            lags = [lag for at, lag in result.follow if start <= at < start + 5]
+            if len(lags) >= 20:
+                windows.append(f"+{start - answering:.0f}s {percentiles(lags)[2]:.1f}")
+        print("    follow's p99 by 5-s window of writes after the return: " + ", ".join(windows))
+    lags = result.metric_lags
+    if lags:
+        print(
+            f"  follow's own IndexLagSeconds (from ApproximateCreationDateTime, which DynamoDB "
+            f"Local stamps to the minute): median {statistics.median(lags):.1f} s, "
+            f"max {max(lags):.1f} s over {len(lags)} lines"
+        )
+    print(
+        f"  index equals a Scan of the table: follow {'yes' if result.follow_equal else 'NO'}, "
+        f"baseline {'yes' if result.baseline_equal else 'NO'}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    """Start the servers, run without and with an outage, print, stop the servers."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--outage-at", type=float, default=10)
+    parser.add_argument("--outage", type=float, default=20)
+    parser.add_argument("--no-outage", action="store_true", help="Skip the second run.")
+    parser.add_argument("--baseline", nargs=4, metavar=("TABLE", "INDEX", "URL", "INTERVAL"))
+    args = parser.parse_args()
+    if args.baseline:
+        table, index, url, interval = args.baseline
+        baseline(table, index, url, float(interval))
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        started: list[Service] = []
+        try:
+            for starter, name in (
+                (start_dynamodb_local, "dynamodb-local"),
+                (start_seaweedfs, "seaweedfs"),
+                (lambda w: start_opensearch(w, quick_start=False), "opensearch"),
+            ):
+                started.append(starter(Path(scratch, name)))
+                os.environ.update(started[-1].env)
+            servers = Servers(*started)
+            print(
+                f"bench-follow: {args.rate:g} writes/s (40% new items, 50% updates, 10% deletes) "
+                f"for {args.seconds:g} s; follow --interval {args.interval:g}; searches every "
+                f"{POLL_SECONDS:g} s",
+                flush=True,
+            )
+            print("run 1: the engine up")
+            result, servers = run(servers, args, outage=False)
+            report(result, args)
+            if not args.no_outage:
+                print(f"run 2: the engine stopped for {args.outage:g} s")
+                result, servers = run(servers, args, outage=True)
+                started[2] = servers.engine
+                report(result, args)
+        finally:
+            for service in started:
+                stop(service)
+
+
+if __name__ == "__main__":
+    main()
