@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +21,9 @@ from changelake.rebuild.recent_changes import RecentChanges, recent_rows_sql
 from changelake.schemas.archive_layout import parse_archive_uri
 from tests.helpers import make_record
 
+if TYPE_CHECKING:
+    from changelake.schemas.archive_layout import ArchiveLocation
+
 START = 1_764_288_000
 HORIZON = timedelta(seconds=3)
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
@@ -34,6 +37,12 @@ def latest_of(connection: Any, keys: set[str] | None = None) -> set[tuple[Any, .
     ).fetchall()
     drop_latest(connection)
     return {row for row in rows if keys is None or row[0] in keys}
+
+
+def seed_from_archive(recent: RecentChanges, location: ArchiveLocation, since: datetime) -> None:
+    """Seed the rows kept from what the archive holds now, as a follower's catch-up does."""
+    rows = open_archive(location, "posts").execute(recent_rows_sql(since)).to_arrow_table()
+    recent.seed(rows, since)
 
 
 @st.composite
@@ -78,11 +87,10 @@ def test_a_sync_of_each_page_over_the_rows_kept_matches_the_whole_archive(
             files = [location.url(key) for key in batch.files]
             if number == min(seeded_after, len(pages) - 1):
                 # A follower (re)starting here: seeded from what the archive holds by now.
-                whole = open_archive(location, "posts")
                 since = datetime.fromtimestamp(
                     page[0]["dynamodb"]["ApproximateCreationDateTime"], UTC
                 )
-                recent.seed(whole.execute(recent_rows_sql(since)).to_arrow_table(), since)
+                seed_from_archive(recent, location, since)
                 continue
             if recent.covered_from is None:
                 continue
@@ -101,9 +109,7 @@ def test_a_page_older_than_the_rows_kept_is_not_covered(tmp_path: Any) -> None:
     location = parse_archive_uri(str(tmp_path))
     store = make_store(location)
     recent = RecentChanges(connect_duckdb(location), horizon=HORIZON)
-    recent.seed(
-        open_archive(location, "posts").execute(recent_rows_sql(LONG_AGO)).to_arrow_table(), LONG_AGO
-    )
+    seed_from_archive(recent, location, LONG_AGO)
     late = [make_record(1, key="a", at=START + 100)]
     batch = archive_records(late, store, table_name="posts")
     recent.add_files([location.url(key) for key in batch.files])
@@ -123,9 +129,7 @@ def test_a_file_written_again_replaces_its_rows(tmp_path: Any) -> None:
     location = parse_archive_uri(str(tmp_path))
     store = make_store(location)
     recent = RecentChanges(connect_duckdb(location), horizon=HORIZON)
-    recent.seed(
-        open_archive(location, "posts").execute(recent_rows_sql(LONG_AGO)).to_arrow_table(), LONG_AGO
-    )
+    seed_from_archive(recent, location, LONG_AGO)
     records = [make_record(1, key="a", at=START), make_record(2, key="a", at=START)]
     for _ in range(2):
         batch = archive_records(records, store, table_name="posts")
