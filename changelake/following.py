@@ -165,7 +165,7 @@ class FollowLoop:
     monotonic: Callable[[], float] = time.monotonic
     _index_state: IndexState = field(default_factory=IndexState)
     _down_since: datetime | None = None
-    _noticed_at: float = 0.0
+    _noticed_at: dict[str, float] = field(default_factory=dict)
     _reported_at: float = 0.0
 
     def run(self) -> FollowTotals:
@@ -210,7 +210,9 @@ class FollowLoop:
             with explained_aws_errors(f"cannot read the stream {self.follower.stream_arn}"):
                 return self.follower.read_round(self.stop.is_set)
         except TransientError as error:
-            self._notice(f"archiving paused: {error}; retrying every {ARCHIVE_RETRY_SECONDS:g} s")
+            self._notice(
+                "archive", f"archiving paused: {error}; retrying every {ARCHIVE_RETRY_SECONDS:g} s"
+            )
             self.stop.wait(ARCHIVE_RETRY_SECONDS)
             return []
 
@@ -231,21 +233,24 @@ class FollowLoop:
         if state.state == DOWN:
             if previous.state != DOWN:
                 self._down_since = datetime.now(UTC)
-                self._noticed_at = 0.0
+                self._noticed_at.pop("index", None)
             since = self._down_since.strftime("%H:%M:%S") if self._down_since else "?"
             self._notice(
+                "index",
                 f"indexing into {self.alias} is down since {since} UTC ({state.error}); "
-                f"archiving goes on, {state.waiting_records} records wait, retrying"
+                f"archiving goes on, {state.waiting_records} records wait, retrying",
             )
         elif state.state == UP and previous.state == DOWN:
-            self._notice(f"indexing into {self.alias} is back: the index caught up")
+            self.on_notice(f"indexing into {self.alias} is back: the index caught up")
             self._down_since = None
 
-    def _notice(self, message: str) -> None:
+    def _notice(self, kind: str, message: str) -> None:
+        """Say ``message`` unless one of its ``kind`` was said less than a minute ago."""
         now = self.monotonic()
-        if self._noticed_at and now - self._noticed_at < NOTICE_SECONDS:
+        said = self._noticed_at.get(kind)
+        if said is not None and now - said < NOTICE_SECONDS:
             return
-        self._noticed_at = now
+        self._noticed_at[kind] = now
         self.on_notice(message)
 
     def _report(
