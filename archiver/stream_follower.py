@@ -241,7 +241,11 @@ class StreamFollower:
         records = response.get("Records", [])
         page = None
         if records:
-            followed.checkpoint = reader._archive(followed.checkpoint, records)
+            try:
+                followed.checkpoint = reader._archive(followed.checkpoint, records)
+            except BaseException:
+                followed.started = False  # read again from the checkpoint next time
+                raise
             page = self._page(followed.shard_id, records, reader.result)
             followed.empty_reads = 0
             followed.empty_since = None

@@ -325,3 +325,11 @@ def test_follow_needs_es_url_with_an_alias() -> None:
     )
     assert result.exit_code == 2
     assert "--alias needs --es-url" in result.output
+
+
+def test_a_wrong_alias_stops_follow_at_once_with_exit_1(followed: Followed) -> None:
+    followed.alias = "no-such-alias"
+    process = followed.start()
+    assert process.wait(60) == 1
+    assert "alias 'no-such-alias' points to 0 indexes" in followed.stderr()
+    assert "run changelake rebuild first" in followed.stderr()

@@ -61,3 +61,23 @@ def test_archive_handler_writes_one_emf_line_counting_quarantined_records(
     assert document["QuarantinedRecords"] == 1
     assert document["quarantined"][0]["event_id"] == "event-99"
     assert response["batchItemFailures"] == [{"itemIdentifier": "000000000000000000099"}]
+
+
+def test_lags_are_seconds_and_a_follower_is_told_apart_by_its_table() -> None:
+    document = summary_to_emf(
+        "follow",
+        {"index": "up"},
+        {"ArchivedRecords": 5, "IndexLagSeconds": 1.25},
+        units={"IndexLagSeconds": "Seconds"},
+        dimensions={"Table": "posts"},
+        function_name="ignored-when-dimensions-are-given",
+    )
+    directive = document["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Dimensions"] == [["Table"]]
+    assert directive["Metrics"] == [
+        {"Name": "ArchivedRecords", "Unit": "Count"},
+        {"Name": "IndexLagSeconds", "Unit": "Seconds"},
+    ]
+    assert document["Table"] == "posts"
+    assert document["IndexLagSeconds"] == 1.25
+    assert "FunctionName" not in document
