@@ -344,6 +344,7 @@ class RunResult:
     metric_lags: list[float]
     outage: tuple[float, float, float] | None = None  # stopped, started again, answering
     search_cycles: list[float] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
 
 
 def run(servers: Servers, args: argparse.Namespace, *, outage: bool) -> tuple[RunResult, Servers]:
@@ -362,36 +363,41 @@ def run(servers: Servers, args: argparse.Namespace, *, outage: bool) -> tuple[Ru
         for key, doc in scan(table).items()
     )
     engine.bulk(body=body, index=base_index, refresh="true")
-    with tempfile.TemporaryDirectory() as scratch:
-        lines_path = Path(scratch, "follow.jsonl")
-        with lines_path.open("w") as lines:
-            follower = subprocess.Popen(
-                [CHANGELAKE, "follow", "--table", table, "--archive", archive, "--es-url", url,
-                 "--alias", alias, "--interval", str(args.interval), "--output", "json", "-s"],
-                stdout=lines,
-            )  # fmt: skip
-            reader = subprocess.Popen(
-                [sys.executable, __file__, "--baseline", table, base_index, url,
-                 str(args.interval)],
-                stdout=subprocess.PIPE,
-                text=True,
-            )  # fmt: skip
-            try:
-                assert reader.stdout is not None and reader.stdout.readline().strip() == "ready"
-                _wait_for_catch_up(lines_path)
-                result, servers = _write_and_watch(servers, args, table, alias, base_index, outage)
-            finally:
-                follower.terminate()
-                reader.terminate()
-                code = follower.wait(60)
-                reader.wait(30)
-            if code != 0:
-                raise RuntimeError(f"changelake follow exited with {code} after SIGTERM")
-        result.metric_lags = [
-            line["IndexLagSeconds"]
-            for line in map(json.loads, lines_path.read_text().splitlines())
-            if "IndexLagSeconds" in line
-        ]
+    logs = Path(args.logs or tempfile.mkdtemp(prefix="bench-follow-"))
+    logs.mkdir(parents=True, exist_ok=True)
+    lines_path, notices_path = logs / f"{table}.jsonl", logs / f"{table}.stderr"
+    with lines_path.open("w") as lines, notices_path.open("w") as notices:
+        follower = subprocess.Popen(
+            [CHANGELAKE, "follow", "--table", table, "--archive", archive, "--es-url", url,
+             "--alias", alias, "--interval", str(args.interval), "--output", "json", "-s"],
+            stdout=lines,
+            stderr=notices,
+        )  # fmt: skip
+    reader = subprocess.Popen(
+        [sys.executable, __file__, "--baseline", table, base_index, url, str(args.interval)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "ready"
+        _wait_for_catch_up(lines_path)
+        result, servers = _write_and_watch(servers, args, table, alias, base_index, outage)
+    except BaseException:
+        print(f"  follow's lines and notices are in {logs}", flush=True)
+        raise
+    finally:
+        follower.terminate()
+        reader.terminate()
+        code = follower.wait(60)
+        reader.wait(30)
+    if code != 0:
+        raise RuntimeError(f"changelake follow exited with {code} after SIGTERM; see {logs}")
+    result.metric_lags = [
+        line["IndexLagSeconds"]
+        for line in map(json.loads, lines_path.read_text().splitlines())
+        if "IndexLagSeconds" in line
+    ]
+    result.notices = notices_path.read_text().splitlines()
     items = scan(table)
     result.follow_equal = documents(servers.engine.url, alias) == items
     result.baseline_equal = documents(servers.engine.url, base_index) == items
@@ -524,6 +530,8 @@ def report(result: RunResult, args: argparse.Namespace) -> None:
             f"Local stamps to the minute): median {statistics.median(lags):.1f} s, "
             f"max {max(lags):.1f} s over {len(lags)} lines"
         )
+    for notice in result.notices:
+        print(f"  follow said: {notice[:160]}")
     print(
         f"  index equals a Scan of the table: follow {'yes' if result.follow_equal else 'NO'}, "
         f"baseline {'yes' if result.baseline_equal else 'NO'}",
@@ -540,6 +548,8 @@ def main() -> None:
     parser.add_argument("--outage-at", type=float, default=10)
     parser.add_argument("--outage", type=float, default=20)
     parser.add_argument("--no-outage", action="store_true", help="Skip the second run.")
+    parser.add_argument("--only-outage", action="store_true", help="Skip the first run.")
+    parser.add_argument("--logs", help="Keep follow's lines and notices in this directory.")
     parser.add_argument("--baseline", nargs=4, metavar=("TABLE", "INDEX", "URL", "INTERVAL"))
     args = parser.parse_args()
     if args.baseline:
@@ -563,9 +573,10 @@ def main() -> None:
                 f"{POLL_SECONDS:g} s",
                 flush=True,
             )
-            print("run 1: the engine up")
-            result, servers = run(servers, args, outage=False)
-            report(result, args)
+            if not args.only_outage:
+                print("run 1: the engine up")
+                result, servers = run(servers, args, outage=False)
+                report(result, args)
             if not args.no_outage:
                 print(f"run 2: the engine stopped for {args.outage:g} s")
                 result, servers = run(servers, args, outage=True)

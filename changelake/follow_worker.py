@@ -62,6 +62,7 @@ class IndexWorker:
         self._stopping = False
         self._retry_at = 0.0
         self._failures = 0
+        self._stepping = False
         self._ever_up = False
         self._condition = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="follow-index", daemon=True)
@@ -76,8 +77,9 @@ class IndexWorker:
             return
         with self._condition:
             self._pending.extend(pages)
-            if self._failures:
-                # Indexing is down: the next step is a catch-up, which needs no file list.
+            if self._failures and not self._stepping:
+                # Indexing is down and the next step, a catch-up, has not started: it will read
+                # these pages from the archive, so their file lists need not be kept.
                 self._pending = [_merged(self._pending)]
             self._condition.notify()
 
@@ -116,6 +118,7 @@ class IndexWorker:
                     self._condition.wait(self._wait_seconds())
                 pages, self._pending = self._pending, []
                 stopping = self._stopping
+                self._stepping = True
             first = False
             try:
                 step = self.indexer.step(pages)
@@ -125,6 +128,7 @@ class IndexWorker:
                     return
                 continue
             with self._condition:
+                self._stepping = False
                 self._finished.append(step)
                 self._failures = 0
                 self._retry_at = 0.0
@@ -154,8 +158,10 @@ class IndexWorker:
         else:
             delay = TERMINAL_RETRY_SECONDS
         with self._condition:
+            # The next step is a catch-up, which starts after every page waiting now was archived.
             self._pending = [_merged([*pages, *self._pending])] if pages or self._pending else []
             waiting = sum(page.records for page in self._pending)
+            self._stepping = False
             self._failures += 1
             self._retry_at = self.monotonic() + delay
         self._set_state(IndexState(DOWN, error=str(error), waiting_records=waiting))

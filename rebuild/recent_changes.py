@@ -52,6 +52,9 @@ class RecentChanges:
         self.horizon = horizon
         self.covered_from: datetime | None = None
         self.newest: datetime | None = None
+        # A step reads a few thousand rows at most: on one thread DuckDB answers sooner than it
+        # can share the work out (0.35 s against 0.6 s a step on two busy cores).
+        connection.execute("SET threads = 1")
         connection.execute(f"CREATE OR REPLACE TABLE {RECENT_TABLE} AS {changes_source_sql(None)}")
         self.select_items_of([])
 

@@ -33,6 +33,7 @@ class Indexer:
     """Stands in for AliasIndexer: its tries numbered in ``failing`` raise that error."""
 
     failing: dict[int, Exception] = field(default_factory=dict)
+    slow: dict[int, float] = field(default_factory=dict)
     needs_catch_up: bool = True
     tries: int = 0
     before_stop: int = 0
@@ -41,6 +42,7 @@ class Indexer:
     def step(self, pages: Sequence[ArchivedPage]) -> Any:
         catch_up = self.needs_catch_up
         self.tries += 1
+        time.sleep(self.slow.get(self.tries - 1, 0.0))
         if self.tries - 1 in self.failing:
             self.needs_catch_up = True
             raise self.failing[self.tries - 1]
@@ -87,6 +89,15 @@ def test_pages_wait_while_the_engine_is_away_and_go_in_one_catch_up() -> None:
     assert first == (True, [])
     assert later[0][0] and later[0][1][0].files == []
     assert sum(p.records for _, pages in later for p in pages) == 12
+
+
+def test_pages_archived_during_the_catch_up_keep_their_files_for_the_next_step() -> None:
+    # Try 1 (a window step) fails; try 2, the catch-up, takes a while: a page archived meanwhile
+    # may be missing from what it read, so it must go to the next step with its files.
+    indexer = Indexer(failing={1: SearchUnavailableError("connection refused")}, slow={2: 1.5})
+    run(indexer, [page(3, 1)], [], [page(4, 2)], wait=0.9)
+    kinds = [(catch_up, [p.files for p in pages]) for catch_up, pages in indexer.steps]
+    assert kinds == [(True, []), (True, [[]]), (False, [["f2"]])]
 
 
 def test_a_held_lease_is_waited_for() -> None:
