@@ -11,62 +11,38 @@ record, same external version, deletes included) under the alias's sync lease:
   failed, the lease held by another writer, the alias moved to another index, or a page older than
   the rows kept.
 
-The lease is taken for each step and released after it, never held between steps: a ``sync``,
-``verify --repair`` or ``rebuild`` of the same alias takes its turn between two steps, and a
-follower killed mid-step blocks the alias for at most the lease's duration.
+The lease is taken for each step and released after it, never held between steps: a ``sync``
+or ``verify --repair`` of the same alias takes its turn between two steps, and a follower killed
+mid-step blocks the alias for at most the lease's duration.
 """
 
 from __future__ import annotations
 
 import time
-from contextlib import closing
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from changelake.archiver.locks import held_lock
+from changelake.alias_sync import alias_lease, sync_under_lease, whole_archive
 from changelake.clients import make_store
 from changelake.rebuild.recent_changes import RecentChanges, recent_rows_sql
-from changelake.rebuild.replay import ReplayOptions
-from changelake.rebuild.sync import SyncSummary, sync_alias
-from changelake.schemas.archive_layout import lock_key
-from changelake.unreadable_files import (
-    naming_archive_files,
-    naming_unreadable_files,
-    open_readable_archive,
-)
+from changelake.unreadable_files import naming_unreadable_files
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from changelake.alias_sync import IndexTarget
     from changelake.archiver.locks import Lease
     from changelake.archiver.stream_follower import ArchivedPage
     from changelake.rebuild.search_sink import SearchSink
-    from changelake.schemas.archive_layout import ArchiveLocation
+    from changelake.rebuild.sync import SyncSummary
 
 # The watermark (a mapping update, the dearest request of a step) is saved at most this often;
 # a catch-up then reads at most this much more of the archive than it must.
 WATERMARK_EVERY = 30.0
 
-# A follower's lease is held for one step at a time: a minute is ample for a step, and what a
-# killed follower leaves behind blocks the alias no longer than that.
-FOLLOW_LEASE = timedelta(minutes=1)
-
 WINDOW = "window"
 CATCH_UP = "catch-up"
-
-
-@dataclass(frozen=True)
-class IndexTarget:
-    """Where a follower indexes: the archive it reads, the table, the alias, and how to reach
-    the engine (built at the first step, so a follower starts archiving with the engine down)."""
-
-    location: ArchiveLocation
-    table_name: str
-    alias: str
-    make_sink: Callable[[], SearchSink]
-    options: ReplayOptions = field(default_factory=ReplayOptions)
-    lease: timedelta = FOLLOW_LEASE
 
 
 @dataclass(frozen=True)
@@ -93,11 +69,18 @@ class IndexStep:
 
 
 class AliasIndexer:
-    """Syncs archived pages into ``target.alias``; not thread-safe (one thread drives it)."""
+    """Syncs archived pages into ``target.alias``; not thread-safe (one thread drives it).
 
-    def __init__(self, target: IndexTarget, recent: RecentChanges) -> None:
+    The engine's client comes from ``make_sink`` at the first step, so that a follower starts
+    archiving with the engine down.
+    """
+
+    def __init__(
+        self, target: IndexTarget, recent: RecentChanges, make_sink: Callable[[], SearchSink]
+    ) -> None:
         self.target = target
         self.recent = recent
+        self.make_sink = make_sink
         self.needs_catch_up = True
         self.index: str | None = None
         self._store = make_store(target.location)
@@ -116,9 +99,8 @@ class AliasIndexer:
         kind = CATCH_UP if self.needs_catch_up else WINDOW
         self.needs_catch_up = True  # until this step has finished
         target = self.target
-        key = lock_key(target.table_name, f"sync-{target.alias}")
         # Like a sync, a step reads the archive only once it holds the lease.
-        with held_lock(self._store, key, duration=target.lease) as lease:
+        with alias_lease(self._store, target) as lease:
             if kind == CATCH_UP:
                 summary = self._catch_up(lease)
             else:
@@ -141,33 +123,19 @@ class AliasIndexer:
 
     def _catch_up(self, lease: Lease) -> SyncSummary:
         """The ordinary sync over the whole archive, then the newest rows kept again."""
-        target = self.target
         since = datetime.now(UTC) - self.recent.horizon
-        connection, _ = open_readable_archive(target.location, target.table_name)
-        with (
-            closing(connection),
-            naming_archive_files(connection, target.location, target.table_name),
-        ):
+        with whole_archive(self.target) as connection:
             summary = self._sync(connection, lease)
             rows = connection.execute(recent_rows_sql(since)).to_arrow_table()
         self.recent.seed(rows, since)
         return summary
 
     def _sync(self, connection: Any, lease: Lease) -> SyncSummary:
-        target = self.target
         if self._sink is None:
-            self._sink = target.make_sink()
+            self._sink = self.make_sink()
         now = time.monotonic()
         save = now - self._watermark_saved_at >= WATERMARK_EVERY
-        summary = sync_alias(
-            connection,
-            self._sink,
-            table_name=target.table_name,
-            alias=target.alias,
-            options=target.options,
-            on_progress=lambda actions: lease.renew_if_due(),
-            save_watermark=save,
-        )
+        summary = sync_under_lease(connection, self._sink, self.target, lease, save_watermark=save)
         if save:
             self._watermark_saved_at = now
         return summary

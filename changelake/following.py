@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from changelake.alias_sync import SHORT_LEASE, IndexTarget
 from changelake.archiver.stream_follower import StreamFollower
 from changelake.archiver.stream_poller import GET_RECORDS_LIMIT
 from changelake.archiver.stream_shards import table_stream_arn
@@ -29,7 +30,7 @@ from changelake.clients import (
     make_store,
     streams_client,
 )
-from changelake.follow_indexer import FOLLOW_LEASE, AliasIndexer, IndexTarget
+from changelake.follow_indexer import AliasIndexer
 from changelake.follow_worker import DOWN, UP, IndexState, IndexWorker
 from changelake.metrics import summary_to_emf
 from changelake.rebuild.recent_changes import RecentChanges
@@ -312,7 +313,7 @@ class FollowSettings:
     alias: str | None = None
     options: ReplayOptions = field(default_factory=ReplayOptions)
     interval: float = 1.0
-    lease: timedelta = FOLLOW_LEASE
+    lease: timedelta = SHORT_LEASE
     max_seconds: float | None = None
 
 
@@ -337,14 +338,10 @@ def run_follow(
             es_url, search = settings.es_url, settings.search
             recent = RecentChanges(connect_duckdb(location))
             target = IndexTarget(
-                location,
-                table,
-                settings.alias,
-                make_sink=lambda: make_search_sink(es_url, search),
-                options=settings.options,
-                lease=settings.lease,
+                location, table, settings.alias, options=settings.options, lease=settings.lease
             )
-            worker = IndexWorker(AliasIndexer(target, recent), monotonic=time.monotonic)
+            indexer = AliasIndexer(target, recent, lambda: make_search_sink(es_url, search))
+            worker = IndexWorker(indexer, monotonic=time.monotonic)
         loop = FollowLoop(
             follower,
             worker,

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from changelake.alias_sync import SHORT_LEASE
 from changelake.config import ENV_ALIAS, ENV_ES_URL, ENV_STREAM_ARN
-from changelake.follow_indexer import FOLLOW_LEASE
 from changelake.following import FollowSettings, FollowTotals, run_follow
 from changelake.options import (
     archive_option,
@@ -126,7 +126,7 @@ def totals_to_status(totals: FollowTotals, report: FollowReport) -> str:
 @click.option(
     "--lease-seconds",
     type=click.IntRange(min=10),
-    default=int(FOLLOW_LEASE.total_seconds()),
+    default=int(SHORT_LEASE.total_seconds()),
     show_default=True,
     help="How long the alias's sync lease lasts; it is taken for each index step, so a killed "
     "follow blocks other writers of the alias at most this long.",
