@@ -2,23 +2,28 @@
 
 On DynamoDB Local, SeaweedFS and the OpenSearch node (each started here by ``scripts/services.py``
 and stopped by PID): a writer makes ``--rate`` writes a second (40% puts of new items, 50% updates,
-10% deletes) for ``--seconds`` while two readers of the same stream index it:
+10% deletes) for ``--seconds``, after ``--warm-up`` seconds of untimed writes, while readers of the
+same stream index it, each into an index of its own:
 
 * ``changelake follow`` (its own process, ``--output json``): archive each page to S3, then sync
   its items into the alias;
 * the baseline (its own process, ``--baseline``): the function the log replaces, indexing each
-  GetRecords batch straight into an index of its own (no archive), with the same documents and
-  ids, the same pacing (``--interval``) and a refresh after each bulk request, as sync does.
+  GetRecords batch straight into the engine (no archive), with the same documents and ids, the
+  same pacing (``--interval``) and a refresh after each bulk request, as sync does;
+* trigger mode (its own process, ``--trigger``, in the first run): each batch through the archive
+  Lambda's handler into an archive of its own, then one run of the sync Lambda's handler, in
+  turn: what deploy/sync-on-archive.yaml runs, less the delivery of S3's event through EventBridge
+  and SQS, which only AWS can time.
 
-For every write, an observer thread searches both indexes (an ``ids`` query, never a GET) every
+For every write, an observer thread searches every index (an ``ids`` query, never a GET) every
 ``POLL_SECONDS`` until the write is visible (the item with that revision or a later one, or gone
 after a delete); the lag runs from just before the write call to the answer that shows it.
 Lags are measured by wall clock: DynamoDB Local stamps stream records to the minute, so the
 records' ApproximateCreationDateTime cannot time them (the index lags in follow's own lines read
-up to 60 s high there: printed too). At the end both indexes must equal a Scan of the table.
+up to 60 s high there: printed too). At the end every index must equal a Scan of the table.
 
-The second run stops the engine ``--outage-at`` seconds into the writes and starts it again
-``--outage`` seconds later (it takes 20-40 s to answer again); the writer goes on until 40 s after
+The second run stops the engine ``--outage-at`` seconds into the timed writes and starts it again
+``--outage`` seconds later (it takes 20-60 s to answer again); the writer goes on until 40 s after
 the engine answers, and the lags of writes made from 30 s after its return on are printed.
 
     .venv/bin/python bench/follow.py [--seconds 60] [--rate 100] [--interval 1]
@@ -97,6 +102,45 @@ def baseline(table: str, index: str, url: str, interval: float) -> None:
                 try:
                     client.bulk(body="\n".join(lines) + "\n", index=index, refresh="true")
                     lines = []
+                except Exception:
+                    time.sleep(1.0)
+        time.sleep(max(0.0, began + interval - time.monotonic()))
+
+
+def trigger_mode(table: str, alias: str, url: str, archive: str, interval: float) -> None:
+    """Trigger mode, both Lambda handlers in turn: each GetRecords batch through the archive
+    handler, then one run of the sync handler, until killed."""
+    os.environ.update(
+        {"CHANGELAKE_ARCHIVE": archive, "CHANGELAKE_TABLE": table, "CHANGELAKE_ALIAS": alias,
+         "CHANGELAKE_ES_URL": url}
+    )  # fmt: skip
+    from changelake import lambda_handler, sync_handler
+    from changelake.archiver.polled_records import polled_record_to_lambda
+
+    streams = streams_client()
+    arn = dynamodb_client().describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shards = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    iterators = {
+        shard["ShardId"]: streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST"
+        )["ShardIterator"]
+        for shard in shards
+        if "EndingSequenceNumber" not in shard["SequenceNumberRange"]
+    }
+    print("ready", file=sys.stderr, flush=True)
+    while True:
+        began = time.monotonic()
+        for shard_id, iterator in list(iterators.items()):
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            iterators[shard_id] = page["NextShardIterator"]
+            if not page["Records"]:
+                continue
+            event = {"Records": [polled_record_to_lambda(r, arn) for r in page["Records"]]}
+            lambda_handler.archive(event, None)
+            while True:  # a failed sync comes back, as SQS hands the messages back
+                try:
+                    sync_handler.sync({"Records": []}, None)
+                    break
                 except Exception:
                     time.sleep(1.0)
         time.sleep(max(0.0, began + interval - time.monotonic()))
@@ -337,16 +381,18 @@ def wait_for_yellow(url: str, timeout: float = 120) -> None:
     raise RuntimeError(f"the engine at {url} did not come back in {timeout:.0f} s")
 
 
+FOLLOW, BASELINE, TRIGGER = "changelake follow", "baseline (no archive)", "trigger mode"
+
+
 @dataclass
 class RunResult:
-    """Lags of both readers, the outage's times (relative to the first write), and checks."""
+    """Each reader's lags (write start relative to the first timed write, lag), whether its
+    index equals a Scan, the outage's times, and what follow said."""
 
     writes: int
-    follow: list[tuple[float, float]]
-    baseline: list[tuple[float, float]]
-    follow_equal: bool
-    baseline_equal: bool
-    metric_lags: list[float]
+    lags: dict[str, list[tuple[float, float]]]
+    equal: dict[str, bool] = field(default_factory=dict)
+    metric_lags: list[float] = field(default_factory=list)
     outage: tuple[float, float, float] | None = None  # stopped, started again, answering
     search_cycles: list[float] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
@@ -384,18 +430,38 @@ def run(servers: Servers, args: argparse.Namespace, *, outage: bool) -> tuple[Ru
         stdout=subprocess.PIPE,
         text=True,
     )
+    indexes = {FOLLOW: alias, BASELINE: base_index}
+    readers = [follower, reader]
     try:
         assert reader.stdout is not None and reader.stdout.readline().strip() == "ready"
+        if not outage:
+            # Its own archive prefix and alias, made the way the first two were.
+            indexes[TRIGGER] = f"trigger-{table}"
+            trigger_archive = f"{archive}-trigger"
+            cli("poll", "--table", table, "--archive", trigger_archive, "--max-seconds", "30")
+            cli("rebuild", "--table", table, "--archive", trigger_archive, "--es-url", url,
+                "--alias", indexes[TRIGGER], "-s")  # fmt: skip
+            with (logs / f"{table}-trigger.jsonl").open("w") as trigger_lines:
+                trigger = subprocess.Popen(
+                    [sys.executable, __file__, "--trigger", table, indexes[TRIGGER], url,
+                     trigger_archive, str(args.interval)],
+                    stdout=trigger_lines,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )  # fmt: skip
+            readers.append(trigger)
+            assert trigger.stderr is not None and trigger.stderr.readline().strip() == "ready"
         _wait_for_catch_up(lines_path)
-        result, servers = _write_and_watch(servers, args, table, alias, base_index, outage)
+        result, servers = _write_and_watch(servers, args, table, indexes, outage)
     except BaseException:
         print(f"  follow's lines and notices are in {logs}", flush=True)
         raise
     finally:
-        follower.terminate()
-        reader.terminate()
+        for process in readers:
+            process.terminate()
         code = follower.wait(60)
-        reader.wait(30)
+        for process in readers[1:]:
+            process.wait(30)
     if code != 0:
         raise RuntimeError(f"changelake follow exited with {code} after SIGTERM; see {logs}")
     result.metric_lags = [
@@ -405,8 +471,9 @@ def run(servers: Servers, args: argparse.Namespace, *, outage: bool) -> tuple[Ru
     ]
     result.notices = notices_path.read_text().splitlines()
     items = scan(table)
-    result.follow_equal = documents(servers.engine.url, alias) == items
-    result.baseline_equal = documents(servers.engine.url, base_index) == items
+    result.equal = {
+        name: documents(servers.engine.url, index) == items for name, index in indexes.items()
+    }
     return result, servers
 
 
@@ -422,9 +489,13 @@ def _wait_for_catch_up(lines: Path, timeout: float = 120) -> None:
 
 
 def _write_and_watch(
-    servers: Servers, args: argparse.Namespace, table: str, alias: str, index: str, outage: bool
+    servers: Servers,
+    args: argparse.Namespace,
+    table: str,
+    indexes: dict[str, str],
+    outage: bool,
 ) -> tuple[RunResult, Servers]:
-    watched = [Watched(alias), Watched(index)]
+    watched = [Watched(index) for index in indexes.values()]
     done = threading.Event()
     cycles: list[float] = []
     observer = threading.Thread(target=observe, args=(watched, servers.engine.url, done, cycles))
@@ -470,10 +541,12 @@ def _write_and_watch(
     if any(left.values()) or writer.errors:
         raise RuntimeError(f"writes never seen: {left}; failed writes: {writer.errors}")
     # Lags keyed by the write's start relative to the first timed write.
-    follow = [(started - t0, lag) for started, lag in watched[0].lags if started >= t0]
-    base = [(started - t0, lag) for started, lag in watched[1].lags if started >= t0]
+    lags = {
+        name: [(started - t0, lag) for started, lag in target.lags if started >= t0]
+        for name, target in zip(indexes, watched, strict=True)
+    }
     outage_times = (times[0], times[1], times[2]) if outage else None
-    result = RunResult(len(follow), follow, base, False, False, [], outage_times)
+    result = RunResult(len(lags[FOLLOW]), lags, outage=outage_times)
     result.search_cycles = cycles
     result.late = sorted(writer.late)
     return result, servers
@@ -489,17 +562,19 @@ def percentiles(lags: list[float]) -> tuple[float, float, float, float]:
     return cuts[49], cuts[94], cuts[98], ordered[-1]
 
 
-def print_table(title: str, follow: list[float], base: list[float]) -> tuple[float, float]:
-    """Percentiles of both readers and their ratios; follow's p50 and p99."""
-    ours, theirs = percentiles(follow), percentiles(base)
+def print_table(title: str, lags: dict[str, list[float]]) -> tuple[float, float]:
+    """Percentiles of each reader, and each one's ratio to the baseline; follow's p50 and p99."""
+    rows = {name: percentiles(values) for name, values in lags.items()}
     print(f"  {title}")
     print(f"    {'seconds to a search hit':28} {'p50':>6} {'p95':>6} {'p99':>6} {'max':>6}")
-    print(f"    {'changelake follow':28} " + " ".join(f"{v:6.2f}" for v in ours))
-    print(f"    {'baseline (no archive)':28} " + " ".join(f"{v:6.2f}" for v in theirs))
-    print(
-        f"    {'ratio':28} " + " ".join(f"{a / b:5.1f}x" for a, b in zip(ours, theirs, strict=True))
-    )
-    return ours[0], ours[2]
+    for name, row in rows.items():
+        print(f"    {name:28} " + " ".join(f"{v:6.2f}" for v in row))
+    for name, row in rows.items():
+        if name != BASELINE:
+            ratios = " ".join(f"{a / b:5.1f}x" for a, b in zip(row, rows[BASELINE], strict=True))
+            label = f"ratio {'follow' if name == FOLLOW else 'trigger'} / baseline"
+            print(f"    {label:28} {ratios}")
+    return rows[FOLLOW][0], rows[FOLLOW][2]
 
 
 def windows(lags: list[tuple[float, float]], start: float) -> str:
@@ -514,7 +589,6 @@ def windows(lags: list[tuple[float, float]], start: float) -> str:
 
 def report(result: RunResult, args: argparse.Namespace) -> None:
     """Print one run."""
-    follow = [lag for _, lag in result.follow]
     cycles, late = result.search_cycles, result.late
     print(
         f"  the writes started {statistics.median(late):.2f} s after they were due (median), "
@@ -522,13 +596,14 @@ def report(result: RunResult, args: argparse.Namespace) -> None:
     )
     print(
         f"  {result.writes} writes timed on each index (after {args.warm_up:g} s untimed); "
-        f"a round of searches took "
-        f"{statistics.median(cycles):.2f} s (median), {max(cycles):.2f} s at most"
+        f"a round of searches took {statistics.median(cycles):.2f} s (median), "
+        f"{max(cycles):.2f} s at most"
     )
-    p50, p99 = print_table("every write", follow, [lag for _, lag in result.baseline])
+    every = {name: [lag for _, lag in lags] for name, lags in result.lags.items()}
+    p50, p99 = print_table("every write", every)
     if result.outage is None:
         verdict = "met" if p50 <= TARGET_P50 and p99 <= TARGET_P99 else "MISSED"
-        print(f"    targets p50 <= {TARGET_P50:g} s, p99 <= {TARGET_P99:g} s: {verdict}")
+        print(f"    follow's targets p50 <= {TARGET_P50:g} s, p99 <= {TARGET_P99:g} s: {verdict}")
     else:
         stopped, started, answering = result.outage
         print(
@@ -536,14 +611,14 @@ def report(result: RunResult, args: argparse.Namespace) -> None:
             f"answering at {answering:.1f} s"
         )
         after = answering + 30
-        late = [lag for at, lag in result.follow if at >= after]
-        late_base = [lag for at, lag in result.baseline if at >= after]
-        _, p99_late = print_table(f"writes from {after:.0f} s (30 s after the return) on",
-                                  late, late_base)  # fmt: skip
+        later = {
+            name: [lag for at, lag in lags if at >= after] for name, lags in result.lags.items()
+        }
+        _, p99_late = print_table(f"writes from {after:.0f} s (30 s after the return) on", later)
         verdict = "met" if p99_late <= TARGET_P99 else "MISSED"
-        print(f"    target p99 <= {TARGET_P99:g} s within 30 s of the return: {verdict}")
-        for name, lags in (("follow", result.follow), ("baseline", result.baseline)):
-            print(f"    {name}'s p99 by 5-s window of writes from the return: ")
+        print(f"    follow's target p99 <= {TARGET_P99:g} s within 30 s of the return: {verdict}")
+        for name, lags in result.lags.items():
+            print(f"    {name}: p99 of each 5 s of writes from the return on:")
             print(f"      {windows(lags, answering)}")
     lags = result.metric_lags
     if lags:
@@ -554,11 +629,8 @@ def report(result: RunResult, args: argparse.Namespace) -> None:
         )
     for notice in result.notices:
         print(f"  follow said: {notice[:160]}")
-    print(
-        f"  index equals a Scan of the table: follow {'yes' if result.follow_equal else 'NO'}, "
-        f"baseline {'yes' if result.baseline_equal else 'NO'}",
-        flush=True,
-    )
+    equal = ", ".join(f"{name} {'yes' if same else 'NO'}" for name, same in result.equal.items())
+    print(f"  index equals a Scan of the table: {equal}", flush=True)
 
 
 def main() -> None:
@@ -574,10 +646,17 @@ def main() -> None:
     parser.add_argument("--only-outage", action="store_true", help="Skip the first run.")
     parser.add_argument("--logs", help="Keep follow's lines and notices in this directory.")
     parser.add_argument("--baseline", nargs=4, metavar=("TABLE", "INDEX", "URL", "INTERVAL"))
+    parser.add_argument(
+        "--trigger", nargs=5, metavar=("TABLE", "ALIAS", "URL", "ARCHIVE", "INTERVAL")
+    )
     args = parser.parse_args()
     if args.baseline:
         table, index, url, interval = args.baseline
         baseline(table, index, url, float(interval))
+        return
+    if args.trigger:
+        table, alias, url, archive, interval = args.trigger
+        trigger_mode(table, alias, url, archive, float(interval))
         return
     with tempfile.TemporaryDirectory() as scratch:
         started: list[Service] = []

@@ -4,8 +4,8 @@ The follow loop hands each round's archived pages to :class:`IndexWorker` and go
 stream. The worker makes them searchable (``changelake.follow_indexer.AliasIndexer``): pages that
 arrive while a step runs wait and go together in the next step. When a step fails (the engine
 unreachable, the lease held by another writer), the pages wait, the worker says so, and it tries
-again, first after a second and then every ``RETRY_CAP`` seconds at most (a minute after an error
-that retrying cannot fix), with a catch-up that makes every waiting page searchable at once.
+again, first after half a second and then every two seconds at most (a minute after an error that
+retrying cannot fix), with a catch-up that makes every waiting page searchable at once.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ if TYPE_CHECKING:
     from changelake.archiver.stream_follower import ArchivedPage
     from changelake.follow_indexer import AliasIndexer, IndexStep
 
-# Retries of a failed step: 1 s doubling to 5 s, so an engine that comes back is written to
-# within seconds. An error that retrying cannot fix (a refused document) is tried once a minute.
-RETRY = Backoff(base=1.0, cap=5.0, attempts=0)
+# Retries of a failed step: 0.5 s doubling to 2 s, so an engine that comes back is written to
+# within seconds (a refused connection costs nothing to try). An error that retrying cannot fix
+# (a refused document) is tried once a minute.
+RETRY = Backoff(base=0.5, cap=2.0, attempts=0)
 TERMINAL_RETRY_SECONDS = 60.0
 
 UP = "up"
