@@ -10,7 +10,7 @@ same stream index it, each into an index of its own:
 * the baseline (its own process, ``--baseline``): the function the log replaces, indexing each
   GetRecords batch straight into the engine (no archive), with the same documents and ids, the
   same pacing (``--interval``) and a refresh after each bulk request, as sync does;
-* trigger mode (its own process, ``--trigger``, in the first run): each batch through the archive
+* trigger mode (its own process, ``--trigger``, in a run of its own): each batch through the archive
   Lambda's handler into an archive of its own, then one run of the sync Lambda's handler, in
   turn: what deploy/sync-on-archive.yaml runs, less the delivery of S3's event through EventBridge
   and SQS, which only AWS can time.
@@ -399,12 +399,15 @@ class RunResult:
     late: list[float] = field(default_factory=list)
 
 
-def run(servers: Servers, args: argparse.Namespace, *, outage: bool) -> tuple[RunResult, Servers]:
-    """One run: table, alias, both readers, the writes, the checks."""
+def run(
+    servers: Servers, args: argparse.Namespace, reader: str, *, outage: bool = False
+) -> tuple[RunResult, Servers]:
+    """One run: a table, the baseline and ``reader`` (follow or trigger mode), the writes, the
+    checks."""
     url = servers.engine.url
     table = f"posts-{uuid.uuid4().hex[:8]}"
     archive = f"s3://{servers.s3.env['CHANGELAKE_TEST_BUCKET']}/bench-follow-{uuid.uuid4().hex[:8]}"
-    alias, base_index = f"follow-{table}", f"baseline-{table}"
+    alias, base_index = f"alias-{table}", f"baseline-{table}"
     create_table(table)
     cli("poll", "--table", table, "--archive", archive, "--max-seconds", "30")
     cli("rebuild", "--table", table, "--archive", archive, "--es-url", url, "--alias", alias, "-s")
@@ -418,58 +421,41 @@ def run(servers: Servers, args: argparse.Namespace, *, outage: bool) -> tuple[Ru
     logs = Path(args.logs or tempfile.mkdtemp(prefix="bench-follow-"))
     logs.mkdir(parents=True, exist_ok=True)
     lines_path, notices_path = logs / f"{table}.jsonl", logs / f"{table}.stderr"
+    command = (
+        [CHANGELAKE, "follow", "--table", table, "--archive", archive, "--es-url", url,
+         "--alias", alias, "--interval", str(args.interval), "--output", "json", "-s"]
+        if reader == FOLLOW
+        else [sys.executable, __file__, "--trigger", table, alias, url, archive,
+              str(args.interval)]
+    )  # fmt: skip
     with lines_path.open("w") as lines, notices_path.open("w") as notices:
-        follower = subprocess.Popen(
-            [CHANGELAKE, "follow", "--table", table, "--archive", archive, "--es-url", url,
-             "--alias", alias, "--interval", str(args.interval), "--output", "json", "-s"],
-            stdout=lines,
-            stderr=notices,
-        )  # fmt: skip
-    reader = subprocess.Popen(
+        ours = subprocess.Popen(command, stdout=lines, stderr=notices)
+    theirs = subprocess.Popen(
         [sys.executable, __file__, "--baseline", table, base_index, url, str(args.interval)],
         stdout=subprocess.PIPE,
         text=True,
     )
-    indexes = {FOLLOW: alias, BASELINE: base_index}
-    readers = [follower, reader]
+    indexes = {reader: alias, BASELINE: base_index}
     try:
-        assert reader.stdout is not None and reader.stdout.readline().strip() == "ready"
-        if not outage:
-            # Its own archive prefix and alias, made the way the first two were.
-            indexes[TRIGGER] = f"trigger-{table}"
-            trigger_archive = f"{archive}-trigger"
-            cli("poll", "--table", table, "--archive", trigger_archive, "--max-seconds", "30")
-            cli("rebuild", "--table", table, "--archive", trigger_archive, "--es-url", url,
-                "--alias", indexes[TRIGGER], "-s")  # fmt: skip
-            with (logs / f"{table}-trigger.jsonl").open("w") as trigger_lines:
-                trigger = subprocess.Popen(
-                    [sys.executable, __file__, "--trigger", table, indexes[TRIGGER], url,
-                     trigger_archive, str(args.interval)],
-                    stdout=trigger_lines,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )  # fmt: skip
-            readers.append(trigger)
-            assert trigger.stderr is not None and trigger.stderr.readline().strip() == "ready"
-        _wait_for_catch_up(lines_path)
+        assert theirs.stdout is not None and theirs.stdout.readline().strip() == "ready"
+        _wait_for_start(lines_path, notices_path, reader)
         result, servers = _write_and_watch(servers, args, table, indexes, outage)
     except BaseException:
-        print(f"  follow's lines and notices are in {logs}", flush=True)
+        print(f"  {reader}'s lines and notices are in {logs}", flush=True)
         raise
     finally:
-        for process in readers:
-            process.terminate()
-        code = follower.wait(60)
-        for process in readers[1:]:
-            process.wait(30)
-    if code != 0:
+        ours.terminate()
+        theirs.terminate()
+        code = ours.wait(60)
+        theirs.wait(30)
+    if reader == FOLLOW and code != 0:
         raise RuntimeError(f"changelake follow exited with {code} after SIGTERM; see {logs}")
     result.metric_lags = [
         line["IndexLagSeconds"]
         for line in map(json.loads, lines_path.read_text().splitlines())
         if "IndexLagSeconds" in line
     ]
-    result.notices = notices_path.read_text().splitlines()
+    result.notices = [line for line in notices_path.read_text().splitlines() if line != "ready"]
     items = scan(table)
     result.equal = {
         name: documents(servers.engine.url, index) == items for name, index in indexes.items()
@@ -477,15 +463,18 @@ def run(servers: Servers, args: argparse.Namespace, *, outage: bool) -> tuple[Ru
     return result, servers
 
 
-def _wait_for_catch_up(lines: Path, timeout: float = 120) -> None:
-    """Until follow's first catch-up has finished (its line says the index is up)."""
+def _wait_for_start(lines: Path, notices: Path, reader: str, timeout: float = 120) -> None:
+    """Until follow's first catch-up has finished (a line says the index is up), or trigger
+    mode's reader is ready."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if reader == TRIGGER and "ready" in notices.read_text().splitlines():
+            return
         for line in lines.read_text().splitlines():
             if json.loads(line).get("index") == "up":
                 return
         time.sleep(0.2)
-    raise RuntimeError("changelake follow did not catch up")
+    raise RuntimeError(f"{reader} did not start")
 
 
 def _write_and_watch(
@@ -546,7 +535,7 @@ def _write_and_watch(
         for name, target in zip(indexes, watched, strict=True)
     }
     outage_times = (times[0], times[1], times[2]) if outage else None
-    result = RunResult(len(lags[FOLLOW]), lags, outage=outage_times)
+    result = RunResult(len(lags[BASELINE]), lags, outage=outage_times)
     result.search_cycles = cycles
     result.late = sorted(writer.late)
     return result, servers
@@ -574,7 +563,8 @@ def print_table(title: str, lags: dict[str, list[float]]) -> tuple[float, float]
             ratios = " ".join(f"{a / b:5.1f}x" for a, b in zip(row, rows[BASELINE], strict=True))
             label = f"ratio {'follow' if name == FOLLOW else 'trigger'} / baseline"
             print(f"    {label:28} {ratios}")
-    return rows[FOLLOW][0], rows[FOLLOW][2]
+    (ours,) = [row for name, row in rows.items() if name != BASELINE]
+    return ours[0], ours[2]
 
 
 def windows(lags: list[tuple[float, float]], start: float) -> str:
@@ -602,8 +592,11 @@ def report(result: RunResult, args: argparse.Namespace) -> None:
     every = {name: [lag for _, lag in lags] for name, lags in result.lags.items()}
     p50, p99 = print_table("every write", every)
     if result.outage is None:
-        verdict = "met" if p50 <= TARGET_P50 and p99 <= TARGET_P99 else "MISSED"
-        print(f"    follow's targets p50 <= {TARGET_P50:g} s, p99 <= {TARGET_P99:g} s: {verdict}")
+        if FOLLOW in result.lags:
+            verdict = "met" if p50 <= TARGET_P50 and p99 <= TARGET_P99 else "MISSED"
+            print(
+                f"    follow's targets p50 <= {TARGET_P50:g} s, p99 <= {TARGET_P99:g} s: {verdict}"
+            )
     else:
         stopped, started, answering = result.outage
         print(
@@ -628,7 +621,7 @@ def report(result: RunResult, args: argparse.Namespace) -> None:
             f"max {max(lags):.1f} s over {len(lags)} lines"
         )
     for notice in result.notices:
-        print(f"  follow said: {notice[:160]}")
+        print(f"  it said: {notice[:160]}")
     equal = ", ".join(f"{name} {'yes' if same else 'NO'}" for name, same in result.equal.items())
     print(f"  index equals a Scan of the table: {equal}", flush=True)
 
@@ -675,13 +668,14 @@ def main() -> None:
                 f"{POLL_SECONDS:g} s",
                 flush=True,
             )
+            runs = []
             if not args.only_outage:
-                print("run 1: the engine up")
-                result, servers = run(servers, args, outage=False)
-                report(result, args)
+                runs += [("the engine up", FOLLOW, False), ("trigger mode", TRIGGER, False)]
             if not args.no_outage:
-                print(f"run 2: the engine stopped for {args.outage:g} s")
-                result, servers = run(servers, args, outage=True)
+                runs.append((f"the engine stopped for {args.outage:g} s", FOLLOW, True))
+            for number, (title, reader, outage) in enumerate(runs, start=1):
+                print(f"run {number}: {title}: {reader} and the baseline", flush=True)
+                result, servers = run(servers, args, reader, outage=outage)
                 started[2] = servers.engine
                 report(result, args)
         finally:
