@@ -13,7 +13,7 @@ LAMBDA_PYTHON ?= 3.11
 OPENSEARCH_DIR := .cache/opensearch
 OPENSEARCH_STAMP := $(OPENSEARCH_DIR)/.installed
 
-.PHONY: install opensearch chromium spark dist test lint demo demo-dynamodb bench-archive package bench-lambda-import bench-lambda-batch bench-compact bench-rebuild bench-dynamodb bench-sql bench-verify bench-report bench-spark clean
+.PHONY: install opensearch chromium spark dist test lint demo demo-dynamodb bench-archive package bench-lambda-import bench-lambda-batch bench-compact bench-rebuild bench-dynamodb bench-sql bench-verify bench-report bench-spark bench-follow clean
 
 # The compiled hot path of the archiver (native/, Rust via maturin): optional at run time, where
 # the Python code gives the same results, but built here so that tests and benchmarks run it.
@@ -108,6 +108,11 @@ bench-sql: install
 # changelake report over the 5M-change archive: seconds and page size against the targets.
 bench-report: install
 	$(BIN)/python bench/report.py
+
+# Seconds from a write in DynamoDB Local to a search hit, through changelake follow and through a
+# function indexing each stream batch straight into the engine; then with the engine stopped.
+bench-follow: install opensearch
+	$(BIN)/python bench/follow.py
 
 clean:
 	rm -rf $(VENV) .services changelake-data build

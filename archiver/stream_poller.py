@@ -101,7 +101,7 @@ def poll_stream(
     state = load_stream_state(store, table_name)
     gap = find_gap(state, stream_arn, started_at)
     if gap is not None:
-        _record_gap(store, state, gap)
+        record_gap(store, state, gap)
         raise StreamGapError(gap.message())
     result = PollResult(table_name=table_name, stream_arn=stream_arn)
     shards = order_shards(list(iter_shards(streams_client, stream_arn)))
@@ -125,7 +125,7 @@ def poll_stream(
         deadline,
         state,
         totals=result,
-        on_gap=lambda found: _record_gap(store, state, found),
+        on_gap=lambda found: record_gap(store, state, found),
     )
     _take_turns(turns, reader, progress, deadline, result.shards)
     result.records = reader.records
@@ -228,7 +228,7 @@ def _note_caught_up(
             )
 
 
-def _record_gap(store: ObjectStore, state: StreamState | None, gap: StreamGap) -> None:
+def record_gap(store: ObjectStore, state: StreamState | None, gap: StreamGap) -> None:
     """Keep the gap in the stream state so that every later run and ``stats`` report it."""
     if state is None or state.gap is not None:
         return

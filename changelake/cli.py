@@ -20,6 +20,7 @@ from changelake.schemas.exceptions import ChangelakeError
 COMMAND_MODULES = {
     "archive": "changelake.commands.archive",
     "compact": "changelake.commands.compact",
+    "follow": "changelake.commands.follow",
     "history": "changelake.commands.history",
     "import-export": "changelake.commands.import_export",
     "mapping": "changelake.commands.mapping",

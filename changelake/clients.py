@@ -123,6 +123,15 @@ def streams_client() -> Any:
     return boto3.session.Session().client("dynamodbstreams", config=_aws_config())
 
 
+def secret_string(arn: str) -> str:
+    """The value of a Secrets Manager secret (the search URL of the sync Lambda)."""
+    import boto3
+
+    client = boto3.session.Session().client("secretsmanager", config=_aws_config())
+    value: str = client.get_secret_value(SecretId=arn)["SecretString"]
+    return value
+
+
 def _aws_config() -> Config:
     from botocore.config import Config
 

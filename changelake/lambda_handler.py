@@ -95,10 +95,13 @@ def poll(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.warning(json.dumps({"changelake": "poll", "stopped": str(error)}))
         return {"stopped": str(error)}
     summary = result.to_dict()
-    counts = {"ArchivedRecords": result.archived, "QuarantinedRecords": len(result.quarantined)}
+    counts = {
+        "ArchivedRecords": result.archived,
+        "QuarantinedRecords": len(result.quarantined),
+        # The poller's IteratorAge: the alarm in poller mode reads it (deploy/template.yaml).
+        OLDEST_UNREAD_METRIC: round(result.oldest_unread_seconds * 1000),
+    }
     fields = summary_to_log_fields(summary)
-    # The poller's IteratorAge: the alarm in poller mode reads it (deploy/template.yaml).
-    ages = {OLDEST_UNREAD_METRIC: round(result.oldest_unread_seconds * 1000)}
-    document = summary_to_emf("poll", fields, counts, milliseconds=ages)
+    document = summary_to_emf("poll", fields, counts, units={OLDEST_UNREAD_METRIC: "Milliseconds"})
     sys.stdout.write(json.dumps(document) + "\n")
     return summary

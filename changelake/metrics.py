@@ -41,21 +41,26 @@ def summary_to_log_fields(summary: Mapping[str, Any]) -> dict[str, Any]:
 def summary_to_emf(
     kind: str,
     summary: Mapping[str, Any],
-    counts: Mapping[str, int],
+    counts: Mapping[str, float],
     *,
     function_name: str | None = None,
     timestamp_ms: int | None = None,
-    milliseconds: Mapping[str, int] | None = None,
+    units: Mapping[str, str] | None = None,
+    dimensions: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """An EMF document: ``counts`` as Count metrics, ``summary`` as searchable log fields.
+    """An EMF document: ``counts`` as metrics (Count unless ``units`` names another), ``summary``
+    as searchable log fields.
 
-    ``milliseconds`` are durations and ages, in the unit of Lambda's own ``IteratorAge``.
+    ``units`` names the unit of a duration or age (``Milliseconds``, as Lambda's own
+    ``IteratorAge``; ``Seconds``).
     The metrics carry one dimension, the function's name, so that two deployments in one account
-    keep separate alarms; outside Lambda (no function name) they carry none.
+    keep separate alarms; outside Lambda (no function name) they carry none, unless
+    ``dimensions`` gives them their own (``changelake follow``: the table).
     """
-    durations = dict(milliseconds or {})
-    function_name = function_name or os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
-    dimensions = {FUNCTION_DIMENSION: function_name} if function_name else {}
+    if dimensions is None:
+        function_name = function_name or os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        dimensions = {FUNCTION_DIMENSION: function_name} if function_name else {}
+    units = units or {}
     return {
         "_aws": {
             "Timestamp": timestamp_ms if timestamp_ms is not None else int(time.time() * 1000),
@@ -63,8 +68,9 @@ def summary_to_emf(
                 {
                     "Namespace": NAMESPACE,
                     "Dimensions": [sorted(dimensions)],
-                    "Metrics": [{"Name": name, "Unit": "Count"} for name in counts]
-                    + [{"Name": name, "Unit": "Milliseconds"} for name in durations],
+                    "Metrics": [
+                        {"Name": name, "Unit": units.get(name, "Count")} for name in counts
+                    ],
                 }
             ],
         },
@@ -72,5 +78,4 @@ def summary_to_emf(
         **summary,
         **dimensions,
         **counts,
-        **durations,
     }

@@ -78,6 +78,7 @@ def sync_alias(
     options: ReplayOptions | None = None,
     on_start: Callable[[int], None] = lambda total: None,
     on_progress: Callable[[int], None] = lambda actions: None,
+    save_watermark: bool = True,
 ) -> SyncSummary:
     """Bring ``index`` (behind ``alias``) up to date with the archive, by ``recipe``.
 
@@ -85,6 +86,9 @@ def sync_alias(
     lease; the alias must still be on ``index``. ``options.transform`` is the loaded
     ``recipe.transform``. The watermark moves only if no document was refused, so refused ones
     are sent again by the next sync.
+
+    ``save_watermark=False`` leaves the watermark where it was (``changelake follow`` moves it
+    only now and then): the next sync then reads a little more than it must, never less.
     """
     started = time.monotonic()
     options = options or ReplayOptions()
@@ -151,7 +155,7 @@ def sync_alias(
             f"the watermark stays at {summary.watermark_from or 'the start'}: "
             f"{len(stats.failures)} documents were refused, and the next sync sends them again"
         )
-    elif high is not None and (newest is None or high > newest):
+    elif save_watermark and high is not None and (newest is None or high > newest):
         newest = high
     after = replace(state, recipe=recipe, watermark=newest)
     if after != state:

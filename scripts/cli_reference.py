@@ -31,6 +31,7 @@ WIDTH = 80
 EXPLAINED_IN = {
     "archive": ("archive-format.md#saved-events-changelake-archive", "archive format"),
     "compact": ("operations.md#compaction", "operations: compaction"),
+    "follow": ("operations.md#following-a-table", "operations: following a table"),
     "history": ("sql.md#history", "SQL, history and stats"),
     "import-export": ("operations.md#initial-load-snapshots-and-exports", "initial load"),
     "poll": ("operations.md#polling-the-stream", "operations: polling the stream"),

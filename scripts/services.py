@@ -216,15 +216,21 @@ def start_opensearch(workdir: Path, *, quick_start: bool = True) -> Service:
     """A real OpenSearch 2.19 node (Lucene) in one JVM: 512 MB heap, no security plugin.
 
     ``quick_start`` compiles with C1 only: ready in about half the time on two busy cores, which
-    is what tests want; benchmarks turn it off so the node indexes at full speed.
+    is what tests want; benchmarks turn it off so the node indexes at full speed. Started again in
+    the same directory, it keeps its data and its ports (a restart).
     """
     classes, lib = OPENSEARCH_CACHE / "build" / "classes", OPENSEARCH_CACHE / "lib"
     if not classes.is_dir() or not lib.is_dir():
         raise RuntimeError(f"no OpenSearch jars in {OPENSEARCH_CACHE}; run `make opensearch`")
     workdir.mkdir(parents=True, exist_ok=True)
-    http_port = transport_port = free_port()
-    while transport_port == http_port:
-        transport_port = free_port()
+    ports_file = workdir / "ports.json"
+    if ports_file.exists():
+        http_port, transport_port = json.loads(ports_file.read_text())
+    else:
+        http_port = transport_port = free_port()
+        while transport_port == http_port:
+            transport_port = free_port()
+        ports_file.write_text(json.dumps([http_port, transport_port]))
     command = [
         "java", "-Xms512m", "-Xmx512m", "-Djava.awt.headless=true", "-Dlog4j2.disable.jmx=true",
         *(["-XX:TieredStopAtLevel=1"] if quick_start else []),

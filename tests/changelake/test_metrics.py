@@ -87,3 +87,23 @@ def test_a_batch_of_1000_poison_records_logs_one_small_line(
     assert len(document["quarantined_first"]) == LISTED_PER_FIELD
     assert "y" * 20 not in line  # no value previews: those stay in the quarantine objects
     assert response == {"batchItemFailures": []}
+
+
+def test_lags_are_seconds_and_a_follower_is_told_apart_by_its_table() -> None:
+    document = summary_to_emf(
+        "follow",
+        {"index": "up"},
+        {"ArchivedRecords": 5, "IndexLagSeconds": 1.25},
+        units={"IndexLagSeconds": "Seconds"},
+        dimensions={"Table": "posts"},
+        function_name="ignored-when-dimensions-are-given",
+    )
+    directive = document["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Dimensions"] == [["Table"]]
+    assert directive["Metrics"] == [
+        {"Name": "ArchivedRecords", "Unit": "Count"},
+        {"Name": "IndexLagSeconds", "Unit": "Seconds"},
+    ]
+    assert document["Table"] == "posts"
+    assert document["IndexLagSeconds"] == 1.25
+    assert "FunctionName" not in document

@@ -130,7 +130,7 @@ def test_code_uri_runtime_and_architecture_agree_with_make_package(
 
 def test_mode_chooses_trigger_or_poller_resources(template: dict[str, Any]) -> None:
     resources = template["Resources"]
-    assert template["Parameters"]["Mode"]["AllowedValues"] == ["trigger", "poller"]
+    assert template["Parameters"]["Mode"]["AllowedValues"] == ["trigger", "poller", "follow"]
     for name in ("ArchiveFunction", "ArchiveEventSourceMapping", "FailedBatchesBucket"):
         assert resources[name]["Condition"] == "IsTriggerMode"
     assert resources["PollerFunction"]["Condition"] == "IsPollerMode"
