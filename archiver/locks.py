@@ -183,6 +183,20 @@ def acquire_lock(
     raise LockHeldError(f"{store.location.url(key)} is contended; try again later")
 
 
+def wait_for_lock(
+    store: ObjectStore, key: str, *, owner: str | None, duration: timedelta, wait: timedelta
+) -> Lease:
+    """``acquire_lock``, tried again every quarter second while the lock is held, up to ``wait``."""
+    give_up_at = time.monotonic() + wait.total_seconds()
+    while True:
+        try:
+            return acquire_lock(store, key, owner=owner, duration=duration)
+        except LockHeldError:
+            if time.monotonic() >= give_up_at:
+                raise
+            time.sleep(0.25)
+
+
 @contextmanager
 def held_lock(
     store: ObjectStore,
@@ -190,13 +204,15 @@ def held_lock(
     *,
     owner: str | None = None,
     duration: timedelta = DEFAULT_LEASE,
+    wait: timedelta = timedelta(0),
 ) -> Iterator[Lease]:
     """Hold the lock for the ``with`` block, renewed on a timer, released however the block ends.
 
-    If the block failed because the store is down, releasing fails too: the block's own error is
-    raised (it says what went wrong), and the lock stays until it expires or is deleted.
+    A held lock is tried again for up to ``wait`` before :class:`LockHeldError`. If the block
+    failed because the store is down, releasing fails too: the block's own error is raised (it
+    says what went wrong), and the lock stays until it expires or is deleted.
     """
-    lease = acquire_lock(store, key, owner=owner, duration=duration)
+    lease = wait_for_lock(store, key, owner=owner, duration=duration, wait=wait)
     try:
         with lease.kept_alive():
             yield lease

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -44,18 +45,24 @@ def replay_options(
     )
 
 
+# ``changelake follow`` and the sync Lambda hold the lease a second or so per step: a command
+# started meanwhile waits for the step to end rather than fail.
+LEASE_WAIT = timedelta(seconds=10)
+
+
 @contextmanager
 def alias_lease(location: ArchiveLocation, table_name: str, alias: str) -> Iterator[Lease]:
     """Hold the lease that makes rebuild, sync and repair of ``alias`` take turns.
 
-    It lasts 15 minutes, or ``CHANGELAKE_LEASE_SECONDS``, and is renewed every third of that.
+    It lasts 15 minutes, or ``CHANGELAKE_LEASE_SECONDS``, and is renewed every third of that. A
+    lease held by another writer is waited for up to ``LEASE_WAIT``.
     """
     try:
         duration = lease_duration(DEFAULT_LEASE)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     key = lock_key(table_name, f"sync-{alias}")
-    with held_lock(make_store(location), key, duration=duration) as lease:
+    with held_lock(make_store(location), key, duration=duration, wait=LEASE_WAIT) as lease:
         yield lease
 
 

@@ -161,3 +161,19 @@ def test_release_never_deletes_a_lock_taken_over_meanwhile(archive_uri: str) -> 
     assert json.loads(store.get_bytes(KEY))["owner"] == "new"
     racing.new_holder.release()
     assert list(store.list_keys("_locks/")) == []
+
+
+def test_a_held_lock_is_waited_for_up_to_the_wait(archive_uri: str) -> None:
+    store = make_store(parse_archive_uri(archive_uri))
+    first = acquire_lock(store, "_locks/wait.json", owner="step")
+    threading.Timer(0.5, first.release).start()
+    with held_lock(store, "_locks/wait.json", owner="rebuild", wait=timedelta(seconds=5)) as lease:
+        assert lease.owner == "rebuild"
+    acquire_lock(store, "_locks/wait.json", owner="step")
+    started = time.monotonic()
+    with (
+        pytest.raises(LockHeldError, match="held by 'step'"),
+        held_lock(store, "_locks/wait.json", owner="rebuild", wait=timedelta(seconds=0.6)),
+    ):
+        pass
+    assert time.monotonic() - started >= 0.6
