@@ -9,6 +9,7 @@ runner (``changelake.rebuild.spark_runner``) over a cluster's executors.
 
 from __future__ import annotations
 
+from contextlib import closing
 from typing import TYPE_CHECKING, Any, Protocol
 
 from changelake.rebuild.document_ids import check_document_ids
@@ -45,7 +46,11 @@ class LatestRunner(Protocol):
         ...
 
     def check_images_in_stream(self) -> None:
-        """Raise if latest upserts lack their images because of the stream's view type."""
+        """Raise if latest upserts lack their images because of the stream's view type.
+
+        Asked first, before the index is created: it reads one narrow column of the selected
+        records, and the latest records only when a stream without images fed the table.
+        """
         ...
 
     def check_document_ids(self, id_rule: str) -> None:
@@ -88,8 +93,9 @@ class DuckDBRunner:
         return count_without_image(self.connection)
 
     def check_images_in_stream(self) -> None:
-        """Check the selection's records from streams without new images (once counted)."""
-        check_images_in_stream(self.connection, self.selection)
+        """Check on a second connection to the database, while the latest records are picked."""
+        with closing(self.connection.cursor()) as cursor:
+            check_images_in_stream(cursor, self.selection)
 
     def check_document_ids(self, id_rule: str) -> None:
         """Check the rule over the materialized latest records' keys."""

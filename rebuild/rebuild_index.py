@@ -151,6 +151,7 @@ def rebuild_index(
             if latest is None:
                 latest = stack.enter_context(latest_in_background(connection, selection))
             runner = DuckDBRunner(connection, latest, selection)
+        runner.check_images_in_stream()
         old = check_alias(sink, alias)
         watermark = runner.watermark()
         if watermark is None:
@@ -171,7 +172,6 @@ def rebuild_index(
         )
         if dry_run:
             counts = runner.counts()
-            runner.check_images_in_stream()
             runner.check_document_ids(recipe.id_rule)
             summary.skipped = runner.count_without_image()
             runner.close()
@@ -192,7 +192,6 @@ def rebuild_index(
             # Listed while DuckDB still works: once the alias moves, only deleting is left.
             prune = plan_prune(sink, alias, index, lease, summary.warnings)
             counts = runner.counts()
-            runner.check_images_in_stream()
             runner.check_document_ids(recipe.id_rule)
             on_start(counts.upserts)
             result = runner.load(sink, index, options, on_progress)

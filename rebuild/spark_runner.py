@@ -25,10 +25,11 @@ from changelake.rebuild.spark_latest import (
     check_document_ids,
     latest_records,
     read_changes,
+    selection_filter,
     upserts_to_load,
 )
 from changelake.schemas.exceptions import RebuildError
-from changelake.schemas.sql_views import IMAGE_NOT_IN_STREAM
+from changelake.schemas.sql_views import IMAGE_NOT_IN_STREAM, NO_NEW_IMAGE_VIEW_TYPES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -150,9 +151,15 @@ class SparkRunner:
     def check_images_in_stream(self) -> None:
         """Refuse latest upserts that lack images because of the stream (``IMAGE_NOT_IN_STREAM``).
 
-        The same question and refusal as ``latest_images.check_images_in_stream``, asked of the
-        kept latest records.
+        ``latest_images.check_images_in_stream``'s questions and refusal: whether any selected
+        record comes from a stream without new images (one narrow column), and only then which
+        latest records lack their images.
         """
+        if self.changes is None:
+            return
+        without = F.col("stream_view_type").isin(*NO_NEW_IMAGE_VIEW_TYPES)
+        if self.changes.where(selection_filter(self.selection) & without).isEmpty():
+            return
         missing = (
             self.latest()
             .where(F.expr(IMAGE_NOT_IN_STREAM))
