@@ -197,7 +197,7 @@ def _parsed(entry: str | None) -> tuple[str, ...] | None:
 
 # No shrinking: each example is a Spark job, and the failing batch's difference is printed anyway.
 @settings(
-    max_examples=8,
+    max_examples=6,
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
