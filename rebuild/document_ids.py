@@ -1,5 +1,9 @@
 """Document ids: the one rule that names an item's document, written as DuckDB SQL.
 
+The Spark runner's form (``spark_latest.document_id_column``) is built from the same pieces
+(``template_pieces``, ``key_value_pattern``, ``UNESCAPES``) and held to this definition by
+``tests/rebuild/test_spark_document_ids.py``.
+
 The default rule, ``item_key``, is the item's canonical key (``id=post#9``: names and values
 joined as ``schemas.change_record.keys_to_item_key`` writes them). A template over the key
 attributes names documents the way an application fetches them: ``{postId}`` gives ``post#9``,
@@ -44,17 +48,41 @@ def template_attributes(rule: str) -> list[str]:
     return names
 
 
+# How the item key spells '%', '&' and '=' in names and values (``keys_to_item_key``), in the
+# order that undoes it: '%25' last, since the other two sequences never contain a bare '%'.
+UNESCAPES = (("%3D", "="), ("%26", "&"), ("%25", "%"))
+
+
 def _escaped(text: str) -> str:
     """A key name or value as the item key spells it (``keys_to_item_key``'s escaping)."""
-    return text.replace("%", "%25").replace("&", "%26").replace("=", "%3D")
+    for escaped, character in reversed(UNESCAPES):
+        text = text.replace(character, escaped)
+    return text
+
+
+def key_value_pattern(name: str) -> str:
+    """The regular expression whose group 1 is key attribute ``name``'s escaped text in
+    ``'&' || item_key`` (RE2 and Java read it alike)."""
+    return "&" + re.escape(_escaped(name)) + "=([^&]*)"
+
+
+def key_present_text(name: str) -> str:
+    """The text ``'&' || item_key`` contains when the key has attribute ``name``."""
+    return "&" + _escaped(name) + "="
+
+
+def template_pieces(rule: str) -> list[str]:
+    """A template split into literal text (even positions) and attribute names (odd ones)."""
+    template_attributes(rule)  # validates
+    return _PLACEHOLDER.split(rule)
 
 
 def key_value_sql(name: str, item_key: str = "item_key") -> str:
     """SQL for the text of key attribute ``name`` read back from an item key ('' if absent)."""
-    pattern = quote_literal("&" + re.escape(_escaped(name)) + "=([^&]*)")
-    raw = f"regexp_extract('&' || {item_key}, {pattern}, 1)"
-    # Undo the escaping; '%25' last, since the other two sequences never contain a bare '%'.
-    return f"replace(replace(replace({raw}, '%3D', '='), '%26', '&'), '%25', '%')"
+    text = f"regexp_extract('&' || {item_key}, {quote_literal(key_value_pattern(name))}, 1)"
+    for escaped, character in UNESCAPES:
+        text = f"replace({text}, {quote_literal(escaped)}, {quote_literal(character)})"
+    return text
 
 
 def _hashed_if_long(text_sql: str) -> str:
@@ -66,11 +94,10 @@ def _hashed_if_long(text_sql: str) -> str:
 
 def document_id_sql(rule: str = CANONICAL_ID, item_key: str = "item_key") -> str:
     """SQL for the ``_id`` of the item whose canonical key is in column ``item_key``."""
-    template_attributes(rule)  # validates
     if rule == CANONICAL_ID:
         return _hashed_if_long(item_key)
     parts = []
-    for position, piece in enumerate(_PLACEHOLDER.split(rule)):
+    for position, piece in enumerate(template_pieces(rule)):
         if position % 2:
             parts.append(key_value_sql(piece, item_key))
         elif piece:
@@ -97,17 +124,13 @@ def check_document_ids(
     if not names:
         return
     present = " AND ".join(
-        f"contains('&' || item_key, {quote_literal('&' + _escaped(name) + '=')})" for name in names
+        f"contains('&' || item_key, {quote_literal(key_present_text(name))})" for name in names
     )
     row = connection.execute(
         f"SELECT item_key FROM ({keys_sql}) WHERE NOT ({present}) ORDER BY item_key LIMIT 1"
     ).fetchone()
     if row is not None:
-        (item_key,) = row
-        raise RebuildError(
-            f"--id {rule!r} names {', '.join(names)}, but item {item_key!r} has key attributes "
-            f"{', '.join(key_attribute_names(item_key))} only; name those in the template"
-        )
+        raise missing_attribute_error(rule, row[0])
     document_id = document_id_sql(rule)
     # Distinct keys first: the id is computed once per item, not once per change.
     row = connection.execute(
@@ -119,9 +142,22 @@ def check_document_ids(
         "GROUP BY document_id HAVING count(*) > 1 ORDER BY document_id LIMIT 1"
     ).fetchone()
     if row is not None:
-        document_id, first, second = row
-        every = "/".join(f"{{{name}}}" for name in key_attribute_names(first))
-        raise RebuildError(
-            f"--id {rule!r} gives items {first!r} and {second!r} the same _id {document_id!r}; "
-            f"name every key attribute in the template, e.g. --id '{every}'"
-        )
+        raise shared_id_error(rule, *row)
+
+
+def missing_attribute_error(rule: str, item_key: str) -> RebuildError:
+    """The refusal of a template naming an attribute that item ``item_key`` lacks."""
+    return RebuildError(
+        f"--id {rule!r} names {', '.join(template_attributes(rule))}, but item {item_key!r} has "
+        f"key attributes {', '.join(key_attribute_names(item_key))} only; name those in the "
+        "template"
+    )
+
+
+def shared_id_error(rule: str, document_id: str, first: str, second: str) -> RebuildError:
+    """The refusal of a template that gives items ``first`` and ``second`` one ``_id``."""
+    every = "/".join(f"{{{name}}}" for name in key_attribute_names(first))
+    return RebuildError(
+        f"--id {rule!r} gives items {first!r} and {second!r} the same _id {document_id!r}; "
+        f"name every key attribute in the template, e.g. --id '{every}'"
+    )

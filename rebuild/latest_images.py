@@ -214,13 +214,18 @@ def check_images_in_stream(connection: Any, selection: Selection) -> None:
         return
     missing = connection.execute(images_not_in_stream_sql(where=where)).fetchall()
     if missing:
-        counts = ", ".join(f"{items} from a {view_type} stream" for view_type, items in missing)
-        raise RebuildError(
-            f"table {selection.table_name}: the newest records of {sum(n for _, n in missing)} "
-            f"items carry no image ({counts}), so there is nothing to index for them; set the "
-            "table's stream to NEW_IMAGE or NEW_AND_OLD_IMAGES, take a snapshot (changelake "
-            "snapshot), poll, then rebuild"
-        )
+        raise images_not_in_stream_error(selection.table_name, missing)
+
+
+def images_not_in_stream_error(table_name: str, missing: list[tuple[str, int]]) -> RebuildError:
+    """The refusal of a table whose items' newest records lack images: (view type, items)."""
+    counts = ", ".join(f"{items} from a {view_type} stream" for view_type, items in missing)
+    return RebuildError(
+        f"table {table_name}: the newest records of {sum(n for _, n in missing)} "
+        f"items carry no image ({counts}), so there is nothing to index for them; set the "
+        "table's stream to NEW_IMAGE or NEW_AND_OLD_IMAGES, take a snapshot (changelake "
+        "snapshot), poll, then rebuild"
+    )
 
 
 def count_without_image(connection: Any) -> int:

@@ -9,17 +9,23 @@ runner (``changelake.rebuild.spark_runner``) over a cluster's executors.
 
 from __future__ import annotations
 
+from contextlib import closing
 from typing import TYPE_CHECKING, Any, Protocol
 
 from changelake.rebuild.document_ids import check_document_ids
-from changelake.rebuild.latest_images import LATEST_TABLE, count_without_image, drop_latest
+from changelake.rebuild.latest_images import (
+    LATEST_TABLE,
+    check_images_in_stream,
+    count_without_image,
+    drop_latest,
+)
 from changelake.rebuild.replay import replay_latest
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
-    from changelake.rebuild.latest_images import LatestCounts, PendingLatest
+    from changelake.rebuild.latest_images import LatestCounts, PendingLatest, Selection
     from changelake.rebuild.replay import ReplayOptions, ReplayResult
     from changelake.rebuild.search_sink import SearchSink
 
@@ -37,6 +43,14 @@ class LatestRunner(Protocol):
 
     def count_without_image(self) -> int:
         """Latest upserts that have no image (for a dry run's plan)."""
+        ...
+
+    def check_images_in_stream(self) -> None:
+        """Raise if latest upserts lack their images because of the stream's view type.
+
+        Asked first, before the index is created: it reads one narrow column of the selected
+        records, and the latest records only when a stream without images fed the table.
+        """
         ...
 
     def check_document_ids(self, id_rule: str) -> None:
@@ -61,9 +75,10 @@ class LatestRunner(Protocol):
 class DuckDBRunner:
     """The latest records materialized by DuckDB in this process, replayed by its bulk loader."""
 
-    def __init__(self, connection: Any, pending: PendingLatest) -> None:
+    def __init__(self, connection: Any, pending: PendingLatest, selection: Selection) -> None:
         self.connection = connection
         self.pending = pending
+        self.selection = selection
 
     def watermark(self) -> datetime | None:
         """The newest ``archived_at`` of the table (computed on a second connection)."""
@@ -76,6 +91,11 @@ class DuckDBRunner:
     def count_without_image(self) -> int:
         """Latest upserts that have no image."""
         return count_without_image(self.connection)
+
+    def check_images_in_stream(self) -> None:
+        """Check on a second connection to the database, while the latest records are picked."""
+        with closing(self.connection.cursor()) as cursor:
+            check_images_in_stream(cursor, self.selection)
 
     def check_document_ids(self, id_rule: str) -> None:
         """Check the rule over the materialized latest records' keys."""

@@ -147,10 +147,11 @@ def rebuild_index(
         sink = GuardedSink(sink, lease)
     with ExitStack() as stack:
         if runner is None:
+            selection = recipe.selection(as_of=as_of)
             if latest is None:
-                selection = recipe.selection(as_of=as_of)
                 latest = stack.enter_context(latest_in_background(connection, selection))
-            runner = DuckDBRunner(connection, latest)
+            runner = DuckDBRunner(connection, latest, selection)
+        runner.check_images_in_stream()
         old = check_alias(sink, alias)
         watermark = runner.watermark()
         if watermark is None:

@@ -19,11 +19,17 @@ from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from changelake.rebuild.bulk import BulkStats, ItemFailure
-from changelake.rebuild.document_ids import CANONICAL_ID
-from changelake.rebuild.latest_images import LatestCounts
+from changelake.rebuild.latest_images import LatestCounts, images_not_in_stream_error
 from changelake.rebuild.replay import ReplayResult, bulk_loader, load_batches
-from changelake.rebuild.spark_latest import latest_records, read_changes, upserts_to_load
+from changelake.rebuild.spark_latest import (
+    check_document_ids,
+    latest_records,
+    read_changes,
+    selection_filter,
+    upserts_to_load,
+)
 from changelake.schemas.exceptions import RebuildError
+from changelake.schemas.sql_views import IMAGE_NOT_IN_STREAM, NO_NEW_IMAGE_VIEW_TYPES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -99,11 +105,6 @@ class SparkRunner:
         selection: Selection,
         make_sink: Callable[[], SearchSink],
     ) -> None:
-        if selection.id_rule != CANONICAL_ID or selection.ttl_deletes != "delete":
-            raise RebuildError(
-                "--runner spark names documents by the canonical key and deletes on every "
-                "REMOVE; leave --id and --ttl-deletes at their defaults, or use --runner duckdb"
-            )
         self.spark = spark
         self.selection = selection
         self.make_sink = make_sink
@@ -131,7 +132,7 @@ class SparkRunner:
         if self._latest is None:
             if self.changes is None:
                 raise RebuildError(f"table {self.selection.table_name!r} has no changes")
-            latest = latest_records(self.changes, self.selection.as_of)
+            latest = latest_records(self.changes, self.selection)
             self._latest = latest.persist(StorageLevel.DISK_ONLY)
         return self._latest
 
@@ -147,8 +148,33 @@ class SparkRunner:
             upserts=row["upserts"] if row else 0, removes=row["removes"] if row else 0
         )
 
+    def check_images_in_stream(self) -> None:
+        """Refuse latest upserts that lack images because of the stream (``IMAGE_NOT_IN_STREAM``).
+
+        ``latest_images.check_images_in_stream``'s questions and refusal: whether any selected
+        record comes from a stream without new images (one narrow column), and only then which
+        latest records lack their images.
+        """
+        if self.changes is None:
+            return
+        without = F.col("stream_view_type").isin(*NO_NEW_IMAGE_VIEW_TYPES)
+        if self.changes.where(selection_filter(self.selection) & without).isEmpty():
+            return
+        missing = (
+            self.latest()
+            .where(F.expr(IMAGE_NOT_IN_STREAM))
+            .groupBy("stream_view_type")
+            .count()
+            .orderBy("stream_view_type")
+            .collect()
+        )
+        if missing:
+            found = [(row["stream_view_type"], row["count"]) for row in missing]
+            raise images_not_in_stream_error(self.selection.table_name, found)
+
     def check_document_ids(self, id_rule: str) -> None:
-        """The canonical key is unique per item: nothing to check."""
+        """Refuse an ``--id`` template the latest records' keys cannot fill, or fill alike."""
+        check_document_ids(self.latest(), id_rule)
 
     def count_without_image(self) -> int:
         """Latest upserts that have no image."""
@@ -168,7 +194,9 @@ class SparkRunner:
         version: a task Spark ran again after losing it re-sent what its first attempt had
         written. Those count as indexed, so the load check compares like with like.
         """
-        upserts = upserts_to_load(self.latest(), entries=options.transform is None)
+        upserts = upserts_to_load(
+            self.latest(), self.selection.id_rule, entries=options.transform is None
+        )
         send = partial(load_partition, make_sink=self.make_sink, index=index, options=options)
         schema = ", ".join(f"{field.name} {_spark_type(field.type)}" for field in PARTITION_RESULT)
         rows = [row.asDict() for row in upserts.mapInArrow(send, schema).collect()]

@@ -34,7 +34,7 @@ from changelake.options import (
 from changelake.progress import progress
 from changelake.rebuild.document_ids import CANONICAL_ID
 from changelake.rebuild.documents import load_transform, transform_digest
-from changelake.rebuild.latest_images import check_images_in_stream, latest_in_background
+from changelake.rebuild.latest_images import latest_in_background
 from changelake.rebuild.mapping_plan import plan_index_body, plan_rebuild_mapping
 from changelake.rebuild.rebuild_index import RebuildSummary, rebuild_index
 from changelake.rebuild.recipe import Recipe, archive_url
@@ -193,7 +193,6 @@ def rebuild(
                 location, table, skip_corrupt=skip_corrupt, memory_limit=memory_limit
             )
             stack.enter_context(naming_archive_files(connection, location, table))
-            check_images_in_stream(connection, selection)
             # DuckDB works out the latest records while the search client is imported and set up.
             latest = stack.enter_context(
                 latest_in_background(connection, selection, typed_images=census)

@@ -13,6 +13,7 @@ import pytest
 
 from bench.synthetic_archive import write_synthetic_archive
 from changelake.clients import open_archive
+from changelake.rebuild.latest_images import Selection
 from changelake.rebuild.spark_latest import latest_records
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA
@@ -104,7 +105,8 @@ def test_spark_sql_reads_the_layout_through_the_glue_definition(
             F.col("_metadata.file_path").alias("source_file"),
             F.col("_metadata.row_index").alias("source_row"),
         )
-        found = latest_records(changes).select("item_key", "version", "event_name", "new_image")
+        latest = latest_records(changes, Selection("posts"))
+        found = latest.select("item_key", "version", "event_name", "new_image")
         by_spark = {tuple(row) for row in found.collect()}
     finally:
         spark.sql("DROP TABLE glue_changes")
