@@ -237,6 +237,8 @@ def fit_changes_to_index(
             raise RebuildError(_sync_refusal(index, misfits, max_errors))
         listed = ", ".join(quote_literal(key) for key in held)
         connection.execute(f"DELETE FROM {LATEST_TABLE} WHERE item_key IN ({listed})")
+        # The fields to add come from what is sent: a held-back value must not shape them.
+        census = load_type_census(connection, table_name)
     added = {}
     if live.get("dynamic", True) in (True, "true"):
         inferred = census_to_mapping(census, long_numbers=False).body["mappings"]["properties"]

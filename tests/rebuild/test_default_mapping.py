@@ -29,6 +29,7 @@ from tests.helpers import make_record
 from tests.rebuild.conftest import Posts
 from tests.rebuild.mapping_histories import (
     AT,
+    Change,
     History,
     assert_documents,
     histories,
@@ -356,3 +357,26 @@ def test_huge_and_tiny_numbers_and_numeric_keys_keep_every_digit(posts: Posts) -
     properties = posts.engine.sink.get_mappings(posts.alias)["properties"]
     assert properties["id"] == {"type": "keyword"}
     assert {properties[name]["type"] for name in numbers} == {"double"}
+
+
+def test_a_held_back_value_does_not_shape_the_fields_a_sync_adds(
+    search_engine: SearchEngine,
+) -> None:
+    # x is an object in the index; one item makes it a string (held back), another adds x.y.j
+    # holding a number and a string: the field must be added from what is sent (text).
+    history = History(
+        changes=(
+            Change(0, {"x": {"M": {"b": {"S": ""}}}}),
+            Change(1, {"a": {"S": "q"}}),
+            Change(1, {"x": {"S": ""}}),
+            Change(0, {"x.y": {"M": {"j": {"L": [{"N": "1"}, {"S": "s"}]}}}}),
+        ),
+        numeric_keys=False,
+    )
+    with tempfile.TemporaryDirectory() as workdir:
+        posts = fresh_posts(search_engine, workdir)
+        archive(posts, history.records(0, 2))
+        posts.run("rebuild")
+        archive(posts, history.records(2))
+        synced = posts.run_json("sync", "--max-errors", "10")
+        assert (synced["failed"], synced["indexed"], len(synced["held_back"])) == (0, 1, 1)
