@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from changelake.ask.output_formats import time_to_text
 from changelake.schemas.sql_views import CHANGE_ROWS, grouped_first_deliveries_sql, quote_literal
 
 if TYPE_CHECKING:
@@ -204,7 +205,7 @@ def duration_to_text(duration: timedelta | None) -> str:
 
 
 def _time_text(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+    return time_to_text(value) if value else ""
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:

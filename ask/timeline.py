@@ -12,6 +12,7 @@ from changelake.ask.image_diff import (
     json_to_image,
     value_to_json,
 )
+from changelake.ask.output_formats import time_to_text
 from changelake.schemas.sql_views import history_sql
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ def timeline_to_lines(entries: Iterable[TimelineEntry]) -> list[str]:
     """Readable lines: a header line per change, its diff indented below."""
     lines = []
     for entry in entries:
-        when = entry.time.strftime("%Y-%m-%d %H:%M:%S")
+        when = time_to_text(entry.time)
         lines.append(f"{when}  {entry.event:<8}  {entry.who:<5}  version {entry.version}")
         if entry.event == "REMOVE":
             details = [f"(item removed{_REMOVED_BY.get(entry.who, '')})"]
