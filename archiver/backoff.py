@@ -17,10 +17,6 @@ class Backoff:
         """Seconds to wait after failed try number ``attempt`` (0 for the first)."""
         return float(min(self.cap, self.base * 2**attempt))
 
-    def schedule(self) -> list[float]:
-        """Every delay of the schedule, in order."""
-        return [self.delay(attempt) for attempt in range(self.attempts)]
-
 
 # Throttled reads (ProvisionedThroughputExceeded, LimitExceeded): the Streams API allows about five
 # GetRecords calls a second per shard, so waits start short and stop after about a minute in all.

@@ -119,7 +119,7 @@ def latest_records(changes: DataFrame, as_of: datetime | None = None) -> DataFra
 def document_id_column() -> Column:
     """The document ``_id``: the item key, or ``sha256:<hex>`` for a key over 512 bytes.
 
-    The rule of ``changelake.rebuild.documents.item_key_to_id``.
+    The rule of ``changelake.rebuild.document_ids.document_id_sql``.
     """
     key = F.col("item_key")
     hashed = F.concat(F.lit("sha256:"), F.sha2(key, 256))
