@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_ACTIONS = 5000
 # A single shard indexes one bulk request on one thread: a second request in flight lets the
-# engine use a second core (a rebuild into OpenSearch took 16-23% less time with two).
+# engine use a second core.
 DEFAULT_IN_FLIGHT = 2
 
 
