@@ -23,6 +23,7 @@ from changelake.redaction import remember_secret
 from changelake.schemas.archive_layout import ArchiveLocation, parquet_glob
 from changelake.schemas.exceptions import (
     MissingExtraError,
+    MissingSettingError,
     SearchConfigError,
     SearchUnavailableError,
 )
@@ -298,7 +299,7 @@ def s3_secret_sql(scope: str | None = None) -> str:
     session = boto3.session.Session()
     credentials = session.get_credentials()
     if credentials is None:
-        raise RuntimeError(
+        raise MissingSettingError(
             "no AWS credentials found; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
         )
     frozen = credentials.get_frozen_credentials()
