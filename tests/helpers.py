@@ -11,9 +11,9 @@ from changelake.archiver.checkpoints import load_stream_state
 from changelake.archiver.stream_gaps import gap_from_dict
 
 if TYPE_CHECKING:
-    from changelake.archiver.backoff import Backoff
     from changelake.archiver.object_store import ObjectStore
     from changelake.archiver.stream_gaps import StreamGap
+    from changelake.schemas.backoff import Backoff
 
 EVENTS = Path(__file__).parent / "events"
 POSTS_STREAM_ARN = (

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from changelake.archiver.backoff import EMPTY_READS
 from changelake.archiver.checkpoints import load_shard_checkpoint, load_stream_state
+from changelake.archiver.shard_reader import EMPTY_READS
 from changelake.archiver.shard_turns import Clock
 from changelake.archiver.stream_gaps import TRIM_HORIZON
 from changelake.archiver.stream_poller import PollResult, poll_stream

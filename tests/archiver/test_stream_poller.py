@@ -10,8 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
-from changelake.archiver.backoff import THROTTLED
 from changelake.archiver.checkpoints import load_shard_checkpoint, load_stream_state
+from changelake.archiver.shard_reader import THROTTLED
 from changelake.archiver.shard_turns import Clock
 from changelake.archiver.stream_poller import poll_stream
 from changelake.archiver.stream_shards import iter_shards
