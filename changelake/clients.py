@@ -18,9 +18,10 @@ from urllib.parse import urlparse
 from changelake.archiver.object_store import LocalStore, ObjectStore, S3Store
 from changelake.config import s3_addressing_style
 from changelake.extras import is_installed, require_extra
-from changelake.memory_limit import MIB, default_memory_limit
+from changelake.memory_limit import default_memory_limit
 from changelake.redaction import remember_secret
 from changelake.schemas.archive_layout import ArchiveLocation, parquet_glob
+from changelake.schemas.byte_sizes import MIB
 from changelake.schemas.exceptions import (
     MissingExtraError,
     MissingSettingError,

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
-import threading
-from typing import TYPE_CHECKING
 
 import click
-
-if TYPE_CHECKING:
-    from click._termui_impl import ProgressBar
 
 from changelake.archiver.table_snapshot import snapshot_table
 from changelake.aws_errors import explained_aws_errors
 from changelake.clients import dynamodb_client, make_store, open_archive
 from changelake.options import archive_option, output_option, required_table_option, silent_option
+from changelake.progress import progress
 from changelake.schemas.archive_layout import check_table_name, parse_archive_uri
 from changelake.schemas.exceptions import StreamGapError
 
@@ -41,20 +36,8 @@ def snapshot(table_name: str, archive: str, segments: int, output: str, silent: 
     with explained_aws_errors(f"cannot describe table {table_name}"):
         # ItemCount is refreshed about every six hours: a hint for the bar, not a promise.
         estimate = client.describe_table(TableName=table_name)["Table"].get("ItemCount") or None
-    lock = threading.Lock()
-    bar: ProgressBar[int]
-    with click.progressbar(
-        length=estimate,
-        label=f"Scanning {table_name}",
-        file=sys.stderr,
-        hidden=silent,
-        show_pos=True,
-    ) as bar:
-
-        def advance(items: int) -> None:
-            with lock:
-                bar.update(items)
-
+    with progress(f"Scanning {table_name}", silent, unit="items") as bar:
+        bar.start(estimate)
         with explained_aws_errors(f"cannot scan table {table_name}"):
             result = snapshot_table(
                 client,
@@ -62,7 +45,7 @@ def snapshot(table_name: str, archive: str, segments: int, output: str, silent: 
                 table_name,
                 segments=segments,
                 connect_archive=lambda: open_archive(location, table_name),
-                progress=advance,
+                progress=bar.advance,
             )
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))

@@ -15,9 +15,9 @@ from changelake.ask.archive_stats import (
     stats_to_lines,
 )
 from changelake.clients import make_store, open_archive
-from changelake.commands.compact import ByteSize
-from changelake.options import archive_option, output_option
+from changelake.options import ByteSize, archive_option, output_option
 from changelake.schemas.archive_layout import parquet_glob, parse_archive_uri
+from changelake.schemas.byte_sizes import bytes_to_text
 from changelake.unreadable_files import list_archive_files, naming_unreadable_files
 
 
@@ -27,9 +27,9 @@ from changelake.unreadable_files import list_archive_files, naming_unreadable_fi
 @click.option(
     "--small-file-size",
     type=ByteSize(),
-    default=str(DEFAULT_SMALL_FILE_SIZE),
-    show_default="16MB",
-    help="Flag files smaller than this (e.g. 16MB); `changelake compact` merges them.",
+    default=DEFAULT_SMALL_FILE_SIZE,
+    show_default=bytes_to_text(DEFAULT_SMALL_FILE_SIZE),
+    help="Flag files smaller than this (e.g. 16MiB); `changelake compact` merges them.",
 )
 @output_option
 def stats(archive: str, table_name: str | None, small_file_size: int, output: str) -> None:

@@ -18,11 +18,10 @@ from changelake.index_options import (
     max_errors_option,
     memory_limit_option,
     recipe_to_alias_options,
-    require_table,
     transform_option,
     ttl_deletes_option,
 )
-from changelake.options import output_option, silent_option, skip_corrupt_option
+from changelake.options import output_option, require_table, silent_option, skip_corrupt_option
 from changelake.rebuild.aliases import single_alias_target
 from changelake.rebuild.document_ids import CANONICAL_ID
 from changelake.rebuild.guarded_sink import GuardedSink

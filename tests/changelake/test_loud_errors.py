@@ -10,11 +10,13 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from changelake.cli import cli
 from changelake.clients import s3_secret_sql
+from changelake.options import require_table
 from changelake.schemas.exceptions import MissingSettingError
 from tests.changelake.sql_archive import write_sample_archive
 from tests.helpers import EVENTS
@@ -153,3 +155,15 @@ def test_no_aws_credentials_for_duckdb_is_our_error_naming_the_variables(
     monkeypatch.delenv("AWS_WEB_IDENTITY_TOKEN_FILE", raising=False)
     with pytest.raises(MissingSettingError, match="AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"):
         s3_secret_sql()
+
+
+def test_a_missing_table_is_the_same_usage_error_however_it_is_required(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CHANGELAKE_TABLE", raising=False)
+    result = CliRunner().invoke(cli, ["rebuild", "--alias", "posts", "--es-url", "http://x:1"])
+    assert result.exit_code == 2
+    assert "Missing option '--table'" in result.output
+    with pytest.raises(click.MissingParameter) as missing:
+        require_table(None)  # verify: no --table, and an index without a recipe to follow
+    assert missing.value.format_message() == "Missing option '--table' (or CHANGELAKE_TABLE)."
