@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from changelake.options import (
 from changelake.progress import progress
 from changelake.schemas.archive_layout import check_table_name, lock_key, parse_archive_uri
 from changelake.schemas.byte_sizes import bytes_to_text
+from changelake.summary_output import echo_summary
 from changelake.unreadable_files import list_archive_files, naming_unreadable_files
 
 if TYPE_CHECKING:
@@ -108,17 +108,14 @@ def compact(
 
 
 def _print_plans(plans: list[PartitionPlan], output: str, archive: str) -> None:
-    if output == "json":
-        click.echo(json.dumps({"dry_run": True, "partitions": [_plan_dict(p) for p in plans]}))
-        return
-    if not plans:
-        click.echo(f"Nothing to compact under {archive}")
-    for plan in plans:
-        click.echo(
-            f"Would compact {len(plan.inputs)} files ({bytes_to_text(plan.input_bytes)}, "
-            f"{plan.input_rows} rows) in {plan.directory} into about {plan.estimated_outputs} "
-            f"file(s) named {plan.output_key(0).rpartition('/')[2]} and on"
-        )
+    lines = [
+        f"Would compact {len(plan.inputs)} files ({bytes_to_text(plan.input_bytes)}, "
+        f"{plan.input_rows} rows) in {plan.directory} into about {plan.estimated_outputs} "
+        f"file(s) named {plan.output_key(0).rpartition('/')[2]} and on"
+        for plan in plans
+    ]
+    document = {"dry_run": True, "partitions": [_plan_dict(p) for p in plans]}
+    echo_summary(output, document, lines or [f"Nothing to compact under {archive}"])
 
 
 def _plan_dict(plan: PartitionPlan) -> dict[str, Any]:
@@ -135,23 +132,15 @@ def _plan_dict(plan: PartitionPlan) -> dict[str, Any]:
 def _print_results(
     results: list[PartitionResult], output: str, archive: str, table_name: str
 ) -> None:
-    if output == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "dry_run": False,
-                    "partitions": [
-                        {**r.__dict__, "duplicates_dropped": r.duplicates_dropped} for r in results
-                    ],
-                }
-            )
-        )
-        return
-    if not results:
-        click.echo(f"Nothing to compact: every partition of {table_name} is already compacted")
-    for r in results:
-        click.echo(
-            f"Compacted {r.directory}: {r.inputs} files, {r.rows_read} rows -> "
-            f"{len(r.outputs)} file(s), {r.rows_written} rows "
-            f"({r.duplicates_dropped} duplicate deliveries dropped)"
-        )
+    partitions = [{**r.__dict__, "duplicates_dropped": r.duplicates_dropped} for r in results]
+    lines = [
+        f"Compacted {r.directory}: {r.inputs} files, {r.rows_read} rows -> "
+        f"{len(r.outputs)} file(s), {r.rows_written} rows "
+        f"({r.duplicates_dropped} duplicate deliveries dropped)"
+        for r in results
+    ]
+    echo_summary(
+        output,
+        {"dry_run": False, "partitions": partitions},
+        lines or [f"Nothing to compact: every partition of {table_name} is already compacted"],
+    )

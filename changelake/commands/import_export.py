@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from changelake.archiver.dynamodb_export import import_export as import_dynamodb_export
@@ -15,6 +13,7 @@ from changelake.options import archive_option, output_option, silent_option
 from changelake.progress import progress
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.exceptions import StreamGapError
+from changelake.summary_output import echo_initial_load
 
 
 @click.command("import-export")
@@ -63,21 +62,8 @@ def import_export(
             table_name=table_name,
             progress=bar.advance,
         )
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        click.echo(
-            f"Imported export {manifest.export_id} of {table_name}: {result.archived} items as of "
-            f"{manifest.export_time:%Y-%m-%dT%H:%M:%SZ} in {len(result.files)} files under "
-            f"{archive}"
-        )
-        if result.absent:
-            click.echo(
-                f"{result.absent} items the archive held were not in the export: "
-                "each got a REMOVE (deleted while no stream was archived)"
-            )
-    for key in result.quarantined:
-        click.echo(f"Quarantined an item in {key}", err=True)
+    load = f"export {manifest.export_id}"
+    headline = f"Imported {load} of {table_name}"
+    echo_initial_load(output, result, headline, manifest.export_time, archive, "export")
     if result.open_gap is not None:
-        what = f"export {manifest.export_id}"
-        raise StreamGapError(result.open_gap.still_open_after(what, manifest.export_time))
+        raise StreamGapError(result.open_gap.still_open_after(load, manifest.export_time))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from changelake.archiver.table_snapshot import snapshot_table
@@ -13,6 +11,7 @@ from changelake.options import archive_option, output_option, required_table_opt
 from changelake.progress import progress
 from changelake.schemas.archive_layout import check_table_name, parse_archive_uri
 from changelake.schemas.exceptions import StreamGapError
+from changelake.summary_output import echo_initial_load
 
 
 @click.command()
@@ -47,22 +46,9 @@ def snapshot(table_name: str, archive: str, segments: int, output: str, silent: 
                 connect_archive=lambda: open_archive(location, table_name),
                 progress=bar.advance,
             )
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        verb = "Resumed" if result.resumed else "Took"
-        click.echo(
-            f"{verb} snapshot {result.plan.snapshot_id} of {table_name}: {result.archived} items "
-            f"as of {result.plan.snapshot_at:%Y-%m-%dT%H:%M:%SZ} in {len(result.files)} files "
-            f"under {archive}"
-        )
-        if result.absent:
-            click.echo(
-                f"{result.absent} items the archive held were not in the table: "
-                "each got a REMOVE (deleted while no stream was archived)"
-            )
-    for key in result.quarantined:
-        click.echo(f"Quarantined an item in {key}", err=True)
+    verb = "Resumed" if result.resumed else "Took"
+    load = f"snapshot {result.plan.snapshot_id}"
+    headline = f"{verb} {load} of {table_name}"
+    echo_initial_load(output, result, headline, result.plan.snapshot_at, archive, "table")
     if result.open_gap is not None:
-        what = f"snapshot {result.plan.snapshot_id}"
-        raise StreamGapError(result.open_gap.still_open_after(what, result.plan.started_at))
+        raise StreamGapError(result.open_gap.still_open_after(load, result.plan.started_at))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import click
@@ -18,6 +17,7 @@ from changelake.clients import make_store, open_archive
 from changelake.options import ByteSize, archive_option, output_option
 from changelake.schemas.archive_layout import parquet_glob, parse_archive_uri
 from changelake.schemas.byte_sizes import bytes_to_text
+from changelake.summary_output import echo_summary
 from changelake.unreadable_files import list_archive_files, naming_unreadable_files
 
 
@@ -47,17 +47,15 @@ def stats(archive: str, table_name: str | None, small_file_size: int, output: st
     for name, status in streams:
         if status["gap"]:
             click.echo(f"Gap in {name}: {status['gap']}", err=True)
-    if output == "json":
-        click.echo(json.dumps([s.to_dict(now) for s in report], indent=2))
-        return
-    if not report:
-        click.echo(f"no change files under {archive}")
-    else:
-        for line in stats_to_lines(report, now, small_file_size):
-            click.echo(line)
+    lines = (
+        stats_to_lines(report, now, small_file_size)
+        if report
+        else [f"no change files under {archive}"]
+    )
     for name, status in streams:
         snapshot = f", snapshot as of {status['snapshot_at']}" if status["snapshot_at"] else ""
-        click.echo(
+        lines.append(
             f"Stream of {name}: {status['stream_arn']}, archive complete until "
             f"{status['covered_until']}{snapshot}{'; GAP (see above)' if status['gap'] else ''}"
         )
+    echo_summary(output, [s.to_dict(now) for s in report], lines)
