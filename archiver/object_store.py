@@ -131,17 +131,7 @@ class LocalStore:
         temporary = self._write_temporary(path, data)
         try:
             with _locked(path.with_name(f".{path.name}{LOCK_SUFFIX}")):
-                try:
-                    current = content_etag(path.read_bytes())
-                except FileNotFoundError:
-                    raise PreconditionFailedError(
-                        f"{path} is gone: another writer deleted it (expected ETag {etag})"
-                    ) from None
-                if current != etag:
-                    raise PreconditionFailedError(
-                        f"{path} changed: its ETag is {current}, not {etag}; "
-                        "another writer updated it first"
-                    )
+                _check_etag(path, etag)
                 temporary.replace(path)
         except OSError as error:
             raise StorageError(f"cannot write {path}: {error.strerror or error}") from error
@@ -187,17 +177,7 @@ class LocalStore:
         path = self.root / key
         try:
             with _locked(path.with_name(f".{path.name}{LOCK_SUFFIX}")):
-                try:
-                    current = content_etag(path.read_bytes())
-                except FileNotFoundError:
-                    raise PreconditionFailedError(
-                        f"{path} is gone (expected ETag {etag})"
-                    ) from None
-                if current != etag:
-                    raise PreconditionFailedError(
-                        f"{path} changed: its ETag is {current}, not {etag}; another writer "
-                        "updated it first"
-                    )
+                _check_etag(path, etag)
                 path.unlink()
         except OSError as error:
             raise StorageError(f"cannot delete {path}: {error.strerror or error}") from error
@@ -333,6 +313,20 @@ class S3Store:
 
 
 LOCK_SUFFIX = ".lock"
+
+
+def _check_etag(path: Path, etag: str) -> None:
+    """Raise :class:`PreconditionFailedError` unless the file is there with this ETag."""
+    try:
+        current = content_etag(path.read_bytes())
+    except FileNotFoundError:
+        raise PreconditionFailedError(
+            f"{path} is gone: another writer deleted it (expected ETag {etag})"
+        ) from None
+    if current != etag:
+        raise PreconditionFailedError(
+            f"{path} changed: its ETag is {current}, not {etag}; another writer updated it first"
+        )
 
 
 def _unreadable(path: Path, error: OSError) -> ArchiveAccessError:

@@ -13,26 +13,14 @@ from changelake.ask.image_diff import (
     value_to_json,
 )
 from changelake.ask.output_formats import time_to_text
-from changelake.schemas.sql_views import history_sql
+from changelake.schemas.sql_views import HISTORY_COLUMNS, history_sql
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from datetime import datetime
 
-# Columns of changelake.schemas.sql_views.history_sql that a timeline needs, in this order.
-TIMELINE_COLUMNS = (
-    "table_name",
-    "item_key",
-    "approximate_creation_time",
-    "event_name",
-    "who",
-    "version",
-    "event_id",
-    "sequence_number",
-    "stream_view_type",
-    "old_image",
-    "new_image",
-)
+# The columns of history_sql a timeline reads: all but the partition day.
+TIMELINE_COLUMNS = tuple(name for name in HISTORY_COLUMNS if name != "dt")
 
 # What a stream of each view type leaves out of an INSERT or MODIFY record.
 _MISSING_IMAGE = {
