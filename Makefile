@@ -13,7 +13,7 @@ LAMBDA_PYTHON ?= 3.11
 OPENSEARCH_DIR := .cache/opensearch
 OPENSEARCH_STAMP := $(OPENSEARCH_DIR)/.installed
 
-.PHONY: install opensearch chromium spark dist test lint demo demo-dynamodb bench-archive package bench-lambda-import bench-lambda-batch bench-compact bench-rebuild bench-dynamodb bench-sql bench-verify bench-report bench-spark bench-follow clean
+.PHONY: install opensearch chromium spark dist test test-unit lint demo demo-dynamodb bench-archive package bench-lambda-import bench-lambda-batch bench-compact bench-rebuild bench-dynamodb bench-sql bench-verify bench-report bench-spark bench-follow clean
 
 # The compiled hot path of the archiver (native/, Rust via maturin): optional at run time, where
 # the Python code gives the same results, but built here so that tests and benchmarks run it.
@@ -61,6 +61,12 @@ spark: $(SPARK_STAMP)
 test: install opensearch chromium spark
 	cargo test --quiet --release --manifest-path native/Cargo.toml
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The tests that need no server, Spark, browser or build: seconds, for the edit-test loop.
+UNIT_MARKERS = not (s3 or es or opensearch or dynamodb or spark or browser or slow)
+
+test-unit: install
+	UNIT_TESTS_ONLY=1 $(BIN)/python -m pytest -q -m "$(UNIT_MARKERS)" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

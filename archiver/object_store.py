@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from changelake.schemas.archive_layout import ArchiveLocation, join_key
-from changelake.schemas.exceptions import PreconditionFailedError, StorageError, aws_error_code
+from changelake.schemas.exceptions import (
+    ArchiveAccessError,
+    ArchiveLocationError,
+    PreconditionFailedError,
+    StorageError,
+    aws_error_code,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -89,8 +95,14 @@ class LocalStore:
             raise StorageError(f"cannot write {path}: {error.strerror or error}") from error
 
     def get_bytes(self, key: str) -> bytes:
-        """Read a file's bytes."""
-        return (self.root / key).read_bytes()
+        """Read a file's bytes; a missing file raises :class:`FileNotFoundError`."""
+        path = self.root / key
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise
+        except OSError as error:
+            raise _unreadable(path, error) from error
 
     def get_with_etag(self, key: str) -> tuple[bytes, str]:
         """Read a file and its ETag (a digest of its content; renames keep reads whole)."""
@@ -119,17 +131,7 @@ class LocalStore:
         temporary = self._write_temporary(path, data)
         try:
             with _locked(path.with_name(f".{path.name}{LOCK_SUFFIX}")):
-                try:
-                    current = content_etag(path.read_bytes())
-                except FileNotFoundError:
-                    raise PreconditionFailedError(
-                        f"{path} is gone: another writer deleted it (expected ETag {etag})"
-                    ) from None
-                if current != etag:
-                    raise PreconditionFailedError(
-                        f"{path} changed: its ETag is {current}, not {etag}; "
-                        "another writer updated it first"
-                    )
+                _check_etag(path, etag)
                 temporary.replace(path)
         except OSError as error:
             raise StorageError(f"cannot write {path}: {error.strerror or error}") from error
@@ -152,34 +154,30 @@ class LocalStore:
         if not base.exists():
             return iter(())
         paths = (base,) if base.is_file() else base.rglob("*")
-        return iter(
-            sorted(
+        try:
+            keys = sorted(
                 path.relative_to(self.root).as_posix()
                 for path in paths
                 if path.is_file() and not path.name.endswith((".tmp", LOCK_SUFFIX))
             )
-        )
+        except OSError as error:
+            raise _unreadable(base, error) from error
+        return iter(keys)
 
     def delete(self, key: str) -> None:
         """Remove a file if it exists."""
-        (self.root / key).unlink(missing_ok=True)
+        path = self.root / key
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as error:
+            raise StorageError(f"cannot delete {path}: {error.strerror or error}") from error
 
     def delete_if_match(self, key: str, etag: str) -> None:
         """Compare and remove under the same lock file as ``put_if_match``."""
         path = self.root / key
         try:
             with _locked(path.with_name(f".{path.name}{LOCK_SUFFIX}")):
-                try:
-                    current = content_etag(path.read_bytes())
-                except FileNotFoundError:
-                    raise PreconditionFailedError(
-                        f"{path} is gone (expected ETag {etag})"
-                    ) from None
-                if current != etag:
-                    raise PreconditionFailedError(
-                        f"{path} changed: its ETag is {current}, not {etag}; another writer "
-                        "updated it first"
-                    )
+                _check_etag(path, etag)
                 path.unlink()
         except OSError as error:
             raise StorageError(f"cannot delete {path}: {error.strerror or error}") from error
@@ -189,9 +187,12 @@ class LocalStore:
         if not self.root.is_dir():
             raise FileNotFoundError(str(self.root))
         base = self.root / prefix
-        return (
-            sorted(path.name for path in base.iterdir() if path.is_dir()) if base.is_dir() else []
-        )
+        if not base.is_dir():
+            return []
+        try:
+            return sorted(path.name for path in base.iterdir() if path.is_dir())
+        except OSError as error:
+            raise _unreadable(base, error) from error
 
 
 class S3Store:
@@ -199,7 +200,9 @@ class S3Store:
 
     def __init__(self, location: ArchiveLocation, client: Any) -> None:
         if location.bucket is None:
-            raise ValueError(f"{location.uri} is not an S3 archive")
+            raise ArchiveLocationError(
+                f"{location.uri} is not an S3 archive; give s3://bucket/prefix"
+            )
         self.location = location
         self.bucket = location.bucket
         self.client = client
@@ -310,6 +313,27 @@ class S3Store:
 
 
 LOCK_SUFFIX = ".lock"
+
+
+def _check_etag(path: Path, etag: str) -> None:
+    """Raise :class:`PreconditionFailedError` unless the file is there with this ETag."""
+    try:
+        current = content_etag(path.read_bytes())
+    except FileNotFoundError:
+        raise PreconditionFailedError(
+            f"{path} is gone: another writer deleted it (expected ETag {etag})"
+        ) from None
+    if current != etag:
+        raise PreconditionFailedError(
+            f"{path} changed: its ETag is {current}, not {etag}; another writer updated it first"
+        )
+
+
+def _unreadable(path: Path, error: OSError) -> ArchiveAccessError:
+    return ArchiveAccessError(
+        f"cannot read {path}: {error.strerror or error}; give the archive's directory "
+        "read permission for this user, or point --archive at the archive's root"
+    )
 
 
 def content_etag(data: bytes) -> str:

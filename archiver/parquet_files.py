@@ -44,7 +44,7 @@ ROW_GROUP_SIZE = 65_536
 WRITE_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
     "use_dictionary": _DICTIONARY_COLUMNS,
-    "write_statistics": True,
+    "write_statistics": _STATISTICS_COLUMNS,
 }
 
 
@@ -127,16 +127,9 @@ def text_array(values: list[bytes | str | None]) -> pa.Array:
 
 
 def table_to_parquet_bytes(table: pa.Table, *, row_group_size: int = ROW_GROUP_SIZE) -> bytes:
-    """Serialize a change table as one zstd-compressed Parquet file."""
+    """Serialize a change table as one Parquet file, with the archive's ``WRITE_OPTIONS``."""
     # An Arrow stream, not io.BytesIO: the writer's many small writes then stay in C++.
     sink = pa.BufferOutputStream()
-    pq.write_table(
-        table,
-        sink,
-        compression="zstd",
-        row_group_size=row_group_size,
-        use_dictionary=_DICTIONARY_COLUMNS,
-        write_statistics=_STATISTICS_COLUMNS,
-    )
+    pq.write_table(table, sink, row_group_size=row_group_size, **WRITE_OPTIONS)
     data: bytes = sink.getvalue().to_pybytes()
     return data

@@ -13,12 +13,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from changelake.archiver.backoff import EMPTY_READS, THROTTLED
 from changelake.archiver.batch import ArchivedTotals, archive_records
 from changelake.archiver.checkpoints import ShardCheckpoint, StreamState, save_shard_checkpoint
 from changelake.archiver.polled_records import polled_record_to_lambda
 from changelake.archiver.stream_gaps import StreamGap
 from changelake.archiver.stream_shards import is_closed
+from changelake.schemas.backoff import Backoff
 from changelake.schemas.exceptions import StreamGapError, StreamReadError, aws_error_code
 
 if TYPE_CHECKING:
@@ -37,6 +37,14 @@ THROTTLING_CODES = frozenset(
     }
 )
 GET_RECORDS_LIMIT = 1000
+
+# Throttled reads (ProvisionedThroughputExceeded, LimitExceeded): the Streams API allows about five
+# GetRecords calls a second per shard, so waits start short and stop after about a minute in all.
+THROTTLED = Backoff(base=0.2, cap=10.0, attempts=10)
+
+# Empty reads of an open shard: wait a little before asking again; after this many empty reads
+# in a row the shard counts as caught up for this run.
+EMPTY_READS = Backoff(base=0.1, cap=0.5, attempts=3)
 
 # How a turn ends. A shard that is closed or caught up is done for the run; the others get
 # another turn: MORE when the turn used its share of the time, IDLE when it ended on an empty

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from changelake.archiver.backoff import EMPTY_READS, THROTTLED
 from changelake.archiver.batch import ArchivedTotals
 from changelake.archiver.checkpoints import (
     StreamState,
@@ -29,7 +28,13 @@ from changelake.archiver.checkpoints import (
     save_shard_checkpoint,
     save_stream_state,
 )
-from changelake.archiver.shard_reader import GET_RECORDS_LIMIT, THROTTLING_CODES, ShardReader
+from changelake.archiver.shard_reader import (
+    EMPTY_READS,
+    GET_RECORDS_LIMIT,
+    THROTTLED,
+    THROTTLING_CODES,
+    ShardReader,
+)
 from changelake.archiver.shard_turns import Clock, Deadline
 from changelake.archiver.stream_gaps import find_gap
 from changelake.archiver.stream_poller import record_gap

@@ -108,12 +108,6 @@ def gap_from_dict(fields: dict[str, Any]) -> StreamGap:
     )
 
 
-def load_gap(store: ObjectStore, table_name: str) -> StreamGap | None:
-    """The gap recorded for a table by the last poll, or None (what ``changelake stats`` shows)."""
-    state = load_stream_state(store, table_name)
-    return gap_from_dict(state.gap) if state is not None and state.gap else None
-
-
 def stream_status(store: ObjectStore, table_name: str) -> dict[str, Any] | None:
     """The table's stream state for reports: stream, complete-until time, snapshot, gap."""
     state = load_stream_state(store, table_name)

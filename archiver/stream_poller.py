@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from changelake.archiver.backoff import EMPTY_READS
 from changelake.archiver.batch import ArchivedTotals
 from changelake.archiver.checkpoints import (
     ShardCheckpoint,
@@ -33,6 +32,7 @@ from changelake.archiver.checkpoints import (
 from changelake.archiver.shard_reader import (
     CAUGHT_UP,
     CLOSED,
+    EMPTY_READS,
     IDLE,
     ShardProgress,
     ShardReader,

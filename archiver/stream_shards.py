@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from changelake.archiver.table_description import describe_table
 from changelake.schemas.exceptions import TerminalError
 
 if TYPE_CHECKING:
@@ -53,10 +54,8 @@ def iter_shards(streams_client: Any, stream_arn: str) -> Iterator[Mapping[str, A
 
 def table_stream_arn(dynamodb_client: Any, table_name: str) -> str:
     """The ARN of the table's current stream (DescribeTable), or a clear error if it has none."""
-    table = dynamodb_client.describe_table(TableName=table_name)["Table"]
-    arn = table.get("LatestStreamArn")
-    enabled = table.get("StreamSpecification", {}).get("StreamEnabled", False)
-    if not isinstance(arn, str) or not enabled:
+    arn = describe_table(dynamodb_client, table_name).stream_arn
+    if arn is None:
         raise TerminalError(
             f"table {table_name} has no enabled stream; enable one with StreamViewType "
             "NEW_AND_OLD_IMAGES (aws dynamodb update-table --stream-specification ...), "

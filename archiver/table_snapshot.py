@@ -24,6 +24,7 @@ from changelake.archiver.absent_items import archive_absent_items
 from changelake.archiver.batch import ArchivedTotals, BatchResult, archive_snapshot_items
 from changelake.archiver.checkpoints import record_snapshot
 from changelake.archiver.stream_gaps import TRIM_HORIZON, gap_from_dict
+from changelake.archiver.table_description import describe_table
 from changelake.schemas.archive_layout import CHECKPOINT_DIR, snapshot_checkpoint_key, table_dir
 from changelake.schemas.dynamodb_types import image_to_ddb_json
 from changelake.schemas.exceptions import CheckpointConflictError, PreconditionFailedError
@@ -155,16 +156,15 @@ def new_plan(
     page_size: int | None = None,
 ) -> SnapshotPlan:
     """A new snapshot of the table: its key schema and stream from DescribeTable."""
-    table = dynamodb_client.describe_table(TableName=table_name)["Table"]
-    stream_on = table.get("StreamSpecification", {}).get("StreamEnabled", False)
-    stream_arn = table.get("LatestStreamArn") if stream_on else None
+    table = describe_table(dynamodb_client, table_name)
+    stream_arn = table.stream_arn
     return SnapshotPlan(
         table_name=table_name,
         snapshot_id=f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}",
         started_at=now,
         snapshot_at=snapshot_time(now, stream_arn),
         segments=segments,
-        key_names=[key["AttributeName"] for key in table["KeySchema"]],
+        key_names=table.key_names,
         stream_arn=stream_arn,
         page_size=page_size,
     )

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from changelake.ask.output_formats import time_to_text
+from changelake.schemas.byte_sizes import bytes_to_text
 from changelake.schemas.sql_views import CHANGE_ROWS, grouped_first_deliveries_sql, quote_literal
 
 if TYPE_CHECKING:
@@ -179,16 +181,6 @@ def stats_to_lines(stats: list[PartitionStats], now: datetime, small_file_size: 
     return lines
 
 
-def bytes_to_text(size: int) -> str:
-    """``1536`` -> ``1.5 KiB``."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def duration_to_text(duration: timedelta | None) -> str:
     """``timedelta(hours=26)`` -> ``1d 2h``; the two largest units."""
     if duration is None:
@@ -204,7 +196,7 @@ def duration_to_text(duration: timedelta | None) -> str:
 
 
 def _time_text(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+    return time_to_text(value) if value else ""
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:

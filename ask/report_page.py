@@ -12,7 +12,7 @@ import json
 import shlex
 from typing import TYPE_CHECKING, Any
 
-from changelake.ask.archive_stats import bytes_to_text, duration_to_text
+from changelake.ask.archive_stats import duration_to_text
 from changelake.ask.report_charts import (
     archive_lag_spec,
     coverage_spec,
@@ -24,6 +24,7 @@ from changelake.ask.report_charts import (
     top_items_spec,
 )
 from changelake.ask.timeline import timeline_to_lines
+from changelake.schemas.byte_sizes import bytes_to_text
 
 if TYPE_CHECKING:
     from datetime import datetime

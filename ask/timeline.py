@@ -12,26 +12,15 @@ from changelake.ask.image_diff import (
     json_to_image,
     value_to_json,
 )
-from changelake.schemas.sql_views import history_sql
+from changelake.ask.output_formats import time_to_text
+from changelake.schemas.sql_views import HISTORY_COLUMNS, history_sql
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from datetime import datetime
 
-# Columns of changelake.schemas.sql_views.history_sql that a timeline needs, in this order.
-TIMELINE_COLUMNS = (
-    "table_name",
-    "item_key",
-    "approximate_creation_time",
-    "event_name",
-    "who",
-    "version",
-    "event_id",
-    "sequence_number",
-    "stream_view_type",
-    "old_image",
-    "new_image",
-)
+# The columns of history_sql a timeline reads: all but the partition day.
+TIMELINE_COLUMNS = tuple(name for name in HISTORY_COLUMNS if name != "dt")
 
 # What a stream of each view type leaves out of an INSERT or MODIFY record.
 _MISSING_IMAGE = {
@@ -133,7 +122,7 @@ def timeline_to_lines(entries: Iterable[TimelineEntry]) -> list[str]:
     """Readable lines: a header line per change, its diff indented below."""
     lines = []
     for entry in entries:
-        when = entry.time.strftime("%Y-%m-%d %H:%M:%S")
+        when = time_to_text(entry.time)
         lines.append(f"{when}  {entry.event:<8}  {entry.who:<5}  version {entry.version}")
         if entry.event == "REMOVE":
             details = [f"(item removed{_REMOVED_BY.get(entry.who, '')})"]

@@ -3,8 +3,8 @@
 Batches of 1,000 MODIFY records with ~1 KB items (text drawn from a small vocabulary, so that it
 compresses like real prose, not like random bytes) go through the handler into a local archive.
 The baseline, measured in the same run, is writing each batch's raw event JSON to a file (the
-naive archive): the ratios say what Parquet costs in time and saves in bytes. The README's cost
-and sizing figures come from this.
+naive archive): the ratios say what Parquet costs in time and saves in bytes. The cost and
+sizing figures of docs/operations.md come from this.
 """
 
 from __future__ import annotations

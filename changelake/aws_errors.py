@@ -29,7 +29,7 @@ def explained_aws_errors(action: str) -> Iterator[None]:
         if code in _TERMINAL_CODES:
             raise TerminalError(
                 f"{action}: {code}: {message}; check the name, the region and the endpoint "
-                "(AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB)"
+                "(AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_DYNAMODB)"
             ) from error
         raise TransientError(f"{action}: {code}: {message}; try again later") from error
     except BotoCoreError as error:

@@ -18,11 +18,13 @@ from urllib.parse import urlparse
 from changelake.archiver.object_store import LocalStore, ObjectStore, S3Store
 from changelake.config import s3_addressing_style
 from changelake.extras import is_installed, require_extra
-from changelake.memory_limit import MIB, default_memory_limit
+from changelake.memory_limit import default_memory_limit
 from changelake.redaction import remember_secret
 from changelake.schemas.archive_layout import ArchiveLocation, parquet_glob
+from changelake.schemas.byte_sizes import MIB
 from changelake.schemas.exceptions import (
     MissingExtraError,
+    MissingSettingError,
     SearchConfigError,
     SearchUnavailableError,
 )
@@ -307,7 +309,7 @@ def s3_secret_sql(scope: str | None = None) -> str:
     session = boto3.session.Session()
     credentials = session.get_credentials()
     if credentials is None:
-        raise RuntimeError(
+        raise MissingSettingError(
             "no AWS credentials found; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
         )
     frozen = credentials.get_frozen_credentials()

@@ -1,8 +1,8 @@
 """Configuration: every environment variable changelake reads, declared once.
 
 Precedence is flag > ``CHANGELAKE_*`` environment variable > default. AWS settings use the
-standard AWS variables (``AWS_REGION``, ``AWS_ENDPOINT_URL_S3``, the credentials chain), read by
-boto3 itself.
+standard AWS variables (``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL_S3``, the credentials chain),
+read by boto3 itself.
 """
 
 from __future__ import annotations

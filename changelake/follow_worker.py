@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from changelake.archiver.backoff import Backoff
+from changelake.schemas.backoff import Backoff
 from changelake.schemas.exceptions import ChangelakeError, LockHeldError, TransientError
 
 if TYPE_CHECKING:

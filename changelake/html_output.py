@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from changelake.ask.archive_stats import bytes_to_text
 from changelake.ask.report_data import ItemTimeline
 from changelake.ask.report_page import timeline_to_html
+from changelake.schemas.byte_sizes import bytes_to_text
 from changelake.vega_bundle import vega_bundle
 
 if TYPE_CHECKING:

@@ -11,26 +11,26 @@ import click
 from changelake.archiver.locks import DEFAULT_LEASE, held_lock
 from changelake.clients import make_store
 from changelake.config import ENV_ARCHIVE, ENV_DUCKDB_MEMORY_LIMIT, ENV_TABLE, lease_duration
-from changelake.memory_limit import MIB, MINIMUM, PER_THREAD_CAP, parse_size
-from changelake.options import alias_option, es_url_option, search_options, with_options
+from changelake.memory_limit import MINIMUM, PER_THREAD_CAP
+from changelake.options import (
+    ByteSize,
+    alias_option,
+    es_url_option,
+    search_options,
+    with_options,
+)
 from changelake.rebuild.bulk import DEFAULT_IN_FLIGHT, DEFAULT_MAX_BYTES
 from changelake.rebuild.document_ids import CANONICAL_ID
 from changelake.rebuild.latest_images import TTL_POLICIES
 from changelake.rebuild.replay import ReplayOptions
 from changelake.schemas.archive_layout import lock_key
+from changelake.schemas.byte_sizes import bytes_to_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from changelake.archiver.locks import Lease
     from changelake.schemas.archive_layout import ArchiveLocation
-
-
-def require_table(table_name: str | None) -> str:
-    """The table name, or a usage error saying how to give it."""
-    if not table_name:
-        raise click.UsageError("--table is required (or set CHANGELAKE_TABLE)")
-    return table_name
 
 
 def replay_options(
@@ -150,32 +150,12 @@ recipe_to_alias_options = with_options(
 )
 
 
-class MemorySize(click.ParamType):  # type: ignore[type-arg]
-    """A size in bytes, written ``512MB``, ``2GiB`` or as a plain number of bytes."""
-
-    name = "size"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> int:
-        """Parse the size, or fail with a usage error naming it."""
-        if isinstance(value, int):
-            return value
-        try:
-            size = parse_size(str(value))
-        except ValueError as error:
-            self.fail(str(error), param, ctx)
-        if size < MINIMUM:
-            self.fail(f"{value!r} is below DuckDB's useful minimum of 128MB", param, ctx)
-        return size
-
-
 memory_limit_option = click.option(
     "--memory-limit",
-    type=MemorySize(),
+    type=ByteSize(MINIMUM, f"DuckDB's useful minimum of {bytes_to_text(MINIMUM)}"),
     envvar=ENV_DUCKDB_MEMORY_LIMIT,
     default=None,
     help="Memory DuckDB may use before it spills to a temporary directory, e.g. 2GB. Default: a "
-    f"quarter of the machine's or container's memory, at most {PER_THREAD_CAP // MIB}MB per "
+    f"quarter of the machine's or container's memory, at most {bytes_to_text(PER_THREAD_CAP)} per "
     f"core. Env: {ENV_DUCKDB_MEMORY_LIMIT}.",
 )

@@ -10,10 +10,10 @@ its work, so more memory buys little time and a larger default only crowds the o
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
-MIB = 2**20
+from changelake.schemas.byte_sizes import MIB
+
 # Below this DuckDB refuses some queries outright rather than spilling.
 MINIMUM = 128 * MIB
 PER_THREAD_CAP = 256 * MIB
@@ -21,9 +21,6 @@ _CGROUP_FILES = (
     Path("/sys/fs/cgroup/memory.max"),  # cgroup v2
     Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),  # cgroup v1
 )
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
-_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", re.IGNORECASE)
 
 
 def physical_memory() -> int:
@@ -50,14 +47,3 @@ def default_memory_limit(threads: int | None = None) -> int:
     available = cgroup_memory_limit() or physical_memory()
     threads = threads or os.cpu_count() or 1
     return max(MINIMUM, min(available // 4, PER_THREAD_CAP * threads))
-
-
-def parse_size(text: str) -> int:
-    """Bytes from ``512MB``, ``1.5GiB`` or ``1073741824``; a ValueError naming the value."""
-    match = _SIZE.fullmatch(text)
-    unit = match.group(2).lower() if match else ""
-    if match is None or unit not in _UNITS:
-        raise ValueError(
-            f"{text!r} is not a size; write bytes or a number with a unit, e.g. 512MB or 2GiB"
-        )
-    return int(float(match.group(1)) * _UNITS[unit])

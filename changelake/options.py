@@ -27,6 +27,7 @@ from changelake.config import (
     ENV_TABLE,
 )
 from changelake.schemas.archive_layout import DEFAULT_ARCHIVE
+from changelake.schemas.byte_sizes import bytes_to_text, text_to_bytes
 from changelake.schemas.exceptions import SearchConfigError
 from changelake.search_options import ENGINES, SearchOptions, check_search_url
 
@@ -59,6 +60,17 @@ def required_table_option(help_text: str) -> Callable[..., Any]:
         required=True,
         help=f"{help_text} Env: {ENV_TABLE}.",
     )
+
+
+def require_table(table_name: str | None) -> str:
+    """The table of an optional ``--table`` that turned out to be needed, or click's usage error.
+
+    The same error as a missing ``required_table_option``: for a command that can also take the
+    table from elsewhere (an index's recipe) and found none.
+    """
+    if not table_name:
+        raise click.MissingParameter(param_hint=f"'--table' (or {ENV_TABLE})", param_type="option")
+    return table_name
 
 
 output_option = click.option(
@@ -206,5 +218,33 @@ def with_options(
 
 # Where a search command reads (archive, table) and what it writes to (engine, alias).
 archive_to_alias_options = with_options(
-    archive_option, table_option, es_url_option, search_options, alias_option
+    archive_option,
+    required_table_option("DynamoDB table whose change log to index."),
+    es_url_option,
+    search_options,
+    alias_option,
 )
+
+
+class ByteSize(click.ParamType):  # type: ignore[type-arg]
+    """A size in bytes: ``512MiB``, ``2GB`` or a plain number (``schemas.byte_sizes``)."""
+
+    name = "size"
+
+    def __init__(self, minimum: int = 1, floor: str = "") -> None:
+        self.minimum = minimum
+        self.floor = floor or f"the minimum of {bytes_to_text(minimum)}"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        """Parse the size, or fail with a usage error naming it."""
+        if isinstance(value, int):
+            return value
+        try:
+            size = text_to_bytes(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+        if size < self.minimum:
+            self.fail(f"{value!r} is below {self.floor}", param, ctx)
+        return size

@@ -9,7 +9,9 @@ from changelake.archiver.stream_records import table_name_from_arn
 from changelake.archiver.stream_shards import table_stream_arn
 from changelake.aws_errors import explained_aws_errors
 from changelake.clients import dynamodb_client, make_store, streams_client
+from changelake.config import ENV_STREAM_ARN, ENV_TABLE
 from changelake.schemas.archive_layout import check_table_name, parse_archive_uri
+from changelake.schemas.exceptions import MissingSettingError
 
 if TYPE_CHECKING:
     from changelake.archiver.stream_poller import PollResult
@@ -23,7 +25,10 @@ def run_poll(
     with explained_aws_errors(f"cannot poll the stream of {stream_arn or table_name}"):
         if stream_arn is None:
             if table_name is None:
-                raise ValueError("name a stream ARN or a table")
+                raise MissingSettingError(
+                    "poll needs a stream: give --stream-arn ARN or --table NAME "
+                    f"(in Lambda: {ENV_STREAM_ARN} or {ENV_TABLE})"
+                )
             stream_arn = table_stream_arn(dynamodb_client(), check_table_name(table_name))
         return poll_stream(
             streams_client(),

@@ -1,8 +1,10 @@
-"""A progress bar on stderr for long loads: documents per second and time left."""
+"""The one progress bar of every command, on stderr: count, rate and time left when known."""
 
 from __future__ import annotations
 
+import itertools
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,39 +18,48 @@ if TYPE_CHECKING:
 
 @dataclass
 class Progress:
-    """Callbacks for a load: ``start(total)`` once, then ``advance(n)``; silent does nothing."""
+    """Callbacks for a long step: ``start(total)`` once, then ``advance(n)`` from any thread.
+
+    ``silent`` shows nothing. A total of None (not known in advance, or a zero estimate) shows
+    the count and the rate without a percentage.
+    """
 
     label: str
     silent: bool = False
+    unit: str = "docs"
     bar: Any = None
     done: int = 0
     started: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def start(self, total: int) -> None:
-        """Show the bar for ``total`` documents."""
+    def start(self, total: int | None) -> None:
+        """Show the bar for ``total`` units (None when unknown)."""
         if self.silent:
             return
         self.started = time.monotonic()
+        known = {"length": max(total, 1)} if total else {"iterable": itertools.count()}
         self.bar = click.progressbar(
-            length=max(total, 1),
+            **known,
             label=self.label,
             file=sys.stderr,
-            show_eta=True,
-            show_percent=True,
+            show_eta=bool(total),
+            show_percent=bool(total),
+            show_pos=not total,
             item_show_func=lambda _: self.rate(),
         )
         self.bar.__enter__()
 
     def rate(self) -> str:
-        """Documents per second so far."""
+        """Units per second so far."""
         elapsed = max(time.monotonic() - self.started, 1e-6)
-        return f"{self.done / elapsed:,.0f} docs/s"
+        return f"{self.done / elapsed:,.0f} {self.unit}/s"
 
-    def advance(self, actions: int) -> None:
-        """Count ``actions`` more documents as sent."""
-        self.done += actions
-        if self.bar is not None:
-            self.bar.update(actions, self.done)
+    def advance(self, count: int) -> None:
+        """Count ``count`` more units as done."""
+        with self.lock:
+            self.done += count
+            if self.bar is not None:
+                self.bar.update(count, self.done)
 
     def close(self) -> None:
         """Finish the bar's line."""
@@ -58,9 +69,9 @@ class Progress:
 
 
 @contextmanager
-def progress(label: str, silent: bool) -> Iterator[Progress]:
-    """A :class:`Progress` that is closed however the load ends."""
-    bar = Progress(label, silent)
+def progress(label: str, silent: bool, unit: str = "docs") -> Iterator[Progress]:
+    """A :class:`Progress` that is closed however the step ends."""
+    bar = Progress(label, silent, unit)
     try:
         yield bar
     finally:

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from changelake.rebuild.field_names import rename_fields
-from changelake.rebuild.search_sink import MAX_ID_BYTES
 from changelake.schemas.exceptions import TerminalError
 
 if TYPE_CHECKING:
@@ -36,13 +35,6 @@ _INT64_DIGITS = 18
 
 class TransformError(TerminalError):
     """A ``--transform`` cannot be loaded, or failed on an image."""
-
-
-def item_key_to_id(item_key: str) -> str:
-    """The document ``_id`` of an item: its key, or ``sha256:<hex>`` for keys over 512 bytes."""
-    if len(item_key.encode()) > MAX_ID_BYTES:
-        return "sha256:" + hashlib.sha256(item_key.encode()).hexdigest()
-    return item_key
 
 
 def load_transform(spec: str) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
@@ -106,8 +98,7 @@ def _parse_int(text: str) -> int | Decimal:
     return JsonNumber(text)
 
 
-# One decoder for every image: json.loads with hooks would build a new one per call, which was
-# a third of the parsing time.
+# One decoder for every image: json.loads with hooks would build a new decoder per call.
 _DECODER = json.JSONDecoder(parse_float=JsonNumber, parse_int=_parse_int)
 
 

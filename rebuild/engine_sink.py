@@ -63,10 +63,6 @@ class EngineSink:
             f"delete index {index!r}", lambda: self.client.indices.delete(index=index)
         )
 
-    def index_exists(self, name: str) -> bool:
-        """True if ``name`` is a concrete index or an alias."""
-        return bool(self._call(f"look up {name!r}", lambda: self.client.indices.exists(index=name)))
-
     def is_concrete_index(self, name: str) -> bool:
         """True if ``name`` is a concrete index (not an alias, not missing)."""
         found = self._found_or_404(f"look up {name!r}", lambda: self.client.indices.get(index=name))

@@ -97,10 +97,6 @@ class GuardedSink:
         """Refresh ``index`` (a read barrier, not a change: unchecked)."""
         self.sink.refresh(index)
 
-    def index_exists(self, name: str) -> bool:
-        """True if ``name`` is a concrete index or an alias."""
-        return self.sink.index_exists(name)
-
     def is_concrete_index(self, name: str) -> bool:
         """True if ``name`` is a concrete index."""
         return self.sink.is_concrete_index(name)

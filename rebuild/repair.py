@@ -18,7 +18,13 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from changelake.rebuild.bulk import BulkLoader, BulkStats, RetryPolicy, bytes_to_blocks, iter_chunks
+from changelake.rebuild.bulk import (
+    BULK_RETRY,
+    BulkLoader,
+    BulkStats,
+    bytes_to_blocks,
+    iter_chunks,
+)
 from changelake.rebuild.documents import record_to_entry
 from changelake.rebuild.latest_images import LATEST_IMAGES
 from changelake.rebuild.verify import DRIFT_TABLE, DriftReport, drop_verify_tables, verify_alias
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
 
     from changelake.rebuild.recipe import Recipe
     from changelake.rebuild.search_sink import SearchSink
+    from changelake.schemas.backoff import Backoff
 
     Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
 
@@ -90,7 +97,7 @@ def repair_drift(
     index: str,
     *,
     transform: Transform | None = None,
-    retry: RetryPolicy | None = None,
+    retry: Backoff = BULK_RETRY,
     max_errors: int = 0,
     on_progress: Callable[[int], None] = lambda actions: None,
 ) -> BulkStats:
@@ -102,7 +109,7 @@ def repair_drift(
 
     def send(only_retried: bool) -> BulkStats:
         loader = BulkLoader(
-            sink, index, max_errors=max_errors, retry=retry or RetryPolicy(),
+            sink, index, max_errors=max_errors, retry=retry,
             on_progress=on_progress, keep_conflicts=True,
         )  # fmt: skip
         entries = iter_repair_entries(connection, transform, only_retried=only_retried)

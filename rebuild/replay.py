@@ -8,16 +8,16 @@ what the index already holds, and running one twice changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from changelake.rebuild.bulk import (
+    BULK_RETRY,
     DEFAULT_IN_FLIGHT,
     DEFAULT_MAX_ACTIONS,
     DEFAULT_MAX_BYTES,
     BulkLoader,
     BulkStats,
-    RetryPolicy,
     arrow_to_block,
     bytes_to_blocks,
     iter_chunks,
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from changelake.rebuild.bulk import EntryBlock
     from changelake.rebuild.search_sink import SearchSink
+    from changelake.schemas.backoff import Backoff
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class ReplayOptions:
     max_actions: int = DEFAULT_MAX_ACTIONS
     max_errors: int = 0
     in_flight: int = DEFAULT_IN_FLIGHT
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: Backoff = BULK_RETRY
 
 
 @dataclass

@@ -43,10 +43,6 @@ class SearchSink(Protocol):
         """Delete a concrete index; a missing one is not an error."""
         ...
 
-    def index_exists(self, name: str) -> bool:
-        """True if ``name`` is a concrete index or an alias."""
-        ...
-
     def is_concrete_index(self, name: str) -> bool:
         """True if ``name`` is a concrete index (not an alias, not missing)."""
         ...

@@ -17,8 +17,6 @@ from changelake.schemas.exceptions import DynamoDBTypeError
 
 SCHEMA_VERSION = 1
 
-EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE", "SNAPSHOT")
-
 # Sequence numbers are decimal strings of 21 to 40 digits (DynamoDB Streams API reference), wider
 # than any integer or DECIMAL(38) column, so the ordering column is the number zero-padded to 40.
 SEQUENCE_ORDER_WIDTH = 40

@@ -54,14 +54,6 @@ class _InvalidValue(Exception):
         self.path: list[str] = []
 
 
-def image_to_plain(image: Mapping[str, Any], where: str = "") -> dict[str, Any]:
-    """An image as plain Python values ready for orjson (numbers are ``orjson.Fragment``).
-
-    ``where`` (``NewImage``, ``Keys``) is named in error messages.
-    """
-    return _attributes(image, where)
-
-
 def image_to_plain_bytes(image: Mapping[str, Any], where: str = "") -> bytes:
     """Render a DynamoDB image (a map of typed attribute values) as plain JSON (UTF-8 bytes)."""
     return _dumps(_attributes(image, where), where)

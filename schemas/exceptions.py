@@ -33,6 +33,10 @@ class ArchiveNotFoundError(TerminalError):
     """There is no archive where ``--archive`` points, or it holds no table of that name."""
 
 
+class ArchiveAccessError(TerminalError):
+    """The archive's directory cannot be read: permissions, or a file where a folder belongs."""
+
+
 class StorageError(TransientError):
     """Reading or writing the archive's object store failed."""
 
@@ -110,6 +114,10 @@ class QueryError(TerminalError):
 
 class NothingArchivedError(TerminalError):
     """Input held no stream record that could be archived: every record was quarantined."""
+
+
+class MissingSettingError(TerminalError):
+    """A command needs a setting (a flag, an environment variable, credentials) it was not given."""
 
 
 class MissingExtraError(TerminalError):

@@ -93,6 +93,17 @@ def _http_ok(url: str) -> bool:
         return error.code < 500
 
 
+def _aws_env(**endpoints: str) -> dict[str, str]:
+    """The endpoint variables given, and the local servers' shared credentials and region."""
+    return {
+        **endpoints,
+        "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
 def start_seaweedfs(workdir: Path) -> Service:
     """SeaweedFS ``weed mini``: a real S3 server with a test identity and the bucket ``archive``.
 
@@ -134,11 +145,7 @@ def start_seaweedfs(workdir: Path) -> Service:
         url=url,
         workdir=str(workdir),
         env={
-            "AWS_ENDPOINT_URL_S3": url,
-            "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
+            **_aws_env(AWS_ENDPOINT_URL_S3=url),
             "CHANGELAKE_S3_ADDRESSING_STYLE": "path",
             "CHANGELAKE_TEST_BUCKET": S3_BUCKET,
         },
@@ -289,14 +296,7 @@ def start_dynamodb_local(workdir: Path) -> Service:
         pid=process.pid,
         url=url,
         workdir=str(workdir),
-        env={
-            "AWS_ENDPOINT_URL_DYNAMODB": url,
-            "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": url,
-            "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        },
+        env=_aws_env(AWS_ENDPOINT_URL_DYNAMODB=url, AWS_ENDPOINT_URL_DYNAMODB_STREAMS=url),
     )
     _save(service)
     wait_until(lambda: _http_ok(url), "DynamoDB Local", 60, workdir / "dynamodb-local.log")

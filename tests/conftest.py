@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -31,9 +32,32 @@ if TYPE_CHECKING:
 SPARK_MASTER = "local[2]"
 
 
+# The marker of each server (or engine) a fixture brings up: ``make test-unit`` deselects them all.
+_SERVER_FIXTURES = {
+    "s3_service": "s3",
+    "es_service": "es",
+    "opensearch_service": "opensearch",
+    "dynamodb_service": "dynamodb",
+    "spark": "spark",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with the servers its fixtures start, static or chosen by a parameter."""
+    for item in items:
+        needs = {mark for name, mark in _SERVER_FIXTURES.items() if name in item.fixturenames}
+        params = getattr(item, "callspec", None)
+        if params is not None and params.params.get("archive_uri") == "s3":
+            needs.add("s3")
+        for mark in sorted(needs):
+            item.add_marker(mark)
+
+
 def _run_service(
     starter: Callable[[Path], Service], tmp_path_factory: pytest.TempPathFactory, name: str
 ) -> Iterator[Service]:
+    if os.environ.get("UNIT_TESTS_ONLY"):
+        pytest.fail(f"{name} was started in make test-unit: mark the test with its server")
     service = starter(tmp_path_factory.mktemp(name))
     with pytest.MonkeyPatch.context() as patch:
         for variable, value in service.env.items():
@@ -134,6 +158,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     ``rebuild --runner spark`` in the tests finds it running and reuses it.
     """
     from changelake.spark_session import open_spark_archive
+
+    if os.environ.get("UNIT_TESTS_ONLY"):
+        pytest.fail("Spark was started by a test in make test-unit: mark the test spark")
 
     location = parse_archive_uri(str(tmp_path_factory.mktemp("spark-archive")))
     session = open_spark_archive(location, SPARK_MASTER).spark

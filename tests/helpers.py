@@ -5,7 +5,15 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from changelake.archiver.checkpoints import load_stream_state
+from changelake.archiver.stream_gaps import gap_from_dict
+
+if TYPE_CHECKING:
+    from changelake.archiver.object_store import ObjectStore
+    from changelake.archiver.stream_gaps import StreamGap
+    from changelake.schemas.backoff import Backoff
 
 EVENTS = Path(__file__).parent / "events"
 POSTS_STREAM_ARN = (
@@ -168,3 +176,14 @@ def kinesis_record_to_pipes(record: dict[str, Any]) -> dict[str, Any]:
     """The same record as EventBridge Pipes delivers it: the Kinesis fields at the top level."""
     flat = {name: value for name, value in record.items() if name != "kinesis"}
     return {**record["kinesis"], **flat}
+
+
+def load_gap(store: ObjectStore, table_name: str) -> StreamGap | None:
+    """The gap the last poll recorded for a table, or None."""
+    state = load_stream_state(store, table_name)
+    return gap_from_dict(state.gap) if state is not None and state.gap else None
+
+
+def backoff_delays(backoff: Backoff) -> list[float]:
+    """Every wait of a backoff, in order."""
+    return [backoff.delay(attempt) for attempt in range(backoff.attempts)]

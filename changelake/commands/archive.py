@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from typing import IO, Any
 
@@ -16,6 +15,7 @@ from changelake.clients import make_store
 from changelake.options import archive_option, output_option, table_option
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.exceptions import MalformedRecordError, NothingArchivedError, StorageError
+from changelake.summary_output import echo_summary
 
 
 @click.command()
@@ -60,13 +60,12 @@ def archive(
         total.add(archive_records(records, store, table_name=table_name))
         if total.failed:
             break
-    if output == "json":
-        click.echo(json.dumps(total.to_dict(), indent=2))
-    else:
-        click.echo(
-            f"Archived {total.archived} of {total.records} records into {len(total.files)} files "
-            f"under {archive}"
-        )
+    echo_summary(
+        output,
+        total.to_dict(),
+        f"Archived {total.archived} of {total.records} records into {len(total.files)} files "
+        f"under {archive}",
+    )
     for item in total.quarantined:
         click.echo(
             f"Quarantined {item.event_id or 'a record'} in {item.key}: {item.error}", err=True

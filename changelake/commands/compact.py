@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
-import sys
-from contextlib import nullcontext
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -15,54 +11,23 @@ from changelake.archive_tables import require_archive
 from changelake.archiver.compaction import DEFAULT_TARGET_SIZE, compact_partition, plan_compaction
 from changelake.archiver.locks import held_lock
 from changelake.clients import connect_duckdb, make_store
-from changelake.options import archive_option, output_option, required_table_option, silent_option
+from changelake.options import (
+    ByteSize,
+    archive_option,
+    output_option,
+    required_table_option,
+    silent_option,
+)
+from changelake.progress import progress
 from changelake.schemas.archive_layout import check_table_name, lock_key, parse_archive_uri
+from changelake.schemas.byte_sizes import bytes_to_text
+from changelake.summary_output import echo_summary
 from changelake.unreadable_files import list_archive_files, naming_unreadable_files
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from changelake.archiver.compaction import PartitionPlan, PartitionResult
-
-_UNITS = {"": 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?B?)\s*", re.IGNORECASE)
-
-
-def text_to_size(text: str) -> int:
-    """``128MB`` / ``1.5GB`` / ``65536`` -> bytes (binary units: 1MB = 1024 * 1024)."""
-    match = _SIZE.fullmatch(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a size; use a number with KB, MB or GB, e.g. 128MB")
-    number, unit = match.groups()
-    unit = unit.upper()
-    size = int(float(number) * _UNITS[unit if unit.endswith("B") or not unit else unit + "B"])
-    if size < 1024:
-        raise ValueError(f"target size {text!r} is below 1KB; use e.g. 128MB")
-    return size
-
-
-def size_to_text(size: int) -> str:
-    """Bytes as a short human-readable size."""
-    for unit in ("GB", "MB", "KB"):
-        if size >= _UNITS[unit]:
-            return f"{size / _UNITS[unit]:.1f} {unit}"
-    return f"{size} B"
-
-
-class ByteSize(click.ParamType[int]):
-    """A click parameter for sizes such as ``128MB``."""
-
-    name = "size"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        """Parse the size or fail with click's usage error."""
-        if isinstance(value, int):
-            return value
-        try:
-            return text_to_size(str(value))
-        except ValueError as error:
-            self.fail(str(error), param, ctx)
-
 
 _DAY = click.DateTime(["%Y-%m-%d"])
 
@@ -74,10 +39,10 @@ _DAY = click.DateTime(["%Y-%m-%d"])
 @click.option("--before", type=_DAY, help="Compact only the days before this one (YYYY-MM-DD).")
 @click.option(
     "--target-size",
-    type=ByteSize(),
+    type=ByteSize(minimum=1024),
     default=DEFAULT_TARGET_SIZE,
-    show_default="128MB",
-    help="Size of each output file, e.g. 128MB or 1GB.",
+    show_default=bytes_to_text(DEFAULT_TARGET_SIZE),
+    help="Size of each output file, e.g. 128MiB or 1GiB.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @output_option
@@ -129,18 +94,12 @@ def compact(
     ):
         plans = plan_table()
         results = []
-        total = sum(plan.input_rows for plan in plans)
-        bar: Any = (
-            nullcontext(None)
-            if silent or not plans
-            else click.progressbar(length=total, label="Compacting", file=sys.stderr)
-        )
-        with bar as progress:
+        with progress("Compacting", silent or not plans, unit="rows") as bar:
+            bar.start(sum(plan.input_rows for plan in plans))
 
             def on_rows(rows: int) -> None:
                 lease.renew_if_due()
-                if progress is not None:
-                    progress.update(rows)
+                bar.advance(rows)
 
             for plan in plans:
                 lease.renew_if_due()
@@ -149,17 +108,14 @@ def compact(
 
 
 def _print_plans(plans: list[PartitionPlan], output: str, archive: str) -> None:
-    if output == "json":
-        click.echo(json.dumps({"dry_run": True, "partitions": [_plan_dict(p) for p in plans]}))
-        return
-    if not plans:
-        click.echo(f"Nothing to compact under {archive}")
-    for plan in plans:
-        click.echo(
-            f"Would compact {len(plan.inputs)} files ({size_to_text(plan.input_bytes)}, "
-            f"{plan.input_rows} rows) in {plan.directory} into about {plan.estimated_outputs} "
-            f"file(s) named {plan.output_key(0).rpartition('/')[2]} and on"
-        )
+    lines = [
+        f"Would compact {len(plan.inputs)} files ({bytes_to_text(plan.input_bytes)}, "
+        f"{plan.input_rows} rows) in {plan.directory} into about {plan.estimated_outputs} "
+        f"file(s) named {plan.output_key(0).rpartition('/')[2]} and on"
+        for plan in plans
+    ]
+    document = {"dry_run": True, "partitions": [_plan_dict(p) for p in plans]}
+    echo_summary(output, document, lines or [f"Nothing to compact under {archive}"])
 
 
 def _plan_dict(plan: PartitionPlan) -> dict[str, Any]:
@@ -176,23 +132,15 @@ def _plan_dict(plan: PartitionPlan) -> dict[str, Any]:
 def _print_results(
     results: list[PartitionResult], output: str, archive: str, table_name: str
 ) -> None:
-    if output == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "dry_run": False,
-                    "partitions": [
-                        {**r.__dict__, "duplicates_dropped": r.duplicates_dropped} for r in results
-                    ],
-                }
-            )
-        )
-        return
-    if not results:
-        click.echo(f"Nothing to compact: every partition of {table_name} is already compacted")
-    for r in results:
-        click.echo(
-            f"Compacted {r.directory}: {r.inputs} files, {r.rows_read} rows -> "
-            f"{len(r.outputs)} file(s), {r.rows_written} rows "
-            f"({r.duplicates_dropped} duplicate deliveries dropped)"
-        )
+    partitions = [{**r.__dict__, "duplicates_dropped": r.duplicates_dropped} for r in results]
+    lines = [
+        f"Compacted {r.directory}: {r.inputs} files, {r.rows_read} rows -> "
+        f"{len(r.outputs)} file(s), {r.rows_written} rows "
+        f"({r.duplicates_dropped} duplicate deliveries dropped)"
+        for r in results
+    ]
+    echo_summary(
+        output,
+        {"dry_run": False, "partitions": partitions},
+        lines or [f"Nothing to compact: every partition of {table_name} is already compacted"],
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from changelake.options import (
     skip_corrupt_option,
 )
 from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.summary_output import echo_summary
 from changelake.unreadable_files import naming_archive_files, open_command_archive
 
 
@@ -108,19 +108,10 @@ def history(
     if html_path is not None:
         click.echo(write_timeline_page(html_path, table_name, item_key, entries, archive))
         return
-    if output == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "table": table_name,
-                    "item_key": item_key,
-                    "changes": [e.to_dict() for e in entries],
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
-        return
-    click.echo(f"{table_name} {item_key}: {len(entries)} change{'s' if len(entries) != 1 else ''}")
-    for line in timeline_to_lines(entries):
-        click.echo(line)
+    document = {
+        "table": table_name,
+        "item_key": item_key,
+        "changes": [e.to_dict() for e in entries],
+    }
+    header = f"{table_name} {item_key}: {len(entries)} change{'s' if len(entries) != 1 else ''}"
+    echo_summary(output, document, [header, *timeline_to_lines(entries)])

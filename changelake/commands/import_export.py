@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from typing import TYPE_CHECKING
-
 import click
 
 from changelake.archiver.dynamodb_export import import_export as import_dynamodb_export
 from changelake.archiver.dynamodb_export import load_export_manifest
+from changelake.archiver.table_description import describe_table
 from changelake.aws_errors import explained_aws_errors
 from changelake.clients import dynamodb_client, make_store, open_archive
 from changelake.options import archive_option, output_option, silent_option
+from changelake.progress import progress
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.exceptions import StreamGapError
-
-if TYPE_CHECKING:
-    from click._termui_impl import ProgressBar
+from changelake.summary_output import echo_initial_load
 
 
 @click.command("import-export")
@@ -51,45 +47,23 @@ def import_export(
     table_name = table_name or manifest.table_name
     # The export holds no key schema; the table's stream is the one to follow afterwards.
     with explained_aws_errors(f"cannot describe table {table_name}"):
-        table = dynamodb_client().describe_table(TableName=table_name)["Table"]
-    key_names = [key["AttributeName"] for key in table["KeySchema"]]
-    stream_on = table.get("StreamSpecification", {}).get("StreamEnabled", False)
-    stream_arn = table.get("LatestStreamArn") if stream_on else None
+        table = describe_table(dynamodb_client(), table_name)
     archive_location = parse_archive_uri(archive)
     store = make_store(archive_location)
-    bar: ProgressBar[int]
-    with click.progressbar(
-        length=manifest.item_count or None,
-        label=f"Importing export {manifest.export_id}",
-        file=sys.stderr,
-        hidden=silent,
-        show_pos=True,
-    ) as bar:
+    with progress(f"Importing export {manifest.export_id}", silent, unit="items") as bar:
+        bar.start(manifest.item_count)
         result = import_dynamodb_export(
             bucket,
             location.prefix,
             store,
-            key_names=key_names,
-            stream_arn=stream_arn,
+            key_names=table.key_names,
+            stream_arn=table.stream_arn,
             connect_archive=lambda: open_archive(archive_location, table_name),
             table_name=table_name,
-            progress=bar.update,
+            progress=bar.advance,
         )
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        click.echo(
-            f"Imported export {manifest.export_id} of {table_name}: {result.archived} items as of "
-            f"{manifest.export_time:%Y-%m-%dT%H:%M:%SZ} in {len(result.files)} files under "
-            f"{archive}"
-        )
-        if result.absent:
-            click.echo(
-                f"{result.absent} items the archive held were not in the export: "
-                "each got a REMOVE (deleted while no stream was archived)"
-            )
-    for key in result.quarantined:
-        click.echo(f"Quarantined an item in {key}", err=True)
+    load = f"export {manifest.export_id}"
+    headline = f"Imported {load} of {table_name}"
+    echo_initial_load(output, result, headline, manifest.export_time, archive, "export")
     if result.open_gap is not None:
-        what = f"export {manifest.export_id}"
-        raise StreamGapError(result.open_gap.still_open_after(what, manifest.export_time))
+        raise StreamGapError(result.open_gap.still_open_after(load, manifest.export_time))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from changelake.config import ENV_STREAM_ARN, ENV_TABLE
 from changelake.options import archive_option, output_option
 from changelake.polling import run_poll
+from changelake.summary_output import echo_summary
 
 
 @click.command()
@@ -43,18 +42,17 @@ def poll(
     result = run_poll(
         archive, stream_arn=stream_arn, table_name=table_name, max_seconds=max_seconds
     )
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-        return
     ending = (
         "every shard is caught up"
         if result.complete
         else f"stopped before --max-seconds {max_seconds:g} with records left to read, the oldest "
         f"at most {result.oldest_unread_seconds:.0f}s old; run again to continue"
     )
-    click.echo(
+    echo_summary(
+        output,
+        result.to_dict(),
         f"Archived {result.archived} of {result.records} records from {len(result.shards)} "
-        f"shards of {result.stream_arn} into {len(result.files)} files under {archive}; {ending}"
+        f"shards of {result.stream_arn} into {len(result.files)} files under {archive}; {ending}",
     )
     for key in result.quarantined:
         click.echo(f"Quarantined a record in {key}", err=True)

@@ -21,13 +21,13 @@ from changelake.index_options import (
     max_errors_option,
     memory_limit_option,
     replay_options,
-    require_table,
     transform_option,
     ttl_deletes_option,
 )
 from changelake.options import (
     archive_to_alias_options,
     output_option,
+    require_table,
     silent_option,
     skip_corrupt_option,
 )

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import sys
-import threading
-from typing import TYPE_CHECKING
-
 import click
-
-if TYPE_CHECKING:
-    from click._termui_impl import ProgressBar
 
 from changelake.archiver.table_snapshot import snapshot_table
 from changelake.aws_errors import explained_aws_errors
 from changelake.clients import dynamodb_client, make_store, open_archive
 from changelake.options import archive_option, output_option, required_table_option, silent_option
+from changelake.progress import progress
 from changelake.schemas.archive_layout import check_table_name, parse_archive_uri
 from changelake.schemas.exceptions import StreamGapError
+from changelake.summary_output import echo_initial_load
 
 
 @click.command()
@@ -41,20 +35,8 @@ def snapshot(table_name: str, archive: str, segments: int, output: str, silent: 
     with explained_aws_errors(f"cannot describe table {table_name}"):
         # ItemCount is refreshed about every six hours: a hint for the bar, not a promise.
         estimate = client.describe_table(TableName=table_name)["Table"].get("ItemCount") or None
-    lock = threading.Lock()
-    bar: ProgressBar[int]
-    with click.progressbar(
-        length=estimate,
-        label=f"Scanning {table_name}",
-        file=sys.stderr,
-        hidden=silent,
-        show_pos=True,
-    ) as bar:
-
-        def advance(items: int) -> None:
-            with lock:
-                bar.update(items)
-
+    with progress(f"Scanning {table_name}", silent, unit="items") as bar:
+        bar.start(estimate)
         with explained_aws_errors(f"cannot scan table {table_name}"):
             result = snapshot_table(
                 client,
@@ -62,24 +44,11 @@ def snapshot(table_name: str, archive: str, segments: int, output: str, silent: 
                 table_name,
                 segments=segments,
                 connect_archive=lambda: open_archive(location, table_name),
-                progress=advance,
+                progress=bar.advance,
             )
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        verb = "Resumed" if result.resumed else "Took"
-        click.echo(
-            f"{verb} snapshot {result.plan.snapshot_id} of {table_name}: {result.archived} items "
-            f"as of {result.plan.snapshot_at:%Y-%m-%dT%H:%M:%SZ} in {len(result.files)} files "
-            f"under {archive}"
-        )
-        if result.absent:
-            click.echo(
-                f"{result.absent} items the archive held were not in the table: "
-                "each got a REMOVE (deleted while no stream was archived)"
-            )
-    for key in result.quarantined:
-        click.echo(f"Quarantined an item in {key}", err=True)
+    verb = "Resumed" if result.resumed else "Took"
+    load = f"snapshot {result.plan.snapshot_id}"
+    headline = f"{verb} {load} of {table_name}"
+    echo_initial_load(output, result, headline, result.plan.snapshot_at, archive, "table")
     if result.open_gap is not None:
-        what = f"snapshot {result.plan.snapshot_id}"
-        raise StreamGapError(result.open_gap.still_open_after(what, result.plan.started_at))
+        raise StreamGapError(result.open_gap.still_open_after(load, result.plan.started_at))

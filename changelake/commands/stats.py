@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import click
@@ -15,9 +14,10 @@ from changelake.ask.archive_stats import (
     stats_to_lines,
 )
 from changelake.clients import make_store, open_archive
-from changelake.commands.compact import ByteSize
-from changelake.options import archive_option, output_option
+from changelake.options import ByteSize, archive_option, output_option
 from changelake.schemas.archive_layout import parquet_glob, parse_archive_uri
+from changelake.schemas.byte_sizes import bytes_to_text
+from changelake.summary_output import echo_summary
 from changelake.unreadable_files import list_archive_files, naming_unreadable_files
 
 
@@ -27,9 +27,9 @@ from changelake.unreadable_files import list_archive_files, naming_unreadable_fi
 @click.option(
     "--small-file-size",
     type=ByteSize(),
-    default=str(DEFAULT_SMALL_FILE_SIZE),
-    show_default="16MB",
-    help="Flag files smaller than this (e.g. 16MB); `changelake compact` merges them.",
+    default=DEFAULT_SMALL_FILE_SIZE,
+    show_default=bytes_to_text(DEFAULT_SMALL_FILE_SIZE),
+    help="Flag files smaller than this (e.g. 16MiB); `changelake compact` merges them.",
 )
 @output_option
 def stats(archive: str, table_name: str | None, small_file_size: int, output: str) -> None:
@@ -47,17 +47,15 @@ def stats(archive: str, table_name: str | None, small_file_size: int, output: st
     for name, status in streams:
         if status["gap"]:
             click.echo(f"Gap in {name}: {status['gap']}", err=True)
-    if output == "json":
-        click.echo(json.dumps([s.to_dict(now) for s in report], indent=2))
-        return
-    if not report:
-        click.echo(f"no change files under {archive}")
-    else:
-        for line in stats_to_lines(report, now, small_file_size):
-            click.echo(line)
+    lines = (
+        stats_to_lines(report, now, small_file_size)
+        if report
+        else [f"no change files under {archive}"]
+    )
     for name, status in streams:
         snapshot = f", snapshot as of {status['snapshot_at']}" if status["snapshot_at"] else ""
-        click.echo(
+        lines.append(
             f"Stream of {name}: {status['stream_arn']}, archive complete until "
             f"{status['covered_until']}{snapshot}{'; GAP (see above)' if status['gap'] else ''}"
         )
+    echo_summary(output, [s.to_dict(now) for s in report], lines)

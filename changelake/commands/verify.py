@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
@@ -18,11 +17,10 @@ from changelake.index_options import (
     max_errors_option,
     memory_limit_option,
     recipe_to_alias_options,
-    require_table,
     transform_option,
     ttl_deletes_option,
 )
-from changelake.options import output_option, silent_option, skip_corrupt_option
+from changelake.options import output_option, require_table, silent_option, skip_corrupt_option
 from changelake.rebuild.aliases import single_alias_target
 from changelake.rebuild.document_ids import CANONICAL_ID
 from changelake.rebuild.guarded_sink import GuardedSink
@@ -37,6 +35,7 @@ from changelake.rebuild.repair import verify_index
 from changelake.rebuild.verify import DRIFT_KINDS, KIND_MEANINGS, DriftReport
 from changelake.rebuild.watermark import read_state
 from changelake.schemas.archive_layout import DEFAULT_ARCHIVE, parse_archive_uri
+from changelake.summary_output import echo_summary
 from changelake.unreadable_files import (
     naming_archive_files,
     open_readable_archive,
@@ -140,11 +139,10 @@ def verify(
             connection, writer, alias=alias, index=index, recipe=recipe, transform=function,
             as_of=as_of, examples=examples, sample=sample, repair=repair, max_errors=max_errors,
         )  # fmt: skip
-    if output == "json":
-        skipped_files = [item.to_dict() for item in skipped]
-        click.echo(json.dumps({**report.to_dict(), "skipped_files": skipped_files}, indent=2))
-    else:
-        click.echo(report_to_text(report))
+    skipped_files = [item.to_dict() for item in skipped]
+    echo_summary(
+        output, {**report.to_dict(), "skipped_files": skipped_files}, report_to_text(report)
+    )
     remaining = report.repair["remaining_drifted"] if report.repair else report.drifted
     if remaining:
         sys.exit(DRIFT_EXIT_CODE)

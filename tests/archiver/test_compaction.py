@@ -212,3 +212,24 @@ def test_files_archived_while_a_compaction_runs_are_kept(archive_uri: str) -> No
     archived = open_archive(location).execute("SELECT count(DISTINCT event_id) FROM changes")
     late_count = 10 - len(late)
     assert archived.fetchone() == (6 * 25 + late_count,)
+
+
+def _writer_settings(data: bytes) -> dict[str, tuple[str, bool]]:
+    """Each column's compression and whether it has statistics, in a file's first row group."""
+    group = pq.ParquetFile(io.BytesIO(data)).metadata.row_group(0)
+    columns = (group.column(i) for i in range(group.num_columns))
+    return {c.path_in_schema: (c.compression, c.is_stats_set) for c in columns}
+
+
+def test_compacted_files_are_written_like_batch_files(local_archive: str) -> None:
+    location = parse_archive_uri(local_archive)
+    store = make_store(location)
+    _archive_batches(store, batches=2)
+    batch_file = _writer_settings(store.get_bytes(_parquet_keys(store)[0]))
+    connection = connect_duckdb(location)
+    for plan in plan_compaction(store, connection, "posts"):
+        compact_partition(plan, store, connection)
+    compacted = _writer_settings(store.get_bytes(_parquet_keys(store)[0]))
+    assert compacted == batch_file
+    assert batch_file["item_key"] == ("ZSTD", True)  # history finds a key by its statistics
+    assert batch_file["new_image"] == ("ZSTD", False)

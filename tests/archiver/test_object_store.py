@@ -1,14 +1,23 @@
-"""Conditional writes on both object stores: exactly one of several writers wins."""
+"""Both object stores: exactly one of several conditional writers wins; failures are ours."""
 
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 import pytest
 
+from changelake.archiver.object_store import LocalStore, S3Store
 from changelake.clients import make_store
 from changelake.schemas.archive_layout import parse_archive_uri
-from changelake.schemas.exceptions import PreconditionFailedError
+from changelake.schemas.exceptions import (
+    ArchiveAccessError,
+    ArchiveLocationError,
+    PreconditionFailedError,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_put_if_absent_creates_once(archive_uri: str) -> None:
@@ -71,3 +80,17 @@ def test_one_of_many_concurrent_writers_wins(archive_uri: str, mode: str) -> Non
     assert len(winners) == 1
     assert len(losers) == 7
     assert store.get_bytes("shared") == winners[0]
+
+
+def test_a_local_read_that_fails_names_the_path_and_the_remedy(tmp_path: Path) -> None:
+    store = LocalStore(parse_archive_uri(str(tmp_path)))
+    (tmp_path / "table=posts").mkdir()
+    with pytest.raises(ArchiveAccessError, match=r"cannot read .*table=posts: .*--archive"):
+        store.get_bytes("table=posts")  # a folder where a file belongs
+    with pytest.raises(FileNotFoundError):
+        store.get_bytes("missing.json")  # missing stays FileNotFoundError, as on S3
+
+
+def test_an_s3_store_refuses_a_local_location(tmp_path: Path) -> None:
+    with pytest.raises(ArchiveLocationError, match=r"is not an S3 archive; give s3://"):
+        S3Store(parse_archive_uri(str(tmp_path)), client=None)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from changelake.archiver.backoff import EMPTY_READS
 from changelake.archiver.checkpoints import load_shard_checkpoint, load_stream_state
+from changelake.archiver.shard_reader import EMPTY_READS
 from changelake.archiver.shard_turns import Clock
 from changelake.archiver.stream_gaps import TRIM_HORIZON
 from changelake.archiver.stream_poller import PollResult, poll_stream
@@ -29,6 +29,7 @@ from tests.archiver.sharded_stream import (
     put_posts,
     reenable_stream,
 )
+from tests.helpers import backoff_delays
 
 if TYPE_CHECKING:
     from changelake.archiver.object_store import ObjectStore
@@ -92,10 +93,9 @@ def test_sixty_shards_are_read_in_one_run_with_no_sleep_per_caught_up_shard(
     assert result.archived == 2 * SHARDS
     assert set(result.shards.values()) == {"caught up"}
     assert result.oldest_unread_seconds == 0
-    # Reading each shard one after the other, with a pause after each empty page, slept
-    # sum(EMPTY_READS.schedule()) per shard: 42 s for 60 shards. Now only a round of empty pages
-    # over every shard sleeps, once per round.
-    assert sum(clock.slept) <= sum(EMPTY_READS.schedule())
+    # A pause after each empty page of each shard would sleep the whole schedule per shard; only a
+    # round of empty pages over every shard sleeps, once per round.
+    assert sum(clock.slept) <= sum(backoff_delays(EMPTY_READS))
     assert len(clock.slept) < EMPTY_READS.attempts
     for shard in stream.shards:
         # One page with the posts, then the empty pages that count it caught up.

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.exceptions import ClientError
 
-from changelake.archiver.backoff import EMPTY_READS
 from changelake.archiver.checkpoints import load_stream_state
+from changelake.archiver.shard_reader import EMPTY_READS
 from changelake.archiver.stream_follower import StreamFollower
 from changelake.archiver.stream_poller import poll_stream
 from changelake.clients import dynamodb_client, make_store, open_archive, streams_client

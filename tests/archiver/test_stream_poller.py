@@ -10,10 +10,9 @@ import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
-from changelake.archiver.backoff import THROTTLED
 from changelake.archiver.checkpoints import load_shard_checkpoint, load_stream_state
+from changelake.archiver.shard_reader import THROTTLED
 from changelake.archiver.shard_turns import Clock
-from changelake.archiver.stream_gaps import load_gap
 from changelake.archiver.stream_poller import poll_stream
 from changelake.archiver.stream_shards import iter_shards
 from changelake.cli import cli
@@ -26,7 +25,7 @@ from changelake.schemas.exceptions import (
     StreamReadError,
 )
 from changelake.schemas.sql_views import latest_sql
-from tests.helpers import StaleIterators, create_posts_table, put_post
+from tests.helpers import StaleIterators, backoff_delays, create_posts_table, load_gap, put_post
 
 if TYPE_CHECKING:
     from changelake.archiver.object_store import ObjectStore
@@ -299,6 +298,6 @@ def test_throttled_reads_back_off_then_go_on(table: tuple[str, str], local_archi
     store = make_store(parse_archive_uri(local_archive))
     result = poll(store, table, client=Throttled(streams_client(), 3), clock=clock)
     assert result.archived == 1
-    assert slept[:3] == THROTTLED.schedule()[:3]
+    assert slept[:3] == backoff_delays(THROTTLED)[:3]
     with pytest.raises(StreamReadError, match="throttled 10 times"):
         poll(store, table, client=Throttled(streams_client(), 100), clock=clock)

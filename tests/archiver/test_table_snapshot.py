@@ -10,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 
 from changelake.archiver.checkpoints import load_stream_state
-from changelake.archiver.stream_gaps import load_gap
 from changelake.archiver.stream_poller import poll_stream
 from changelake.archiver.table_snapshot import snapshot_table
 from changelake.cli import cli
@@ -19,7 +18,7 @@ from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.dynamodb_types import image_to_plain_json
 from changelake.schemas.exceptions import StorageError
 from changelake.schemas.sql_views import latest_sql
-from tests.helpers import create_posts_table, put_post, scan_items
+from tests.helpers import create_posts_table, load_gap, put_post, scan_items
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -164,7 +163,8 @@ def test_a_snapshot_closes_a_gap_and_polling_goes_on(
     assert runner.invoke(cli, ["poll", *args]).exit_code == 0
     ddb.update_table(TableName=name, StreamSpecification={"StreamEnabled": False})
     # A new item: DynamoDB Local stamps stream records to the minute, so an item the old stream
-    # touched in the snapshot's own minute would still sort after the snapshot (see README).
+    # touched in the snapshot's own minute would still sort after the snapshot
+    # (docs/archive-format.md, "Snapshot rows").
     put_post(ddb, name, "gap", title="written while no stream ran")
     ddb.update_table(
         TableName=name,

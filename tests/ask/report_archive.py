@@ -19,6 +19,17 @@ DAY2 = DAY1 + 86_400
 DAY3 = DAY2 + 86_400
 TTL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 # A key and a value that would be markup if a page failed to escape them.
+# The id of each chart of a report page (items add chart-item-1, -2, ...).
+CHARTS = (
+    "chart-events",
+    "chart-deletes",
+    "chart-archive-lag",
+    "chart-lag",
+    "chart-files",
+    "chart-coverage",
+    "chart-top-items",
+)
+
 HOSTILE_KEY = '<img src=x onerror="window.pwned=1">'
 HOSTILE_TITLE = "</script><script>window.pwned=2</script>"
 

@@ -6,11 +6,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from changelake.ask.archive_stats import (
-    bytes_to_text,
     duration_to_text,
     rows_to_stats,
     stats_to_lines,
 )
+from changelake.schemas.byte_sizes import bytes_to_text
 
 T = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

@@ -16,7 +16,7 @@ from changelake.archiver.checkpoints import StreamState, save_stream_state
 from changelake.cli import cli
 from changelake.clients import make_store
 from changelake.schemas.archive_layout import parse_archive_uri
-from tests.ask.report_archive import DAY1, DAY3, HOSTILE_KEY, write_report_archive
+from tests.ask.report_archive import CHARTS, DAY1, DAY3, HOSTILE_KEY, write_report_archive
 from tests.browser import RenderedPage, launch_chromium, open_page
 
 if TYPE_CHECKING:
@@ -26,16 +26,6 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 pytestmark = pytest.mark.browser
-
-CHARTS = (
-    "chart-events",
-    "chart-deletes",
-    "chart-archive-lag",
-    "chart-lag",
-    "chart-files",
-    "chart-coverage",
-    "chart-top-items",
-)
 
 
 @pytest.fixture(scope="module")

@@ -41,14 +41,14 @@ def test_diff_uses_the_old_image_or_else_the_previous_new_image() -> None:
     assert [e.diff.changed for e in entries[1:3]] == [{"t": ("a", "b")}, {"t": ("x", "c")}]
     assert entries[3].diff.removed == {"id": "p", "t": "c"}
     assert timeline_to_lines(entries) == [
-        "2026-11-20 09:00:00  INSERT    user   version 7",
+        "2026-11-20 09:00:00+00:00  INSERT    user   version 7",
         '    + id: "p"',
         '    + t: "a"',
-        "2026-11-20 09:00:00  MODIFY    user   version 7",
+        "2026-11-20 09:00:00+00:00  MODIFY    user   version 7",
         '    ~ t: "a" -> "b"',
-        "2026-11-20 09:00:00  MODIFY    user   version 7",
+        "2026-11-20 09:00:00+00:00  MODIFY    user   version 7",
         '    ~ t: "x" -> "c"',
-        "2026-11-20 09:00:00  REMOVE    TTL    version 7",
+        "2026-11-20 09:00:00+00:00  REMOVE    TTL    version 7",
         "    (item removed by TTL)",
     ]
 
@@ -86,14 +86,14 @@ def test_a_stream_without_new_images_is_explained_not_diffed() -> None:
     assert entries[1].to_dict()["note"].startswith("image not in stream: a KEYS_ONLY")
     lines = timeline_to_lines(entries)
     assert lines[3:7] == [
-        "2026-11-20 09:00:00  MODIFY    user   version 7",
+        "2026-11-20 09:00:00+00:00  MODIFY    user   version 7",
         "    (image not in stream: a KEYS_ONLY stream carries the key only)",
-        "2026-11-20 09:00:00  MODIFY    user   version 7",
+        "2026-11-20 09:00:00+00:00  MODIFY    user   version 7",
         "    (image not in stream: an OLD_IMAGE stream carries the item before the change)",
     ]
     # The snapshot after them: its diff is against nothing known, and says so.
     assert lines[7:10] == [
-        "2026-11-20 09:00:00  SNAPSHOT  snapshot  version 7",
+        "2026-11-20 09:00:00+00:00  SNAPSHOT  snapshot  version 7",
         "    (the image before is not in the stream)",
         '    + id: "p"',
     ]

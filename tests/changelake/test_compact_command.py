@@ -11,7 +11,6 @@ from changelake.archiver.batch import archive_records
 from changelake.archiver.compaction import iter_partition_files
 from changelake.cli import cli
 from changelake.clients import make_store
-from changelake.commands.compact import text_to_size
 from changelake.schemas.archive_layout import parse_archive_uri
 from tests.helpers import make_record
 
@@ -100,17 +99,3 @@ def test_bad_table_name_is_one_line_error(local_archive: str) -> None:
     result = CliRunner().invoke(cli, ["compact", "--archive", local_archive, "--table", "x"])
     assert result.exit_code == 1
     assert "table name 'x' is not a DynamoDB table name" in result.output
-
-
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [
-        ("128MB", 128 * 1024**2),
-        ("1GB", 1024**3),
-        ("1.5kb", 1536),
-        ("4096", 4096),
-        ("64M", 64 << 20),
-    ],
-)
-def test_text_to_size(text: str, size: int) -> None:
-    assert text_to_size(text) == size

@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING
 import pytest
 from click.testing import CliRunner
 
-from changelake.archiver.stream_gaps import load_gap
 from changelake.cli import cli
 from changelake.clients import dynamodb_client, make_store
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.dynamodb_types import image_to_plain_json
-from tests.helpers import create_posts_table, put_post, scan_items
+from tests.helpers import create_posts_table, load_gap, put_post, scan_items
 
 if TYPE_CHECKING:
     from click.testing import Result

@@ -31,16 +31,16 @@ def test_timeline_with_diffs(archive_uri: str) -> None:
         "MODIFY",
     ]
     assert lines[1:4] == [
-        "2025-11-28 00:00:00  INSERT    user   version 1849990053888000",
+        "2025-11-28 00:00:00+00:00  INSERT    user   version 1849990053888000",
         '    + id: "post#1"',
         '    + title: "a"',
     ]
     assert lines[4:7] == [
-        "2025-11-28 00:00:10  MODIFY    user   version 1849990064373760",
+        "2025-11-28 00:00:10+00:00  MODIFY    user   version 1849990064373760",
         "    + views: 1",
         '    ~ title: "a" -> "b"',
     ]
-    assert lines[7] == "2025-11-28 00:00:10  MODIFY    user   version 1849990064373761"
+    assert lines[7] == "2025-11-28 00:00:10+00:00  MODIFY    user   version 1849990064373761"
     assert lines[-2:] == ['    ~ title: "c" -> "d"', "    ~ views: 1 -> 2"]
 
 
@@ -82,7 +82,7 @@ def test_history_of_a_key_stays_in_its_table(local_archive: str) -> None:
         assert result.exit_code == 0, result.output
         assert result.output.splitlines()[:3] == [
             f"{table} pk=a&sk=b: 1 change",
-            "2025-11-28 00:00:00  INSERT    user   version 1849990053888000",
+            "2025-11-28 00:00:00+00:00  INSERT    user   version 1849990053888000",
             '    + pk: "a"',
         ]
         assert f'    + t: "{table}"' in result.output

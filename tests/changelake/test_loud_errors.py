@@ -10,10 +10,14 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from changelake.cli import cli
+from changelake.clients import s3_secret_sql
+from changelake.options import require_table
+from changelake.schemas.exceptions import MissingSettingError
 from tests.changelake.sql_archive import write_sample_archive
 from tests.helpers import EVENTS
 
@@ -136,3 +140,30 @@ def test_records_of_another_table_are_refused_unless_renamed(local_archive: str)
         ],
     )
     assert tables.stdout.splitlines()[1:] == ['"Other"', '"Posts-prod.v2"']
+
+
+def test_no_aws_credentials_for_duckdb_is_our_error_naming_the_variables(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    monkeypatch.delenv("AWS_WEB_IDENTITY_TOKEN_FILE", raising=False)
+    with pytest.raises(MissingSettingError, match="AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"):
+        s3_secret_sql()
+
+
+def test_a_missing_table_is_the_same_usage_error_however_it_is_required(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CHANGELAKE_TABLE", raising=False)
+    result = CliRunner().invoke(cli, ["rebuild", "--alias", "posts", "--es-url", "http://x:1"])
+    assert result.exit_code == 2
+    assert "Missing option '--table'" in result.output
+    with pytest.raises(click.MissingParameter) as missing:
+        require_table(None)  # verify: no --table, and an index without a recipe to follow
+    assert missing.value.format_message() == "Missing option '--table' (or CHANGELAKE_TABLE)."

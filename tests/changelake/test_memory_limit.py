@@ -14,26 +14,12 @@ from changelake.memory_limit import (
     MIB,
     cgroup_memory_limit,
     default_memory_limit,
-    parse_size,
     physical_memory,
 )
 from changelake.schemas.archive_layout import parse_archive_uri
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [("512MB", 512 * 10**6), ("2GiB", 2 * 2**30), ("1073741824", 2**30), ("1.5 gb", 15 * 10**8)],
-)
-def test_sizes_parse(text: str, expected: int) -> None:
-    assert parse_size(text) == expected
-
-
-def test_a_size_without_a_known_unit_is_explained() -> None:
-    with pytest.raises(ValueError, match=r"'2 lots' is not a size; .* e\.g\. 512MB"):
-        parse_size("2 lots")
 
 
 def test_a_cgroup_limit_is_read_and_max_means_none(tmp_path: Path) -> None:
@@ -82,4 +68,4 @@ def test_a_bad_memory_limit_is_a_usage_error(command: str) -> None:
         cli, [command, "--es-url", "http://127.0.0.1:1", "--alias", "a", "--memory-limit", "1KB"]
     )
     assert result.exit_code == 2
-    assert "'1KB' is below DuckDB's useful minimum of 128MB" in result.output
+    assert "'1KB' is below DuckDB's useful minimum of 128.0 MiB" in result.output

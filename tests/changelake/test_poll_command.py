@@ -13,9 +13,13 @@ from changelake.cli import cli
 from changelake.clients import dynamodb_client
 from changelake.lambda_handler import poll
 from changelake.metrics import OLDEST_UNREAD_METRIC
+from changelake.polling import run_poll
+from changelake.schemas.exceptions import MissingSettingError
 from tests.helpers import create_posts_table, put_post
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from scripts.services import Service
 
 
@@ -23,6 +27,11 @@ def test_poll_needs_a_stream_or_a_table() -> None:
     result = CliRunner().invoke(cli, ["poll", "--archive", "unused"])
     assert result.exit_code == 2
     assert "--stream-arn ARN or --table NAME" in result.output
+
+
+def test_a_poll_with_neither_stream_nor_table_names_both_settings(tmp_path: Path) -> None:
+    with pytest.raises(MissingSettingError, match="CHANGELAKE_STREAM_ARN or CHANGELAKE_TABLE"):
+        run_poll(str(tmp_path), stream_arn=None, table_name=None, max_seconds=1)
 
 
 @pytest.mark.dynamodb

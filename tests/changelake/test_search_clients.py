@@ -162,7 +162,7 @@ def test_basic_auth_to_opensearch(opensearch_service: Service) -> None:
     with recording_proxy(opensearch_service.url) as proxy:
         sink = make_search_sink(proxy.url, SearchOptions(username="admin", password="s3cret"))
         assert sink.engine == "opensearch"  # detected from GET /, sent with the credentials
-        assert sink.index_exists(f"missing-{uuid.uuid4().hex[:8]}") is False
+        assert sink.is_concrete_index(f"missing-{uuid.uuid4().hex[:8]}") is False
     assert [r.headers.get("authorization") for r in proxy.requests] == [
         "Basic YWRtaW46czNjcmV0"  # admin:s3cret
     ] * 2
@@ -173,10 +173,10 @@ def test_api_key_and_basic_auth_to_elasticsearch(es_service: Service) -> None:
     with recording_proxy(es_service.url) as proxy:
         sink = make_search_sink(proxy.url, SearchOptions(api_key="aWQ6a2V5"))
         assert sink.engine == "elasticsearch"  # an API key implies Elasticsearch: no GET /
-        sink.index_exists("anything")
+        sink.is_concrete_index("anything")
         sink = make_search_sink(proxy.url, SearchOptions(username="elastic", password="pw"))
         assert sink.engine == "elasticsearch"
-        sink.index_exists("anything")
+        sink.is_concrete_index("anything")
     assert [r.headers.get("authorization") for r in proxy.requests] == [
         "ApiKey aWQ6a2V5",
         "Basic ZWxhc3RpYzpwdw==",  # GET / to detect the engine
@@ -215,7 +215,7 @@ def test_tls_is_verified_by_default_on_opensearch(
         tls_authority.cert_pem.write_to_path(str(bundle))
         sink = make_search_sink(proxy.url, SearchOptions(ca_certs=str(bundle)))
         assert sink.engine == "opensearch"
-        assert not sink.index_exists(f"missing-{uuid.uuid4().hex[:8]}")
+        assert not sink.is_concrete_index(f"missing-{uuid.uuid4().hex[:8]}")
         unchecked = make_search_sink(proxy.url, SearchOptions(verify_certs=False))
         assert unchecked.engine == "opensearch"
 
@@ -227,11 +227,11 @@ def test_tls_is_verified_by_default_on_elasticsearch(
     with recording_proxy(es_service.url, _server_context(tls_authority)) as proxy:
         sink = make_search_sink(proxy.url, SearchOptions(engine="elasticsearch"))
         with pytest.raises(SearchUnavailableError, match="CERTIFICATE_VERIFY_FAILED"):
-            sink.index_exists("anything")
+            sink.is_concrete_index("anything")
         bundle = tmp_path / "ca.pem"
         tls_authority.cert_pem.write_to_path(str(bundle))
         sink = make_search_sink(proxy.url, SearchOptions(ca_certs=str(bundle)))
         assert sink.engine == "elasticsearch"
-        assert not sink.index_exists("anything")
+        assert not sink.is_concrete_index("anything")
         unchecked = make_search_sink(proxy.url, SearchOptions(verify_certs=False))
-        assert not unchecked.index_exists("anything")
+        assert not unchecked.is_concrete_index("anything")

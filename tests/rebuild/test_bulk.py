@@ -5,14 +5,12 @@ from __future__ import annotations
 from itertools import pairwise
 
 import pyarrow as pa
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from changelake.rebuild.bulk import (
     BulkStats,
     Chunk,
-    RetryPolicy,
     arrow_to_block,
     bytes_to_blocks,
     entries_to_block,
@@ -104,12 +102,3 @@ def test_responses_count_conflicts_and_missing_deletes_and_report_failures() -> 
     assert [str(f) for f in stats.failures] == [
         "'id-400': 400 strict_dynamic_mapping_exception: no"
     ]
-
-
-@pytest.mark.parametrize("attempt", range(8))
-def test_backoff_grows_with_jitter_and_is_capped(attempt: int) -> None:
-    policy = RetryPolicy(base_seconds=0.5, cap_seconds=4)
-    ceiling = min(4, 0.5 * 2**attempt)
-    delays = {policy.delay(attempt) for _ in range(20)}
-    assert all(ceiling / 2 <= delay <= ceiling for delay in delays)
-    assert len(delays) > 1

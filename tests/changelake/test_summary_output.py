@@ -1,0 +1,24 @@
+"""Every command's summary: one JSON document for --output json, else its lines of text."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from changelake.summary_output import echo_summary
+
+
+def test_json_is_one_document_with_text_unescaped(capsys: pytest.CaptureFixture[str]) -> None:
+    echo_summary("json", {"title": "검색", "n": 2}, ["not printed"])
+    printed = capsys.readouterr().out
+    assert json.loads(printed) == {"title": "검색", "n": 2}
+    assert "검색" in printed and "not printed" not in printed
+
+
+@pytest.mark.parametrize(("lines", "expected"), [("one", "one\n"), (["a", "b"], "a\nb\n")])
+def test_text_is_the_lines(
+    lines: str | list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    echo_summary("text", {"ignored": True}, lines)
+    assert capsys.readouterr().out == expected
