@@ -168,6 +168,7 @@ class FollowLoop:
     _down_since: datetime | None = None
     _noticed_at: dict[str, float] = field(default_factory=dict)
     _reported_at: float = 0.0
+    _reported_state: str | None = None
 
     def run(self) -> FollowTotals:
         """Loop until ``stop`` is set or ``max_seconds`` have passed; the run's totals."""
@@ -263,9 +264,14 @@ class FollowLoop:
         final: bool = False,
     ) -> None:
         now = self.monotonic()
-        if not pages and not steps and not final and now - self._reported_at < HEARTBEAT_SECONDS:
+        indexing = self.worker.state.state if self.worker is not None else None
+        # A line when something happened, when indexing goes down or comes back, and once a
+        # heartbeat otherwise.
+        quiet = not pages and not steps and not final and indexing == self._reported_state
+        if quiet and now - self._reported_at < HEARTBEAT_SECONDS:
             return
         self._reported_at = now
+        self._reported_state = indexing
         report = loop_report(self.follower.table_name, self.alias, pages, steps)
         if self.worker is not None:
             state = self.worker.state
