@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from changelake.clients import make_search_sink
 from changelake.rebuild.latest_images import Selection, latest_in_background
 from changelake.rebuild.rebuild_index import rebuild_index
+from changelake.rebuild.recipe import Recipe, archive_url
 from changelake.rebuild.replay import ReplayOptions
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.search_options import SearchOptions
@@ -40,8 +41,7 @@ def main(argv: list[str]) -> int:
         summary = rebuild_index(
             connection,
             sink,
-            archive_uri=archive,
-            table_name=table,
+            recipe=Recipe(table, archive_url(archive), mapping_source=body_path),
             alias=alias,
             index_body=body,
             now=datetime.now(UTC),
