@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from changelake.archiver.locks import DEFAULT_LEASE, held_lock
-from changelake.clients import make_store
-from changelake.config import ENV_ARCHIVE, ENV_DUCKDB_MEMORY_LIMIT, ENV_TABLE, lease_duration
+from changelake.config import ENV_ARCHIVE, ENV_DUCKDB_MEMORY_LIMIT, ENV_TABLE
 from changelake.memory_limit import MINIMUM, PER_THREAD_CAP
 from changelake.options import (
     ByteSize,
@@ -22,48 +18,10 @@ from changelake.options import (
 from changelake.rebuild.bulk import DEFAULT_IN_FLIGHT, DEFAULT_MAX_BYTES
 from changelake.rebuild.document_ids import CANONICAL_ID
 from changelake.rebuild.latest_images import TTL_POLICIES
-from changelake.rebuild.replay import ReplayOptions
-from changelake.schemas.archive_layout import lock_key
 from changelake.schemas.byte_sizes import bytes_to_text
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-
-    from changelake.archiver.locks import Lease
-    from changelake.schemas.archive_layout import ArchiveLocation
-
-
-def replay_options(
-    transform: Callable[[dict[str, Any]], dict[str, Any] | None] | None,
-    max_errors: int,
-    bulk_bytes: int = DEFAULT_MAX_BYTES,
-    bulk_in_flight: int = DEFAULT_IN_FLIGHT,
-) -> ReplayOptions:
-    """Replay options from the command line (``transform`` already loaded)."""
-    return ReplayOptions(
-        transform=transform, max_bytes=bulk_bytes, max_errors=max_errors, in_flight=bulk_in_flight
-    )
-
-
-# ``changelake follow`` and the sync Lambda hold the lease a second or so per step: a command
-# started meanwhile waits for the step to end rather than fail.
-LEASE_WAIT = timedelta(seconds=10)
-
-
-@contextmanager
-def alias_lease(location: ArchiveLocation, table_name: str, alias: str) -> Iterator[Lease]:
-    """Hold the lease that makes rebuild, sync and repair of ``alias`` take turns.
-
-    It lasts 15 minutes, or ``CHANGELAKE_LEASE_SECONDS``, and is renewed every third of that. A
-    lease held by another writer is waited for up to ``LEASE_WAIT``.
-    """
-    try:
-        duration = lease_duration(DEFAULT_LEASE)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
-    key = lock_key(table_name, f"sync-{alias}")
-    with held_lock(make_store(location), key, duration=duration, wait=LEASE_WAIT) as lease:
-        yield lease
+    from collections.abc import Callable
 
 
 transform_option = click.option(

@@ -26,6 +26,11 @@ def echo_summary(output: str, document: Any, lines: str | Iterable[str]) -> None
         click.echo(line)
 
 
+def echo_warning(message: str) -> None:
+    """Print one warning line on stderr, where it never mixes with a JSON summary."""
+    click.echo(f"Warning: {message}", err=True)
+
+
 def echo_initial_load(
     output: str,
     result: SnapshotResult | ImportResult,

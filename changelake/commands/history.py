@@ -7,14 +7,14 @@ from typing import Any
 
 import click
 
+from changelake import api
 from changelake.ask.item_keys import (
     KeyQuery,
     merge_key_query,
     option_to_pair,
-    resolve_item_key,
     text_to_key_query,
 )
-from changelake.ask.timeline import load_timeline, timeline_to_lines
+from changelake.ask.timeline import timeline_to_lines
 from changelake.html_output import write_timeline_page
 from changelake.options import (
     archive_option,
@@ -22,9 +22,8 @@ from changelake.options import (
     required_table_option,
     skip_corrupt_option,
 )
-from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.summary_output import echo_summary
-from changelake.unreadable_files import naming_archive_files, open_command_archive
+from changelake.unreadable_files import warn_skipped
 
 
 class ItemKey(click.ParamType):  # type: ignore[type-arg]
@@ -100,18 +99,13 @@ def history(
         query = merge_key_query(key or KeyQuery(), attributes)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    location = parse_archive_uri(archive)
-    connection = open_command_archive(location, table_name, skip_corrupt=skip_corrupt)
-    with naming_archive_files(connection, location, table_name):
-        item_key = resolve_item_key(connection, table_name, query)
-        entries = load_timeline(connection, table_name, item_key)
+    with api.open_archive(archive, table=table_name, skip_corrupt=skip_corrupt) as opened:
+        warn_skipped(opened.skipped_files)
+        item = opened.history(table_name, query)
     if html_path is not None:
-        click.echo(write_timeline_page(html_path, table_name, item_key, entries, archive))
+        page = write_timeline_page(html_path, table_name, item.item_key, item.changes, archive)
+        click.echo(page)
         return
-    document = {
-        "table": table_name,
-        "item_key": item_key,
-        "changes": [e.to_dict() for e in entries],
-    }
-    header = f"{table_name} {item_key}: {len(entries)} change{'s' if len(entries) != 1 else ''}"
-    echo_summary(output, document, [header, *timeline_to_lines(entries)])
+    count = len(item.changes)
+    header = f"{table_name} {item.item_key}: {count} change{'s' if count != 1 else ''}"
+    echo_summary(output, item.to_dict(), [header, *timeline_to_lines(item.changes)])

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import json
-from contextlib import ExitStack
 from datetime import UTC, datetime
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from changelake.archive_tables import require_archive
-from changelake.clients import make_search_sink
+from changelake import api
 from changelake.config import ENV_SPARK_MASTER
 from changelake.index_options import (
-    alias_lease,
     bulk_bytes_option,
     bulk_in_flight_option,
     id_option,
     max_errors_option,
     memory_limit_option,
-    replay_options,
     transform_option,
     ttl_deletes_option,
 )
@@ -33,16 +28,11 @@ from changelake.options import (
 )
 from changelake.progress import progress
 from changelake.rebuild.document_ids import CANONICAL_ID
-from changelake.rebuild.documents import load_transform, transform_digest
-from changelake.rebuild.latest_images import latest_in_background
-from changelake.rebuild.mapping_plan import plan_index_body, plan_rebuild_mapping
-from changelake.rebuild.rebuild_index import RebuildSummary, rebuild_index
-from changelake.rebuild.recipe import Recipe, archive_url
-from changelake.schemas.archive_layout import parse_archive_uri
-from changelake.schemas.index_mappings import load_index_body, shipped_mappings
-from changelake.unreadable_files import naming_archive_files, open_command_archive
+from changelake.schemas.index_mappings import shipped_mappings
+from changelake.summary_output import echo_warning
 
 if TYPE_CHECKING:
+    from changelake.rebuild.rebuild_index import RebuildSummary
     from changelake.search_options import SearchOptions
 
 
@@ -149,82 +139,27 @@ def rebuild(
     rebuild, sync and repair of one alias never run at once.
     """
     table = require_table(table_name)
-    user_body = load_index_body(mapping) if mapping else None
-    function = load_transform(transform) if transform else None
-    recipe = Recipe(
-        table, archive_url(archive), transform=transform,
-        transform_sha256=transform_digest(function) if function else None,
-        mapping_source=mapping or _default_mapping_source(function, runner),
-        id_rule=id_rule, ttl_deletes=ttl_deletes,
-    )  # fmt: skip
-    options = replay_options(function, max_errors, bulk_bytes, bulk_in_flight)
-    location = parse_archive_uri(archive)
-    require_archive(location, table)  # before the lease: a mistyped archive gets no lock object
     if runner == "spark" and skip_corrupt:
         raise click.UsageError(
             "--skip-corrupt reads the archive with DuckDB; drop it with --runner spark"
         )
-    selection = recipe.selection(as_of=as_of)
-    census = function is None  # with a transform, the images' types say little of the documents
-    rebuild_into = partial(
-        rebuild_index, recipe=recipe, alias=alias, now=datetime.now(UTC), as_of=as_of,
-        keep=keep, dry_run=dry_run,
-    )  # fmt: skip
-    with ExitStack() as stack:
-        lease = None if dry_run else stack.enter_context(alias_lease(location, table, alias))
-        if runner == "spark":
-            from changelake.spark_session import spark_rebuild_runner
-
-            # The census is DuckDB SQL over the latest images: Spark builds with the given
-            # body, or the dynamic templates.
-            plan = plan_index_body(None, user_body, mapping)
-            sink = make_search_sink(es_url, search)
-            spark_runner = spark_rebuild_runner(
-                location, selection, es_url, search, sink, spark_master
-            )
-            with progress(f"Indexing {alias}", silent or dry_run) as bar:
-                summary = rebuild_into(
-                    None, sink, index_body=plan.body, options=plan.replay_options(options),
-                    runner=spark_runner, lease=lease, on_start=bar.start,
-                    on_progress=bar.advance,
-                )  # fmt: skip
-        else:
-            connection = open_command_archive(
-                location, table, skip_corrupt=skip_corrupt, memory_limit=memory_limit
-            )
-            stack.enter_context(naming_archive_files(connection, location, table))
-            # DuckDB works out the latest records while the search client is imported and set up.
-            latest = stack.enter_context(
-                latest_in_background(connection, selection, typed_images=census)
-            )
-            sink = make_search_sink(es_url, search)
-            plan = plan_rebuild_mapping(
-                connection, latest, table_name=table, user_body=user_body, user_spec=mapping,
-                transform=not census,
-            )  # fmt: skip
-            refusal = plan.refusal()
-            if refusal is not None and not dry_run:
-                raise refusal
-            with progress(f"Indexing {alias}", silent or dry_run) as bar:
-                summary = rebuild_into(
-                    connection, sink, index_body=plan.body,
-                    options=plan.replay_options(options), latest=latest, lease=lease,
-                    on_start=bar.start, on_progress=bar.advance,
-                )  # fmt: skip
+    with progress(f"Indexing {alias}", silent or dry_run) as bar:
+        result = api.rebuild_index(
+            archive, table, es_url, alias, search=search, as_of=as_of, transform=transform,
+            mapping=mapping, id_rule=id_rule, ttl_deletes=ttl_deletes, dry_run=dry_run,
+            keep=keep, max_errors=max_errors, bulk_bytes=bulk_bytes,
+            bulk_in_flight=bulk_in_flight, skip_corrupt=skip_corrupt,
+            memory_limit=memory_limit, runner=runner, spark_master=spark_master,
+            on_start=bar.start, on_progress=bar.advance, on_warning=echo_warning,
+        )  # fmt: skip
     if output == "json":
-        click.echo(json.dumps({**summary.to_dict(), "mapping": plan.to_dict()}, indent=2))
+        click.echo(json.dumps(result.to_dict(), indent=2))
         return
-    click.echo(summary_to_text(summary))
+    click.echo(summary_to_text(result.summary))
     if dry_run:
-        click.echo("\n".join(plan.to_lines()))
-    warnings = [*summary.warnings, *([] if dry_run else (n.to_text() for n in plan.notes))]
-    for warning in warnings:
-        click.echo(f"Warning: {warning}", err=True)
-
-
-def _default_mapping_source(function: object, runner: str) -> str:
-    """How an index without --mapping is mapped: by the census, or by the dynamic templates."""
-    return "inferred" if function is None and runner == "duckdb" else "dynamic"
+        click.echo("\n".join(result.mapping.to_lines()))
+    for warning in result.warnings:
+        echo_warning(warning)
 
 
 def summary_to_text(summary: RebuildSummary) -> str:

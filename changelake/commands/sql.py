@@ -10,16 +10,15 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 import duckdb
 
+from changelake import api
 from changelake.ask.output_formats import PARQUET
 from changelake.ask.query_runner import run_sql
-from changelake.clients import open_read_only_archive
 from changelake.options import archive_option, result_output_option, skip_corrupt_option
 from changelake.schemas.archive_layout import ArchiveLocation, parse_archive_uri
 from changelake.schemas.exceptions import QueryError, ReadOnlyError
 from changelake.unreadable_files import (
     explain_read_error,
     list_archive_files,
-    open_readable_archive,
     warn_skipped,
 )
 
@@ -75,12 +74,9 @@ def sql(
         raise click.UsageError("--output parquet needs --out FILE")
     location = parse_archive_uri(archive)
     out_file = None if out_path is None else _check_out_path(out_path, location)
-    connection, skipped = open_readable_archive(
-        location,
-        skip_corrupt=skip_corrupt,
-        opener=lambda files: open_read_only_archive(location, files=files),
-    )
-    warn_skipped(skipped)
+    opened = api.open_archive(archive, skip_corrupt=skip_corrupt, read_only=True)
+    warn_skipped(opened.skipped_files)
+    connection = opened.connection
     if query is None and sql_file is None and sys.stdin.isatty():
         from changelake.sql_prompt import run_prompt
 

@@ -6,19 +6,16 @@ from datetime import UTC, datetime
 
 import click
 
-from changelake.archive_tables import require_archive
+from changelake import api
 from changelake.archiver.stream_gaps import iter_stream_statuses
 from changelake.ask.archive_stats import (
     DEFAULT_SMALL_FILE_SIZE,
-    load_partition_stats,
     stats_to_lines,
 )
-from changelake.clients import make_store, open_archive
+from changelake.clients import make_store
 from changelake.options import ByteSize, archive_option, output_option
-from changelake.schemas.archive_layout import parquet_glob, parse_archive_uri
 from changelake.schemas.byte_sizes import bytes_to_text
 from changelake.summary_output import echo_summary
-from changelake.unreadable_files import list_archive_files, naming_unreadable_files
 
 
 @click.command()
@@ -34,16 +31,10 @@ from changelake.unreadable_files import list_archive_files, naming_unreadable_fi
 @output_option
 def stats(archive: str, table_name: str | None, small_file_size: int, output: str) -> None:
     """Per table and day: records by event, files, bytes, oldest and newest record, and lag."""
-    location = parse_archive_uri(archive)
-    require_archive(location, table_name)
-    connection = open_archive(location, table_name)
-    glob = parquet_glob(location, table_name)
-    with naming_unreadable_files(
-        connection, lambda: list_archive_files(connection, location, table_name), can_skip=False
-    ):
-        report = load_partition_stats(connection, glob, small_file_size)
+    with api.open_archive(archive, table=table_name) as opened:
+        report = opened.stats(table_name, small_file_size)
     now = datetime.now(UTC)
-    streams = list(iter_stream_statuses(make_store(location), table_name))
+    streams = list(iter_stream_statuses(make_store(opened.location), table_name))
     for name, status in streams:
         if status["gap"]:
             click.echo(f"Gap in {name}: {status['gap']}", err=True)

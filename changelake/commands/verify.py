@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import sys
-from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 import click
 
-from changelake.archive_tables import require_archive
-from changelake.clients import make_search_sink
+from changelake import api
 from changelake.index_options import (
     accept_transform_change_option,
-    alias_lease,
     id_option,
     max_errors_option,
     memory_limit_option,
@@ -21,28 +18,12 @@ from changelake.index_options import (
     ttl_deletes_option,
 )
 from changelake.options import output_option, require_table, silent_option, skip_corrupt_option
-from changelake.rebuild.aliases import single_alias_target
-from changelake.rebuild.document_ids import CANONICAL_ID
-from changelake.rebuild.guarded_sink import GuardedSink
-from changelake.rebuild.recipe import (
-    Recipe,
-    RecipeFlags,
-    archive_url,
-    follow_recipe,
-    load_recipe_transform,
-)
-from changelake.rebuild.repair import verify_index
 from changelake.rebuild.verify import DRIFT_KINDS, KIND_MEANINGS, DriftReport
-from changelake.rebuild.watermark import read_state
-from changelake.schemas.archive_layout import DEFAULT_ARCHIVE, parse_archive_uri
-from changelake.summary_output import echo_summary
-from changelake.unreadable_files import (
-    naming_archive_files,
-    open_readable_archive,
-    warn_skipped,
-)
+from changelake.summary_output import echo_summary, echo_warning
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from changelake.search_options import SearchOptions
 
 # Exit status when drift remains: distinct from errors (1) and usage errors (2), for alerting.
@@ -103,49 +84,28 @@ def verify(
     Follows the recipe the index was rebuilt by, and the instant of an index rebuilt --as-of.
     Exits 0 when they agree (after --repair: when the repair left nothing), 3 when drift remains.
     """
-    if archive is not None:  # a mistyped --archive or --table is named before the engine
-        require_archive(parse_archive_uri(archive), table_name)
-    sink = make_search_sink(es_url, search)
-    index = single_alias_target(sink, alias, "verify")
-    state = read_state(sink.get_meta(index), index)
-    flags = RecipeFlags(table_name, archive, transform, id_rule, ttl_deletes)
-    if state is not None:
-        recipe, as_of = follow_recipe(state.recipe, flags, index), state.as_of
-    else:  # an index changelake did not build: compared with the latest state, as the flags say
-        recipe = Recipe(
-            require_table(table_name), archive_url(archive or DEFAULT_ARCHIVE),
-            transform=transform, id_rule=id_rule or CANONICAL_ID,
-            ttl_deletes=ttl_deletes or "delete",
+    try:
+        result = api.verify_index(
+            es_url, alias, archive=archive, table=table_name, search=search, transform=transform,
+            id_rule=id_rule, ttl_deletes=ttl_deletes,
+            accept_transform_change=accept_transform_change, repair=repair, sample=sample,
+            examples=examples, skip_corrupt=skip_corrupt, memory_limit=memory_limit,
+            max_errors=max_errors, on_compare=None if silent else _say_comparing(alias),
+            on_warning=echo_warning,
         )  # fmt: skip
-        as_of = None
-    recipe, function = load_recipe_transform(recipe, index, accept_change=accept_transform_change)
-    location = parse_archive_uri(recipe.archive)
-    table = recipe.table_name
-    require_archive(location, table)
-    with ExitStack() as stack:
-        writer = sink
-        if repair:
-            # A repair writes like a sync, so it holds the alias's lease before reading the
-            # archive (see docs/rebuild-sync-verify.md); a plain verify only reads.
-            writer = GuardedSink(sink, stack.enter_context(alias_lease(location, table, alias)))
-        connection, skipped = open_readable_archive(
-            location, table, skip_corrupt=skip_corrupt, memory_limit=memory_limit
-        )
-        warn_skipped(skipped)
-        stack.enter_context(naming_archive_files(connection, location, table))
-        if not silent:
-            click.echo(f"Comparing {alias} ({index}) with {recipe.archive} ...", err=True)
-        report = verify_index(
-            connection, writer, alias=alias, index=index, recipe=recipe, transform=function,
-            as_of=as_of, examples=examples, sample=sample, repair=repair, max_errors=max_errors,
-        )  # fmt: skip
-    skipped_files = [item.to_dict() for item in skipped]
-    echo_summary(
-        output, {**report.to_dict(), "skipped_files": skipped_files}, report_to_text(report)
-    )
-    remaining = report.repair["remaining_drifted"] if report.repair else report.drifted
-    if remaining:
+    except api.MissingTableError:
+        require_table(table_name)  # the same usage error as a rebuild without --table
+        raise
+    echo_summary(output, result.to_dict(), report_to_text(result.report))
+    if result.remaining_drift:
         sys.exit(DRIFT_EXIT_CODE)
+
+
+def _say_comparing(alias: str) -> Callable[[str, str], None]:
+    def say(index: str, archive: str) -> None:
+        click.echo(f"Comparing {alias} ({index}) with {archive} ...", err=True)
+
+    return say
 
 
 def report_to_text(report: DriftReport) -> str:
