@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import http.server
 import json
 import threading
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,7 +18,8 @@ from changelake.archiver.stream_gaps import gap_from_dict
 from changelake.schemas.sql_views import VERSION_ORDINAL_BITS
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    import ssl
+    from collections.abc import Callable, Iterator
 
     from changelake.archiver.object_store import ObjectStore
     from changelake.archiver.stream_gaps import StreamGap
@@ -273,3 +276,37 @@ def race(
     for thread in threads:
         thread.join()
     return winners, losers
+
+
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """A request handler for a test's own HTTP server: it logs nothing and answers in one call."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Nothing: the test's output stays readable."""
+
+    def reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        """Answer ``status`` with these headers, the Content-Length and ``body``."""
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@contextmanager
+def serve_http(
+    handler: type[http.server.BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None
+) -> Iterator[int]:
+    """Serve ``handler`` on a free loopback port (HTTPS with ``tls``) for the block; its port."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
