@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import base64
+import http.server
 import json
+import threading
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from botocore.exceptions import ClientError
 
 from changelake.archiver.checkpoints import load_stream_state
 from changelake.archiver.stream_gaps import gap_from_dict
+from changelake.schemas.sql_views import VERSION_ORDINAL_BITS
 
 if TYPE_CHECKING:
+    import ssl
+    from collections.abc import Callable, Iterator
+
     from changelake.archiver.object_store import ObjectStore
     from changelake.archiver.stream_gaps import StreamGap
     from changelake.schemas.backoff import Backoff
+
+T = TypeVar("T")
 
 EVENTS = Path(__file__).parent / "events"
 POSTS_STREAM_ARN = (
@@ -77,6 +89,23 @@ def create_posts_table(dynamodb: Any, name: str) -> str:
     return arn
 
 
+def make_posts_table(dynamodb: Any, prefix: str = "posts") -> tuple[str, str]:
+    """A fresh posts table with a stream on DynamoDB Local: (name, stream ARN)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    return name, create_posts_table(dynamodb, name)
+
+
+def reenable_stream(dynamodb: Any, table: str) -> str:
+    """Disable the table's stream (its shard closes) and enable a new one; the new ARN."""
+    dynamodb.update_table(TableName=table, StreamSpecification={"StreamEnabled": False})
+    dynamodb.update_table(
+        TableName=table,
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    arn: str = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    return arn
+
+
 def put_post(dynamodb: Any, table: str, post_id: str, **attributes: Any) -> None:
     """Write one post: strings as S, ints as N, bytes as B."""
     item = {"id": {"S": post_id}}
@@ -117,6 +146,25 @@ class StaleIterators:
             forged = base64.b64encode(f"{shard}|{sequence}|{old}".encode()).decode()
             response = {**response, "ShardIterator": f"{head}|{version}|{forged}"}
         return response
+
+
+class Throttled:
+    """The real Streams client; its first ``times`` GetRecords calls are refused as throttled."""
+
+    def __init__(self, client: Any, times: int) -> None:
+        self._client = client
+        self.times = times
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_records(self, **request: Any) -> Any:
+        """The real page, once ``times`` calls have been throttled."""
+        if self.times:
+            self.times -= 1
+            error = {"Error": {"Code": "LimitExceededException", "Message": "slow down"}}
+            raise ClientError(error, "GetRecords")
+        return self._client.get_records(**request)
 
 
 KINESIS_STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/posts-changes"
@@ -187,3 +235,78 @@ def load_gap(store: ObjectStore, table_name: str) -> StreamGap | None:
 def backoff_delays(backoff: Backoff) -> list[float]:
     """Every wait of a backoff, in order."""
     return [backoff.delay(attempt) for attempt in range(backoff.attempts)]
+
+
+def change_version(at: int, ordinal: int = 0) -> int:
+    """The index version of a change at ``at`` (seconds), the ``ordinal``-th of its second."""
+    return (at << VERSION_ORDINAL_BITS) + ordinal
+
+
+def dynamodb_image(key: str, **attributes: Any) -> dict[str, Any]:
+    """A posts image as DynamoDB JSON: id ``key``, ints as N, the rest as S."""
+    image: dict[str, Any] = {"id": {"S": key}}
+    for name, value in attributes.items():
+        image[name] = {"N": str(value)} if isinstance(value, int) else {"S": value}
+    return image
+
+
+def race(
+    attempt: Callable[[T], object], contenders: list[T], loses: type[Exception]
+) -> tuple[list[T], list[T]]:
+    """Run ``attempt`` for every contender at once, each in a thread released together.
+
+    Returns the contenders that won and those that lost (``attempt`` raised ``loses``).
+    """
+    start = threading.Barrier(len(contenders))
+    winners: list[T] = []
+    losers: list[T] = []
+
+    def contend(contender: T) -> None:
+        start.wait()
+        try:
+            attempt(contender)
+        except loses:
+            losers.append(contender)
+        else:
+            winners.append(contender)
+
+    threads = [threading.Thread(target=contend, args=(contender,)) for contender in contenders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return winners, losers
+
+
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """A request handler for a test's own HTTP server: it logs nothing and answers in one call."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Nothing: the test's output stays readable."""
+
+    def reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        """Answer ``status`` with these headers, the Content-Length and ``body``."""
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@contextmanager
+def serve_http(
+    handler: type[http.server.BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None
+) -> Iterator[int]:
+    """Serve ``handler`` on a free loopback port (HTTPS with ``tls``) for the block; its port."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

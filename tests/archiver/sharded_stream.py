@@ -15,11 +15,8 @@ waiting for it, and is logged, so the order of reads can be checked.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
-
-from tests.helpers import create_posts_table
 
 DESCRIBE_PAGE = 100
 
@@ -124,23 +121,6 @@ class ShardedStream:
     def reads_of(self, shard_id: str) -> list[int]:
         """Positions in the call log of the GetRecords calls on one shard."""
         return [n for n, call in enumerate(self.calls) if call.shard_id == shard_id]
-
-
-def make_table(dynamodb: Any, prefix: str) -> tuple[str, str]:
-    """A fresh posts table with a stream on DynamoDB Local: (name, stream ARN)."""
-    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    return name, create_posts_table(dynamodb, name)
-
-
-def reenable_stream(dynamodb: Any, table: str) -> str:
-    """Disable the table's stream (its shard closes) and enable a new one; the new ARN."""
-    dynamodb.update_table(TableName=table, StreamSpecification={"StreamEnabled": False})
-    dynamodb.update_table(
-        TableName=table,
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
-    arn: str = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
-    return arn
 
 
 def put_posts(dynamodb: Any, table: str, count: int, *, key: str, title: str = "post") -> None:

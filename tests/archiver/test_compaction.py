@@ -25,6 +25,7 @@ from tests.helpers import make_record
 
 if TYPE_CHECKING:
     from changelake.archiver.object_store import ObjectStore
+    from changelake.schemas.archive_layout import ArchiveLocation
 
 DAY_ONE = 1_764_288_000  # 2025-11-28T00:00:00Z
 DAY_TWO = DAY_ONE + 86_400
@@ -48,6 +49,12 @@ def _archive_batches(store: ObjectStore, batches: int = 12, per_batch: int = 25)
         archive_records(records, store)
 
 
+def _open(archive_uri: str) -> tuple[ArchiveLocation, ObjectStore, Any]:
+    """The archive at a URI: its location, its store and a DuckDB connection that reads it."""
+    location = parse_archive_uri(archive_uri)
+    return location, make_store(location), connect_duckdb(location)
+
+
 def _latest(archive: str) -> list[tuple[Any, ...]]:
     connection = open_archive(parse_archive_uri(archive))
     return sorted(connection.execute(latest_sql()).fetchall())
@@ -58,13 +65,11 @@ def _parquet_keys(store: ObjectStore) -> list[str]:
 
 
 def test_compaction_merges_sorts_dedupes_and_is_idempotent(archive_uri: str) -> None:
-    location = parse_archive_uri(archive_uri)
-    store = make_store(location)
+    location, store, connection = _open(archive_uri)
     _archive_batches(store)
     before = _latest(archive_uri)
     # The first batch of day two repeats a record of day one: it is split into two files.
     assert len(_parquet_keys(store)) == 13
-    connection = connect_duckdb(location)
 
     plans = plan_compaction(store, connection, "posts")
     assert [plan.day for plan in plans] == [date(2025, 11, 28), date(2025, 11, 29)]
@@ -100,10 +105,8 @@ def test_compaction_merges_sorts_dedupes_and_is_idempotent(archive_uri: str) -> 
 
 
 def test_retried_compaction_writes_the_same_objects(archive_uri: str) -> None:
-    location = parse_archive_uri(archive_uri)
-    store = make_store(location)
+    _, store, connection = _open(archive_uri)
     _archive_batches(store, batches=4)
-    connection = connect_duckdb(location)
     plans = plan_compaction(store, connection, "posts")
     first = [write_compacted(plan, store, connection) for plan in plans]
     # A compaction that died before deleting its inputs is simply run again: same plan, same names.
@@ -115,11 +118,9 @@ def test_retried_compaction_writes_the_same_objects(archive_uri: str) -> None:
 
 
 def test_reader_listing_old_and_new_files_gets_the_same_latest_state(archive_uri: str) -> None:
-    location = parse_archive_uri(archive_uri)
-    store = make_store(location)
+    location, store, connection = _open(archive_uri)
     _archive_batches(store)
     before = _latest(archive_uri)
-    connection = connect_duckdb(location)
     plans = plan_compaction(store, connection, "posts")
     results = [write_compacted(plan, store, connection) for plan in plans]
 
@@ -136,10 +137,8 @@ def test_reader_listing_old_and_new_files_gets_the_same_latest_state(archive_uri
 
 
 def test_target_size_splits_a_partition_into_sorted_files(local_archive: str) -> None:
-    location = parse_archive_uri(local_archive)
-    store = make_store(location)
+    location, store, connection = _open(local_archive)
     _archive_batches(store, batches=2, per_batch=3000)
-    connection = connect_duckdb(location)
     (plan, *_) = plan_compaction(store, connection, "posts", day=date(2025, 11, 28), target_size=1)
     # A target of one byte closes a file after each row group of 500 rows.
     result = compact_partition(plan, store, connection, row_group_size=500)
@@ -152,10 +151,8 @@ def test_target_size_splits_a_partition_into_sorted_files(local_archive: str) ->
 
 
 def test_date_and_before_pick_partitions(local_archive: str) -> None:
-    location = parse_archive_uri(local_archive)
-    store = make_store(location)
+    _, store, connection = _open(local_archive)
     _archive_batches(store, batches=4)
-    connection = connect_duckdb(location)
     one = plan_compaction(store, connection, "posts", day=date(2025, 11, 29))
     assert [p.day for p in one] == [date(2025, 11, 29)]
     older = plan_compaction(store, connection, "posts", before=date(2025, 11, 29))
@@ -163,8 +160,7 @@ def test_date_and_before_pick_partitions(local_archive: str) -> None:
 
 
 def test_quarantine_and_checkpoints_are_left_alone(archive_uri: str) -> None:
-    location = parse_archive_uri(archive_uri)
-    store = make_store(location)
+    _, store, connection = _open(archive_uri)
     poison = make_record(5, key="post#poison")
     poison["dynamodb"]["NewImage"] = {"id": {"SSX": "bad"}}
     result = archive_records([make_record(1), make_record(2), poison], store)
@@ -172,7 +168,6 @@ def test_quarantine_and_checkpoints_are_left_alone(archive_uri: str) -> None:
     store.put_bytes("_checkpoints/table=posts/shard-1.json", b'{"sequence": "1"}')
     _archive_batches(store, batches=2)
     outside = [k for k in store.list_keys("") if not k.startswith("table=")]
-    connection = connect_duckdb(location)
     for plan in plan_compaction(store, connection, "posts"):
         compact_partition(plan, store, connection)
     assert [k for k in store.list_keys("") if not k.startswith("table=")] == outside
@@ -193,10 +188,8 @@ def test_needs_compaction(names: list[str], expected: bool) -> None:
 
 
 def test_files_archived_while_a_compaction_runs_are_kept(archive_uri: str) -> None:
-    location = parse_archive_uri(archive_uri)
-    store = make_store(location)
+    location, store, connection = _open(archive_uri)
     _archive_batches(store, batches=6)
-    connection = connect_duckdb(location)
     plans = plan_compaction(store, connection, "posts")
     late = [make_record(5000 + n, key=f"late#{n}", at=DAY_ONE + 50) for n in range(10)]
 
@@ -222,11 +215,9 @@ def _writer_settings(data: bytes) -> dict[str, tuple[str, bool]]:
 
 
 def test_compacted_files_are_written_like_batch_files(local_archive: str) -> None:
-    location = parse_archive_uri(local_archive)
-    store = make_store(location)
+    _, store, connection = _open(local_archive)
     _archive_batches(store, batches=2)
     batch_file = _writer_settings(store.get_bytes(_parquet_keys(store)[0]))
-    connection = connect_duckdb(location)
     for plan in plan_compaction(store, connection, "posts"):
         compact_partition(plan, store, connection)
     compacted = _writer_settings(store.get_bytes(_parquet_keys(store)[0]))

@@ -23,6 +23,7 @@ from changelake.schemas.dynamodb_types import image_to_ddb_bytes, image_to_plain
 from changelake.schemas.exceptions import TerminalError
 from tests.helpers import (
     EVENTS,
+    POSTS_STREAM_ARN,
     kinesis_record_to_pipes,
     make_kinesis_change,
     make_kinesis_record,
@@ -31,7 +32,6 @@ from tests.helpers import (
 from tests.schemas.strategies import images, names, number_texts, texts
 
 ARCHIVED_AT = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/posts/stream/2026-11-01T00:00:00.000"
 
 
 def test_the_compiled_path_is_installed() -> None:
@@ -287,16 +287,16 @@ def stream_records(draw: st.DrawFn) -> dict[str, Any]:
             mostly(
                 st.sampled_from(
                     [
-                        ARN,
-                        ARN.replace("table/posts", "table/other_table"),
-                        ARN.partition("/stream/")[0],
+                        POSTS_STREAM_ARN,
+                        POSTS_STREAM_ARN.replace("table/posts", "table/other_table"),
+                        POSTS_STREAM_ARN.partition("/stream/")[0],
                     ]
                 ),
                 st.sampled_from(
                     [
-                        ARN.replace("table/posts", "table/x"),
+                        POSTS_STREAM_ARN.replace("table/posts", "table/x"),
                         "arn:aws:dynamodb:us-east-1:1:table/a:table/posts/stream/x",
-                        ARN + "\ud800",
+                        POSTS_STREAM_ARN + "\ud800",
                         None,
                     ]
                 ),

@@ -18,7 +18,7 @@ from changelake.clients import dynamodb_client, make_store, open_archive, s3_cli
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.dynamodb_types import image_to_ddb_json, image_to_plain_json
 from changelake.schemas.sql_views import latest_sql
-from tests.helpers import create_posts_table, load_gap, put_post, scan_items
+from tests.helpers import load_gap, make_posts_table, put_post, scan_items
 
 if TYPE_CHECKING:
     from scripts.services import Service
@@ -70,9 +70,8 @@ def write_export(
 def test_an_export_becomes_snapshot_rows_and_later_stream_records_win(
     s3_service: Service, dynamodb_service: Service, s3_archive: str
 ) -> None:
-    name = f"posts-{uuid.uuid4().hex[:8]}"
     ddb = dynamodb_client()
-    create_posts_table(ddb, name)
+    name, _ = make_posts_table(ddb)
     for n in range(10):
         put_post(ddb, name, f"p{n}", title=f"post {n}", blob=bytes([n, 255]))
     items = list(scan_items(ddb, name).values())
@@ -123,8 +122,7 @@ def test_an_export_becomes_snapshot_rows_and_later_stream_records_win(
 def test_a_damaged_export_fails_with_what_to_do(
     s3_service: Service, dynamodb_service: Service, s3_archive: str
 ) -> None:
-    name = f"posts-{uuid.uuid4().hex[:8]}"
-    create_posts_table(dynamodb_client(), name)
+    name, _ = make_posts_table(dynamodb_client())
     bucket = s3_service.env["CHANGELAKE_TEST_BUCKET"]
     export = write_export(
         bucket,
@@ -154,9 +152,8 @@ def test_a_damaged_export_fails_with_what_to_do(
 def test_an_export_from_before_a_gap_leaves_it_open_a_newer_one_closes_it(
     s3_service: Service, dynamodb_service: Service, s3_archive: str
 ) -> None:
-    name = f"posts-{uuid.uuid4().hex[:8]}"
     ddb = dynamodb_client()
-    create_posts_table(ddb, name)
+    name, _ = make_posts_table(ddb)
     for key in "abc":
         put_post(ddb, name, key, title=key)
     runner = CliRunner()

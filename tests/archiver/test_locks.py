@@ -17,7 +17,7 @@ from changelake.cli import cli
 from changelake.clients import make_store
 from changelake.schemas.archive_layout import lock_key, parse_archive_uri
 from changelake.schemas.exceptions import LockHeldError
-from tests.helpers import make_record
+from tests.helpers import make_record, race
 
 if TYPE_CHECKING:
     from changelake.archiver.locks import Lease
@@ -41,23 +41,10 @@ def test_second_holder_is_refused_with_the_first_named(archive_uri: str) -> None
 
 def test_racing_holders_exactly_one_wins(archive_uri: str) -> None:
     store = make_store(parse_archive_uri(archive_uri))
-    winners: list[str] = []
-    losers: list[str] = []
-    start = threading.Barrier(6)
-
-    def contend(owner: str) -> None:
-        start.wait()
-        try:
-            acquire_lock(store, KEY, owner=owner)
-            winners.append(owner)
-        except LockHeldError:
-            losers.append(owner)
-
-    threads = [threading.Thread(target=contend, args=(f"w{n}",)) for n in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    owners = [f"w{n}" for n in range(6)]
+    winners, losers = race(
+        lambda owner: acquire_lock(store, KEY, owner=owner), owners, LockHeldError
+    )
     assert len(winners) == 1
     assert len(losers) == 5
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,6 +14,7 @@ from changelake.schemas.exceptions import (
     ArchiveLocationError,
     PreconditionFailedError,
 )
+from tests.helpers import race
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -56,27 +56,15 @@ def test_put_if_match_on_a_missing_object_fails(archive_uri: str) -> None:
 def test_one_of_many_concurrent_writers_wins(archive_uri: str, mode: str) -> None:
     store = make_store(parse_archive_uri(archive_uri))
     etag = store.put_if_absent("shared", b"start") if mode == "match" else ""
-    start = threading.Barrier(8)
-    winners: list[bytes] = []
-    losers: list[bytes] = []
 
     def write(data: bytes) -> None:
-        start.wait()
-        try:
-            if mode == "absent":
-                store.put_if_absent("shared", data)
-            else:
-                store.put_if_match("shared", data, etag)
-        except PreconditionFailedError:
-            losers.append(data)
+        if mode == "absent":
+            store.put_if_absent("shared", data)
         else:
-            winners.append(data)
+            store.put_if_match("shared", data, etag)
 
-    threads = [threading.Thread(target=write, args=(f"writer-{n}".encode(),)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    writers = [f"writer-{n}".encode() for n in range(8)]
+    winners, losers = race(write, writers, PreconditionFailedError)
     assert len(winners) == 1
     assert len(losers) == 7
     assert store.get_bytes("shared") == winners[0]

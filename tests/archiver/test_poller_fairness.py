@@ -22,14 +22,8 @@ from changelake.archiver.stream_poller import PollResult, poll_stream
 from changelake.clients import dynamodb_client, make_store, open_archive, streams_client
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.sql_views import latest_sql
-from tests.archiver.sharded_stream import (
-    ShardedStream,
-    VirtualClock,
-    make_table,
-    put_posts,
-    reenable_stream,
-)
-from tests.helpers import backoff_delays
+from tests.archiver.sharded_stream import ShardedStream, VirtualClock, put_posts
+from tests.helpers import backoff_delays, make_posts_table, reenable_stream
 
 if TYPE_CHECKING:
     from changelake.archiver.object_store import ObjectStore
@@ -58,7 +52,7 @@ def shards_with_posts(
     ddb = dynamodb_client()
 
     def table_with_posts(n: int) -> str:
-        table, arn = make_table(ddb, f"shard{n:02d}")
+        table, arn = make_posts_table(ddb, f"shard{n:02d}")
         put_posts(ddb, table, posts, key=f"{key}{n:02d}")
         return arn
 
@@ -177,7 +171,7 @@ def test_parents_are_read_before_their_children_among_many_shards(
     stream = sharded(name, clock)
     pairs = []
     for n in range(10):
-        table, old_arn = make_table(ddb, f"split{n}")
+        table, old_arn = make_posts_table(ddb, f"split{n}")
         put_posts(ddb, table, 3, key=f"p{n}", title="before")
         new_arn = reenable_stream(ddb, table)
         put_posts(ddb, table, 3, key=f"p{n}", title="after")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from changelake.archiver.checkpoints import load_stream_state
 from changelake.archiver.shard_reader import EMPTY_READS
@@ -15,7 +13,7 @@ from changelake.archiver.stream_poller import poll_stream
 from changelake.clients import dynamodb_client, make_store, open_archive, streams_client
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.exceptions import StorageError, StreamGapError
-from tests.helpers import create_posts_table, put_post
+from tests.helpers import Throttled, make_posts_table, put_post
 
 if TYPE_CHECKING:
     from changelake.archiver.object_store import ObjectStore
@@ -27,8 +25,7 @@ pytestmark = pytest.mark.dynamodb
 @pytest.fixture
 def table(dynamodb_service: Service) -> tuple[str, str]:
     """A fresh posts table with a stream: (name, stream ARN)."""
-    name = f"posts-{uuid.uuid4().hex[:8]}"
-    return name, create_posts_table(dynamodb_client(), name)
+    return make_posts_table(dynamodb_client())
 
 
 def follower(store: ObjectStore, table: tuple[str, str], client: Any = None) -> StreamFollower:
@@ -36,27 +33,18 @@ def follower(store: ObjectStore, table: tuple[str, str], client: Any = None) -> 
     return StreamFollower(client or streams_client(), store, arn, name)
 
 
+def follow_one_post(
+    table: tuple[str, str], archive: str, client: Any = None
+) -> tuple[ObjectStore, StreamFollower]:
+    """Post p1 written to the table; the archive's store and a follower of the table into it."""
+    store = make_store(parse_archive_uri(archive))
+    put_post(dynamodb_client(), table[0], "p1", title="one")
+    return store, follower(store, table, client)
+
+
 def archived_events(archive: str, table_name: str) -> int:
     connection = open_archive(parse_archive_uri(archive), table_name)
     return int(connection.execute("SELECT count(DISTINCT event_id) FROM changes").fetchone()[0])
-
-
-class Throttled:
-    """The real Streams client, whose first ``times`` GetRecords calls are throttled."""
-
-    def __init__(self, client: Any, times: int) -> None:
-        self._client = client
-        self.times = times
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def get_records(self, **request: Any) -> Any:
-        if self.times:
-            self.times -= 1
-            error = {"Error": {"Code": "LimitExceededException", "Message": "slow down"}}
-            raise ClientError(error, "GetRecords")
-        return self._client.get_records(**request)
 
 
 def test_each_round_archives_a_page_and_checkpoints_it_as_a_poll_would(
@@ -86,9 +74,7 @@ def test_covered_until_moves_once_every_shard_is_caught_up(
     table: tuple[str, str], local_archive: str
 ) -> None:
     name, _ = table
-    store = make_store(parse_archive_uri(local_archive))
-    put_post(dynamodb_client(), name, "p1", title="one")
-    following = follower(store, table)
+    store, following = follow_one_post(table, local_archive)
     following.read_round()
     assert not following.idle()
     for _ in range(EMPTY_READS.attempts):
@@ -103,11 +89,8 @@ def test_covered_until_moves_once_every_shard_is_caught_up(
 def test_a_throttled_shard_waits_its_backoff_without_holding_the_round(
     table: tuple[str, str], local_archive: str
 ) -> None:
-    name, _ = table
-    store = make_store(parse_archive_uri(local_archive))
-    put_post(dynamodb_client(), name, "p1", title="one")
+    _, following = follow_one_post(table, local_archive, Throttled(streams_client(), times=1))
     now = [0.0]
-    following = follower(store, table, Throttled(streams_client(), times=1))
     following.clock = type(following.clock)(monotonic=lambda: now[0])
     assert following.read_round() == []
     assert following.read_round() == []  # its backoff (0.2 s) has not passed
@@ -120,9 +103,7 @@ def test_a_page_that_could_not_be_archived_is_read_again(
     table: tuple[str, str], local_archive: str
 ) -> None:
     name, _ = table
-    store = make_store(parse_archive_uri(local_archive))
-    put_post(dynamodb_client(), name, "p1", title="one")
-    following = follower(store, table)
+    store, following = follow_one_post(table, local_archive)
     following.start()
     put_bytes = store.put_bytes
 

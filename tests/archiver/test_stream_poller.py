@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import itertools
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from changelake.archiver.checkpoints import load_shard_checkpoint, load_stream_state
@@ -25,7 +23,16 @@ from changelake.schemas.exceptions import (
     StreamReadError,
 )
 from changelake.schemas.sql_views import latest_sql
-from tests.helpers import StaleIterators, backoff_delays, create_posts_table, load_gap, put_post
+from tests.helpers import (
+    StaleIterators,
+    Throttled,
+    backoff_delays,
+    load_gap,
+    make_posts_table,
+    put_post,
+    race,
+    reenable_stream,
+)
 
 if TYPE_CHECKING:
     from changelake.archiver.object_store import ObjectStore
@@ -37,8 +44,7 @@ pytestmark = pytest.mark.dynamodb
 @pytest.fixture
 def table(dynamodb_service: Service) -> tuple[str, str]:
     """A fresh posts table with a stream: (name, stream ARN)."""
-    name = f"posts-{uuid.uuid4().hex[:8]}"
-    return name, create_posts_table(dynamodb_client(), name)
+    return make_posts_table(dynamodb_client())
 
 
 def poll(store: ObjectStore, table: tuple[str, str], **options: Any) -> Any:
@@ -47,6 +53,13 @@ def poll(store: ObjectStore, table: tuple[str, str], **options: Any) -> Any:
     return poll_stream(
         options.pop("client", streams_client()), store, arn, table_name=name, **options
     )
+
+
+def put_numbered_posts(table_name: str, count: int) -> None:
+    """Posts p0, p1, ... titled "post 0", "post 1", ..."""
+    ddb = dynamodb_client()
+    for n in range(count):
+        put_post(ddb, table_name, f"p{n}", title=f"post {n}")
 
 
 def archived(location_uri: str, table_name: str) -> list[tuple[str, str]]:
@@ -123,9 +136,7 @@ def test_two_pollers_at_once_the_second_to_checkpoint_stops(
     table: tuple[str, str], local_archive: str
 ) -> None:
     name, _ = table
-    ddb = dynamodb_client()
-    for n in range(20):
-        put_post(ddb, name, f"p{n}", title=f"post {n}")
+    put_numbered_posts(name, 20)
     store = make_store(parse_archive_uri(local_archive))
     other_runs: list[Any] = []
 
@@ -144,28 +155,11 @@ def test_two_pollers_at_once_the_second_to_checkpoint_stops(
 def test_two_pollers_in_threads_never_double_advance(
     table: tuple[str, str], s3_archive: str
 ) -> None:
-    import threading
-
     name, arn = table
-    ddb = dynamodb_client()
-    for n in range(50):
-        put_post(ddb, name, f"p{n}", title=f"post {n}")
+    put_numbered_posts(name, 50)
     store = make_store(parse_archive_uri(s3_archive))
-    outcomes: list[str] = []
-
-    def run() -> None:
-        try:
-            poll(store, table)
-            outcomes.append("done")
-        except CheckpointConflictError:
-            outcomes.append("lost")
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(outcomes) in (["done", "done"], ["done", "lost"])
+    done, lost = race(lambda _: poll(store, table), ["first", "second"], CheckpointConflictError)
+    assert (len(done), len(lost)) in ((2, 0), (1, 1))
     (shard,) = list(iter_shards(streams_client(), arn))
     assert load_shard_checkpoint(store, name, arn, shard["ShardId"]).records == 50
     assert len(latest(s3_archive, name)) == 50
@@ -176,8 +170,7 @@ def test_a_crash_between_archive_and_checkpoint_only_archives_again(
 ) -> None:
     name, _ = table
     ddb = dynamodb_client()
-    for n in range(5):
-        put_post(ddb, name, f"p{n}", title=f"post {n}")
+    put_numbered_posts(name, 5)
     store = make_store(parse_archive_uri(archive_uri))
 
     def crash(key: str) -> None:
@@ -247,15 +240,9 @@ def test_a_changed_stream_is_a_gap_kept_for_stats(
     table: tuple[str, str], local_archive: str
 ) -> None:
     name, old_arn = table
-    ddb = dynamodb_client()
     store = make_store(parse_archive_uri(local_archive))
     poll(store, table)
-    ddb.update_table(TableName=name, StreamSpecification={"StreamEnabled": False})
-    ddb.update_table(
-        TableName=name,
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
-    new_arn = ddb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+    new_arn = reenable_stream(dynamodb_client(), name)
     assert new_arn != old_arn
     with pytest.raises(StreamGapError, match="fresh snapshot") as raised:
         poll(store, (name, new_arn))
@@ -269,25 +256,6 @@ def test_a_changed_stream_is_a_gap_kept_for_stats(
     assert f"Gap in {name}: table {name}: changes between" in shown.stderr
     assert f"Stream of {name}: {old_arn}, archive complete until" in shown.stdout
     assert "GAP (see above)" in shown.stdout
-
-
-class Throttled:
-    """The real Streams client, but its first GetRecords calls are refused as over the limit."""
-
-    def __init__(self, client: Any, refusals: int) -> None:
-        self._client = client
-        self.refusals = refusals
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def get_records(self, **request: Any) -> Any:
-        if self.refusals:
-            self.refusals -= 1
-            raise ClientError(
-                {"Error": {"Code": "LimitExceededException", "Message": "slow down"}}, "GetRecords"
-            )
-        return self._client.get_records(**request)
 
 
 def test_throttled_reads_back_off_then_go_on(table: tuple[str, str], local_archive: str) -> None:

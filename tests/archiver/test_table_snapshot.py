@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -18,7 +17,7 @@ from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.dynamodb_types import image_to_plain_json
 from changelake.schemas.exceptions import StorageError
 from changelake.schemas.sql_views import latest_sql
-from tests.helpers import create_posts_table, load_gap, put_post, scan_items
+from tests.helpers import load_gap, make_posts_table, put_post, scan_items
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,8 +31,7 @@ pytestmark = pytest.mark.dynamodb
 @pytest.fixture
 def table(dynamodb_service: Service) -> tuple[str, str]:
     """A posts table with 25 items and a stream: (name, stream ARN)."""
-    name = f"posts-{uuid.uuid4().hex[:8]}"
-    arn = create_posts_table(dynamodb_client(), name)
+    name, arn = make_posts_table(dynamodb_client())
     for n in range(25):
         put_post(dynamodb_client(), name, f"p{n:02d}", title=f"post {n}", blob=bytes([n]))
     return name, arn

@@ -6,17 +6,19 @@ report's screenshot is kept under the test's tmp dir (its path is printed).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
 
-from changelake.archiver.checkpoints import StreamState, save_stream_state
 from changelake.cli import cli
-from changelake.clients import make_store
-from changelake.schemas.archive_layout import parse_archive_uri
-from tests.ask.report_archive import CHARTS, DAY1, DAY3, HOSTILE_KEY, write_report_archive
+from tests.ask.report_archive import (
+    CHARTS,
+    HOSTILE_KEY,
+    record_report_gap,
+    write_report_archive,
+    write_report_page,
+)
 from tests.browser import RenderedPage, launch_chromium, open_page
 
 if TYPE_CHECKING:
@@ -45,36 +47,13 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
-def _record_gap(archive: str) -> None:
-    lost_from = datetime.fromtimestamp(DAY1 + 3600, UTC)
-    save_stream_state(
-        make_store(parse_archive_uri(archive)),
-        StreamState(
-            table_name="posts",
-            stream_arn="arn:aws:dynamodb:us-east-1:1:table/posts/stream/2",
-            covered_until=datetime.fromtimestamp(DAY3, UTC),
-            gap={
-                "table_name": "posts",
-                "reason": "the stream changed",
-                "lost_from": lost_from.isoformat(),
-                "lost_until": (lost_from + timedelta(hours=5)).isoformat(),
-                "stream_arn": "arn:aws:dynamodb:us-east-1:1:table/posts/stream/2",
-                "detected_at": lost_from.isoformat(),
-            },
-        ),
-    )
-
-
 @pytest.fixture
 def report_page(local_archive: str, tmp_path: Path, chromium: Browser) -> RenderedPage:
     """The sample archive's report (with a recorded gap), open in Chromium."""
     write_report_archive(local_archive)
-    _record_gap(local_archive)
+    record_report_gap(local_archive)
     path = tmp_path / "report.html"
-    result = CliRunner().invoke(
-        cli, ["report", "--archive", local_archive, "--table", "posts", "--out", str(path)]
-    )
-    assert result.exit_code == 0, result.output
+    write_report_page(local_archive, path)
     return open_page(chromium, path)
 
 

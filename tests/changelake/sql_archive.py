@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from changelake.archiver.batch import archive_records
 from changelake.clients import make_store
 from changelake.schemas.archive_layout import parse_archive_uri
-from tests.helpers import make_record
+from tests.helpers import dynamodb_image, make_record
 
 DAY1 = 1_764_288_000  # 2025-11-28 00:00:00 UTC
 DAY2 = DAY1 + 86_400  # 2025-11-29
 TTL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
-
-
-def _image(key: str, **attributes: Any) -> dict[str, Any]:
-    image: dict[str, Any] = {"id": {"S": key}}
-    for name, value in attributes.items():
-        image[name] = {"N": str(value)} if isinstance(value, int) else {"S": value}
-    return image
 
 
 def write_sample_archive(archive: str) -> None:
@@ -28,12 +19,12 @@ def write_sample_archive(archive: str) -> None:
     day 2. post#3: INSERT on day 2.
     """
     p1 = [
-        _image("post#1", title="a"),
-        _image("post#1", title="b", views=1),
-        _image("post#1", title="c", views=1),
-        _image("post#1", title="d", views=2),
+        dynamodb_image("post#1", title="a"),
+        dynamodb_image("post#1", title="b", views=1),
+        dynamodb_image("post#1", title="c", views=1),
+        dynamodb_image("post#1", title="d", views=2),
     ]
-    p2 = _image("post#2", title="x")
+    p2 = dynamodb_image("post#2", title="x")
     first = [
         make_record(1, key="post#1", event_name="INSERT", at=DAY1, new_image=p1[0]),
         make_record(2, key="post#2", event_name="INSERT", at=DAY1, new_image=p2),
@@ -45,7 +36,9 @@ def write_sample_archive(archive: str) -> None:
     second = [
         make_record(5, key="post#1", at=DAY2, new_image=p1[3], old_image=p1[2]),
         removal,
-        make_record(7, key="post#3", event_name="INSERT", at=DAY2 + 20, new_image=_image("post#3")),
+        make_record(
+            7, key="post#3", event_name="INSERT", at=DAY2 + 20, new_image=dynamodb_image("post#3")
+        ),
     ]
     store = make_store(parse_archive_uri(archive))
     archive_records(first, store)

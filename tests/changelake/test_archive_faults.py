@@ -73,6 +73,14 @@ def own_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[OwnS3]:
         s3_client.cache_clear()
 
 
+@pytest.fixture
+def lambda_archive(own_s3: OwnS3, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh archive on this test's own S3, the one the Lambda handler writes to."""
+    archive = f"s3://{own_s3.bucket}/lambda-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("CHANGELAKE_ARCHIVE", archive)
+    return archive
+
+
 def _batch_across_midnight(count: int = 30) -> dict[str, Any]:
     """One Lambda event whose records straddle midnight: two partitions, two objects."""
     at = MIDNIGHT - count // 2
@@ -91,10 +99,8 @@ def _visible_objects(archive: str) -> dict[str, bytes]:
 
 @pytest.mark.s3
 def test_s3_stopped_mid_batch_fails_it_and_the_retry_archives_each_record_once(
-    own_s3: OwnS3, monkeypatch: pytest.MonkeyPatch
+    own_s3: OwnS3, lambda_archive: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    archive = f"s3://{own_s3.bucket}/faults-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("CHANGELAKE_ARCHIVE", archive)
     event = _batch_across_midnight()
     real_put = S3Store.put_bytes
     puts: list[str] = []
@@ -107,22 +113,24 @@ def test_s3_stopped_mid_batch_fails_it_and_the_retry_archives_each_record_once(
 
     monkeypatch.setattr(S3Store, "put_bytes", put_then_stop_the_server)
     started = time.monotonic()
-    with pytest.raises(StorageError, match=f"cannot write {archive}/table=posts/dt=2025-11-29/"):
+    with pytest.raises(
+        StorageError, match=f"cannot write {lambda_archive}/table=posts/dt=2025-11-29/"
+    ):
         lambda_handler.archive(event, None)
     assert time.monotonic() - started < 30  # bounded retries, then the batch fails
     monkeypatch.setattr(S3Store, "put_bytes", real_put)
 
     own_s3.restart()
     # What a reader sees after the failure: the first object, whole, and nothing else.
-    visible = _visible_objects(archive)
+    visible = _visible_objects(lambda_archive)
     assert list(visible) == puts
     (data,) = visible.values()
     assert pq.read_table(io.BytesIO(data)).num_rows == 15
 
     # Lambda retries the same batch: it succeeds and rewrites the same object names.
     assert lambda_handler.archive(event, None) == {"batchItemFailures": []}
-    assert len(_visible_objects(archive)) == 2
-    connection = open_archive(parse_archive_uri(archive), "posts")
+    assert len(_visible_objects(lambda_archive)) == 2
+    connection = open_archive(parse_archive_uri(lambda_archive), "posts")
     counts = connection.execute("SELECT count(*), count(DISTINCT event_id) FROM changes").fetchone()
     assert counts == (30, 30)
     latest = connection.execute(f"SELECT item_key, version FROM ({latest_sql()})").fetchall()
@@ -131,26 +139,22 @@ def test_s3_stopped_mid_batch_fails_it_and_the_retry_archives_each_record_once(
 
 @pytest.mark.s3
 def test_s3_down_before_the_batch_fails_it_with_the_url(
-    own_s3: OwnS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    own_s3: OwnS3, lambda_archive: str, tmp_path: Path
 ) -> None:
-    archive = f"s3://{own_s3.bucket}/down-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("CHANGELAKE_ARCHIVE", archive)
     own_s3.stop()
-    with pytest.raises(StorageError, match=f"cannot write {archive}/table=posts/"):
+    with pytest.raises(StorageError, match=f"cannot write {lambda_archive}/table=posts/"):
         lambda_handler.archive(_batch_across_midnight(4), None)
     event_file = tmp_path / "event.json"
     event_file.write_text(json.dumps({"Records": [make_record(1)]}))
-    result = CliRunner().invoke(cli, ["archive", "--archive", archive, str(event_file)])
+    result = CliRunner().invoke(cli, ["archive", "--archive", lambda_archive, str(event_file)])
     assert result.exit_code == 1
-    assert f"Error: cannot write {archive}/table=posts/" in result.output
+    assert f"Error: cannot write {lambda_archive}/table=posts/" in result.output
 
 
 @pytest.mark.s3
 def test_a_record_that_cannot_be_quarantined_is_the_one_batch_item_failure(
-    own_s3: OwnS3, monkeypatch: pytest.MonkeyPatch
+    own_s3: OwnS3, lambda_archive: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    archive = f"s3://{own_s3.bucket}/unkept-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("CHANGELAKE_ARCHIVE", archive)
     records = [make_record(n, key=f"post#{n}", title=f"v{n}") for n in range(1, 9)]
     records[2]["dynamodb"]["NewImage"]["title"] = {"SSX": ["a"]}  # quarantined
     records[5]["dynamodb"]["NewImage"]["title"] = {"SSX": ["b"]}  # its quarantine write fails
@@ -174,16 +178,16 @@ def test_a_record_that_cannot_be_quarantined_is_the_one_batch_item_failure(
 
     # The record that could not be kept is the only failure: Lambda resumes from it.
     assert response == {"batchItemFailures": [{"itemIdentifier": "6".zfill(21)}]}
-    connection = open_archive(parse_archive_uri(archive), "posts")
+    connection = open_archive(parse_archive_uri(lambda_archive), "posts")
     archived = connection.execute("SELECT event_id FROM changes ORDER BY event_id").fetchall()
     assert archived == [("event-1",), ("event-2",), ("event-4",), ("event-5",)]
 
     # Lambda delivers the batch again from that record: everything is kept, each once.
     assert lambda_handler.archive({"Records": records[5:]}, None) == {"batchItemFailures": []}
-    connection = open_archive(parse_archive_uri(archive), "posts")
+    connection = open_archive(parse_archive_uri(lambda_archive), "posts")
     counts = connection.execute("SELECT count(*), count(DISTINCT event_id) FROM changes").fetchone()
     assert counts == (6, 6)
-    store = make_store(parse_archive_uri(archive))
+    store = make_store(parse_archive_uri(lambda_archive))
     kept = sorted(
         json.loads(store.get_bytes(key))["record"]["eventID"]
         for key in store.list_keys("_quarantine/")

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
 
 from changelake.archiver.batch import archive_records
-from changelake.archiver.checkpoints import StreamState, save_stream_state
 from changelake.cli import cli
 from changelake.clients import make_store
 from changelake.schemas.archive_layout import parse_archive_uri
-from tests.ask.report_archive import CHARTS, DAY1, DAY3, write_report_archive
+from tests.ask.report_archive import (
+    CHARTS,
+    DAY1,
+    DAY3,
+    record_report_gap,
+    write_report_archive,
+    write_report_page,
+)
 from tests.helpers import make_record
 
 if TYPE_CHECKING:
@@ -41,10 +47,7 @@ def chart_specs(page: str) -> dict[str, dict[str, object]]:
 def test_report_writes_one_page_with_every_chart(archive_uri: str, tmp_path: Path) -> None:
     write_report_archive(archive_uri)
     page_path = tmp_path / "report.html"
-    code, output = run(
-        "report", "--archive", archive_uri, "--table", "posts", "--out", str(page_path)
-    )
-    assert code == 0, output
+    output = write_report_page(archive_uri, page_path)
     assert re.fullmatch(
         rf"Wrote {re.escape(str(page_path))} \(\d+\.\d KiB\): 10 changes of 4 items of posts\n",
         output,
@@ -60,10 +63,7 @@ def test_report_writes_one_page_with_every_chart(archive_uri: str, tmp_path: Pat
 def test_values_from_the_archive_are_escaped(local_archive: str, tmp_path: Path) -> None:
     write_report_archive(local_archive)
     page_path = tmp_path / "report.html"
-    code, output = run(
-        "report", "--archive", local_archive, "--table", "posts", "--out", str(page_path)
-    )
-    assert code == 0, output
+    write_report_page(local_archive, page_path)
     page = page_path.read_text()
     # The item key writes '=' as %3D; the markup must arrive as text.
     assert "<img src%3Dx" not in page
@@ -74,31 +74,9 @@ def test_values_from_the_archive_are_escaped(local_archive: str, tmp_path: Path)
 
 def test_the_stream_gap_is_pictured_and_named(local_archive: str, tmp_path: Path) -> None:
     write_report_archive(local_archive)
-    store = make_store(parse_archive_uri(local_archive))
-    lost_from = datetime.fromtimestamp(DAY1 + 3600, UTC)
-    gap = {
-        "table_name": "posts",
-        "reason": "the stream changed",
-        "lost_from": lost_from.isoformat(),
-        "lost_until": (lost_from + timedelta(hours=5)).isoformat(),
-        "stream_arn": "arn:aws:dynamodb:us-east-1:1:table/posts/stream/2",
-        "detected_at": (lost_from + timedelta(hours=5)).isoformat(),
-    }
-    save_stream_state(
-        store,
-        StreamState(
-            table_name="posts",
-            stream_arn="arn:aws:dynamodb:us-east-1:1:table/posts/stream/2",
-            covered_until=datetime.fromtimestamp(DAY3, UTC),
-            snapshot_at=datetime.fromtimestamp(DAY1, UTC),
-            gap=gap,
-        ),
-    )
+    record_report_gap(local_archive, snapshot_at=datetime.fromtimestamp(DAY1, UTC))
     page_path = tmp_path / "report.html"
-    code, output = run(
-        "report", "--archive", local_archive, "--table", "posts", "--out", str(page_path)
-    )
-    assert code == 0, output
+    write_report_page(local_archive, page_path)
     page = page_path.read_text()
     coverage = chart_specs(page)["chart-coverage"]["data"]
     assert {row["lane"] for row in coverage["values"]} == {  # type: ignore[index]
@@ -191,11 +169,7 @@ def test_the_index_lag_comes_from_the_alias_watermark(
     late = make_record(11, key="post#9", event_name="INSERT", at=DAY3 + 500)
     archive_records([late], make_store(parse_archive_uri(local_archive)))
     page_path = tmp_path / "report.html"
-    code, output = run(
-        "report", "--archive", local_archive, "--table", "posts", "--out", str(page_path),
-        "--es-url", search_engine.url, "--alias", alias,
-    )  # fmt: skip
-    assert code == 0, output
+    write_report_page(local_archive, page_path, "--es-url", search_engine.url, "--alias", alias)
     page = page_path.read_text()
     assert re.search(rf"Index {alias}-\S+ \(alias {alias}\) holds every change", page)
     assert "1 change archived since is not in it yet" in page
@@ -213,11 +187,7 @@ def test_counts_must_be_sensible(local_archive: str, option: str) -> None:
 def test_top_zero_lists_no_items_but_counts_them(local_archive: str, tmp_path: Path) -> None:
     write_report_archive(local_archive)
     page_path = tmp_path / "report.html"
-    code, output = run(
-        "report", "--archive", local_archive, "--table", "posts", "--top", "0",
-        "--out", str(page_path),
-    )  # fmt: skip
-    assert code == 0, output
+    output = write_report_page(local_archive, page_path, "--top", "0")
     assert output.endswith(": 10 changes of 4 items of posts\n")
     page = page_path.read_text()
     assert "No items listed." in page

@@ -7,10 +7,8 @@ the work, the proxy shows what went over the wire (the local engines run without
 from __future__ import annotations
 
 import hashlib
-import http.server
 import re
 import ssl
-import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -27,6 +25,7 @@ from botocore.credentials import Credentials
 from changelake.clients import make_search_sink
 from changelake.schemas.exceptions import SearchUnavailableError
 from changelake.search_options import SearchOptions
+from tests.helpers import QuietHandler, serve_http
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -58,7 +57,7 @@ def recording_proxy(target: str, tls: ssl.SSLContext | None = None) -> Iterator[
     """Forward every request to ``target`` and record it; serve HTTPS with ``tls``."""
     proxy = RecordingProxy(url="")
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def _forward(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = {name.lower(): value for name, value in self.headers.items()}
@@ -73,33 +72,18 @@ def recording_proxy(target: str, tls: ssl.SSLContext | None = None) -> Iterator[
             except urllib.error.HTTPError as error:
                 with error:
                     status, payload, kind = error.code, error.read(), error.headers
-            self.send_response(status)
-            self.send_header("Content-Type", kind.get("Content-Type", "application/json"))
+            answer = {"Content-Type": kind.get("Content-Type", "application/json")}
             for name in ("X-Elastic-Product",):
                 if kind.get(name):
-                    self.send_header(name, kind[name])
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+                    answer[name] = kind[name]
+            self.reply(status, answer, payload)
 
         do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
     scheme = "http" if tls is None else "https"
-    proxy.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_http(Handler, tls) as port:
+        proxy.url = f"{scheme}://127.0.0.1:{port}"
         yield proxy
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 AUTHORIZATION = re.compile(

@@ -10,10 +10,8 @@ security plugin does) and can serve HTTPS with a throwaway certificate authority
 from __future__ import annotations
 
 import base64
-import http.server
 import logging
 import ssl
-import threading
 import urllib.request
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -28,6 +26,7 @@ from changelake.redaction import redact, remember_secret
 from changelake.search_options import SearchOptions
 from scripts.services import free_port
 from tests.changelake.sql_archive import write_sample_archive
+from tests.helpers import QuietHandler, serve_http
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -57,40 +56,27 @@ def engine_front(target: str, tls: ssl.SSLContext | None = None) -> Iterator[str
     """A front for the engine at ``target`` that answers 401 to every request, like a security
     plugin to credentials it does not know; HTTPS with ``tls``. Yields its URL (host:port)."""
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def _refuse(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             body = (
                 b'{"error":{"type":"security_exception","reason":"unable to authenticate user"},'
                 b'"status":401}'
             )
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="security" charset="UTF-8"')
-            self.send_header("Content-Type", "application/json")
-            self.send_header("X-Elastic-Product", "Elasticsearch")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            headers = {
+                "WWW-Authenticate": 'Basic realm="security" charset="UTF-8"',
+                "Content-Type": "application/json",
+                "X-Elastic-Product": "Elasticsearch",
+            }
+            self.reply(401, headers, body)
 
         do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _refuse
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
 
     # The engine is real: what the front refuses is only the credentials.
     with urllib.request.urlopen(target, timeout=30) as response:
         assert response.status == 200
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve_http(Handler, tls) as port:
+        yield f"127.0.0.1:{port}"
 
 
 @pytest.fixture(params=["unreachable", "401", "tls"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,21 @@ class Posts:
     def targets(self) -> list[str]:
         """The indexes the alias points to."""
         return self.engine.sink.alias_targets(self.alias)
+
+    def write_directly(self, *actions: tuple[dict[str, Any], dict[str, Any] | None]) -> None:
+        """Bulk-write to the index behind the alias as another indexer would; then refresh.
+
+        Versions are the engine's own (internal) unless an action names one.
+        """
+        lines = []
+        for action, document in actions:
+            lines.append(json.dumps(action))
+            if document is not None:
+                lines.append(json.dumps(document))
+        (index,) = self.targets()
+        response = self.engine.sink.bulk(index, ("\n".join(lines) + "\n").encode())
+        assert not response.get("errors"), response
+        self.engine.sink.refresh(index)
 
 
 @pytest.fixture

@@ -150,31 +150,30 @@ def test_rebuild_then_sync_hold_every_image_or_name_what_they_hold_back(
             drop(posts)
 
 
+def post(sequence: int, key: str, at: int, **attributes: dict[str, Any]) -> dict[str, Any]:
+    """A change of item ``key`` whose new image holds these DynamoDB-typed attributes."""
+    return make_record(sequence, key=key, at=at, new_image={"id": {"S": key}, **attributes})
+
+
 def conflicting_posts(posts: Posts) -> None:
     """post#1 and post#2 disagree on ``meta`` (a string, a map) and mix ``price`` types."""
     posts.add(
-        make_record(
+        post(
             1,
-            key="post#1",
-            at=AT,
-            new_image={
-                "id": {"S": "post#1"},
-                "meta": {"S": "draft"},
-                "price": {"N": "20"},
-                "_id": {"S": "legacy-1"},
-                "big": {"N": "100000000000000348436"},
-            },
+            "post#1",
+            AT,
+            meta={"S": "draft"},
+            price={"N": "20"},
+            _id={"S": "legacy-1"},
+            big={"N": "100000000000000348436"},
         ),
-        make_record(
+        post(
             2,
-            key="post#2",
-            at=AT,
-            new_image={
-                "id": {"S": "post#2"},
-                "meta": {"M": {"lang": {"S": "en"}}},
-                "price": {"S": "free"},
-                "tiny": {"N": "-1E-130"},
-            },
+            "post#2",
+            AT,
+            meta={"M": {"lang": {"S": "en"}}},
+            price={"S": "free"},
+            tiny={"N": "-1E-130"},
         ),
     )
 
@@ -232,14 +231,7 @@ def contradicting_mapping(tmp_path: Path) -> str:
 def test_a_mapping_file_that_contradicts_the_archive_is_refused_before_any_index(
     posts: Posts, tmp_path: Path
 ) -> None:
-    posts.add(
-        make_record(
-            1, key="post#1", at=AT, new_image={"id": {"S": "post#1"}, "views": {"N": "20"}}
-        ),
-        make_record(
-            2, key="post#2", at=AT, new_image={"id": {"S": "post#2"}, "views": {"N": "19.99"}}
-        ),
-    )
+    posts.add(views(posts, "post#1", "20", 1, AT), views(posts, "post#2", "19.99", 2, AT))
     mapping = contradicting_mapping(tmp_path)
     plan = posts.run("rebuild", "--mapping", mapping, "--dry-run").stdout
     assert (
@@ -257,14 +249,7 @@ def test_a_mapping_file_that_contradicts_the_archive_is_refused_before_any_index
 
 
 def test_a_transform_run_is_never_refused_for_the_images_types(posts: Posts) -> None:
-    posts.add(
-        make_record(
-            1, key="post#1", at=AT, new_image={"id": {"S": "post#1"}, "views": {"N": "20"}}
-        ),
-        make_record(
-            2, key="post#2", at=AT, new_image={"id": {"S": "post#2"}, "views": {"N": "19.99"}}
-        ),
-    )
+    posts.add(views(posts, "post#1", "20", 1, AT), views(posts, "post#2", "19.99", 2, AT))
     transform = ["--transform", "changelake.rebuild.transforms:post_document"]
     summary = posts.run_json("rebuild", *transform, "--mapping", "posts")
     assert (summary["documents"], summary["failed"]) == (2, 0)
@@ -272,9 +257,7 @@ def test_a_transform_run_is_never_refused_for_the_images_types(posts: Posts) -> 
 
 
 def views(posts: Posts, key: str, value: str, sequence: int, at: int) -> dict[str, Any]:
-    return make_record(
-        sequence, key=key, at=at, new_image={"id": {"S": key}, "views": {"N": value}}
-    )
+    return post(sequence, key, at, views={"N": value})
 
 
 def test_a_value_that_no_longer_fits_is_held_back_and_named(posts: Posts) -> None:
@@ -306,25 +289,15 @@ def test_a_sync_accepts_attributes_of_new_types(posts: Posts) -> None:
     posts.run("rebuild")
     later = AT + 5
     posts.add(
-        make_record(
-            2, key="post#2", at=later, new_image={"id": {"S": "post#2"}, "extra": {"S": "text"}}
-        ),
-        make_record(
-            3,
-            key="post#3",
-            at=later,
-            new_image={"id": {"S": "post#3"}, "extra": {"M": {"deep": {"N": "1E+125"}}}},
-        ),
-        make_record(
+        post(2, "post#2", later, extra={"S": "text"}),
+        post(3, "post#3", later, extra={"M": {"deep": {"N": "1E+125"}}}),
+        post(
             4,
-            key="post#4",
-            at=later,
-            new_image={
-                "id": {"S": "post#4"},
-                "big": {"N": "12345678901234567890123456789012345678"},
-                "tiny": {"N": "-1E-130"},
-                "_routing": {"S": "r"},
-            },
+            "post#4",
+            later,
+            big={"N": "12345678901234567890123456789012345678"},
+            tiny={"N": "-1E-130"},
+            _routing={"S": "r"},
         ),
     )
     synced = posts.run_json("sync")

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from changelake.rebuild.aliases import list_rebuilt_indexes
-from changelake.schemas.sql_views import VERSION_ORDINAL_BITS
-from tests.helpers import load_event, make_record
+from tests.helpers import change_version, load_event, make_record
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -18,10 +17,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.es
 AT = 1_764_288_000
-
-
-def version(at: int, ordinal: int = 0) -> int:
-    return (at << VERSION_ORDINAL_BITS) + ordinal
 
 
 def history(posts: Posts) -> None:
@@ -49,8 +44,8 @@ def test_rebuild_indexes_the_latest_state(posts: Posts) -> None:
     assert summary["alias_move"] == {"from": [], "to": summary["index"]}
     assert posts.targets() == [summary["index"]]
     assert posts.documents() == {
-        "id=post#1": (version(AT + 10), {"id": "post#1", "title": "one v3"}),
-        "id=post#3": (version(AT + 20), {"id": "post#3", "title": "three"}),
+        "id=post#1": (change_version(AT + 10), {"id": "post#1", "title": "one v3"}),
+        "id=post#3": (change_version(AT + 20), {"id": "post#3", "title": "three"}),
     }
 
 
@@ -59,8 +54,8 @@ def test_rebuild_as_of_shows_the_past(posts: Posts) -> None:
     summary = posts.run_json("rebuild", "--as-of", "2025-11-28T00:00:05Z")
     assert summary["as_of"] == "2025-11-28T00:00:05+00:00"
     assert posts.documents() == {
-        "id=post#1": (version(AT, 1), {"id": "post#1", "title": "one v2"}),
-        "id=post#2": (version(AT + 1), {"id": "post#2", "title": "two"}),
+        "id=post#1": (change_version(AT, 1), {"id": "post#1", "title": "one v2"}),
+        "id=post#2": (change_version(AT + 1), {"id": "post#2", "title": "two"}),
     }
 
 

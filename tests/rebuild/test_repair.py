@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tests.helpers import make_record
 
@@ -13,26 +13,12 @@ if TYPE_CHECKING:
 AT = 1_764_288_000
 
 
-def _foreign_writes(posts: Posts, *actions: tuple[dict[str, Any], dict[str, Any] | None]) -> None:
-    """Writes with the engine's own (internal) versions, as an application's indexer makes them."""
-    lines = []
-    for action, document in actions:
-        lines.append(json.dumps(action))
-        if document is not None:
-            lines.append(json.dumps(document))
-    (index,) = posts.targets()
-    response = posts.engine.sink.bulk(index, ("\n".join(lines) + "\n").encode())
-    assert not response.get("errors"), response
-    posts.engine.sink.refresh(index)
-
-
 def test_repair_restores_what_another_writer_deleted_edited_and_added(posts: Posts) -> None:
     posts.add(*(make_record(n, key=f"post#{n}", at=AT + n, title=f"t{n}") for n in range(1, 5)))
     posts.run("rebuild")
     before = posts.documents()
     # Deleted (the engine keeps a tombstone one version up), edited (one version up), added.
-    _foreign_writes(
-        posts,
+    posts.write_directly(
         ({"delete": {"_id": "id=post#1"}}, None),
         ({"index": {"_id": "id=post#2"}}, {"id": "post#2", "title": "edited elsewhere"}),
         ({"index": {"_id": "id=stray"}}, {"id": "stray"}),

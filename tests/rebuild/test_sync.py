@@ -10,8 +10,7 @@ import orjson
 import pytest
 
 from changelake.rebuild.watermark import META_KEY
-from changelake.schemas.sql_views import VERSION_ORDINAL_BITS
-from tests.helpers import make_record
+from tests.helpers import change_version, make_record
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -20,10 +19,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.es
 AT = 1_764_288_000
-
-
-def version(at: int, ordinal: int = 0) -> int:
-    return (at << VERSION_ORDINAL_BITS) + ordinal
 
 
 def _watermark(posts: Posts) -> str:
@@ -49,8 +44,8 @@ def test_sync_applies_changes_archived_since_the_rebuild(posts: Posts) -> None:
     assert summary["watermark_from"] == before
     assert summary["watermark_to"] == _watermark(posts) > before
     assert posts.documents() == {
-        "id=post#1": (version(AT + 30), {"id": "post#1", "title": "one edited"}),
-        "id=post#4": (version(AT + 30, 1), {"id": "post#4", "title": "four edited"}),
+        "id=post#1": (change_version(AT + 30), {"id": "post#1", "title": "one edited"}),
+        "id=post#4": (change_version(AT + 30, 1), {"id": "post#4", "title": "four edited"}),
     }
 
 
@@ -63,13 +58,15 @@ def test_a_second_sync_replays_the_overlap_harmlessly(posts: Posts) -> None:
     again = posts.run_json("sync")
     assert (again["indexed"], again["version_conflicts"]) == (0, 1)
     assert posts.run_json("sync", "--overlap", "0")["items"] == 0
-    assert posts.documents() == {"id=post#1": (version(AT + 1), {"id": "post#1", "title": "two"})}
+    assert posts.documents() == {
+        "id=post#1": (change_version(AT + 1), {"id": "post#1", "title": "two"})
+    }
 
 
 def test_a_stale_write_loses_to_a_newer_version(posts: Posts) -> None:
     posts.add(make_record(1, key="post#1", event_name="INSERT", at=AT, title="archived"))
     posts.run_json("rebuild")
-    newer = version(AT + 3600)
+    newer = change_version(AT + 3600)
     action = {"index": {"_id": "id=post#1", "version": newer, "version_type": "external"}}
     body = orjson.dumps(action) + b"\n" + orjson.dumps({"title": "written live"}) + b"\n"
     posts.engine.sink.bulk(posts.alias, body)

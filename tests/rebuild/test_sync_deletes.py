@@ -17,19 +17,14 @@ import pytest
 from changelake.archiver.locks import held_lock
 from changelake.clients import make_search_sink, make_store
 from changelake.schemas.archive_layout import lock_key, parse_archive_uri
-from changelake.schemas.sql_views import VERSION_ORDINAL_BITS
 from changelake.search_options import SearchOptions
-from tests.helpers import make_record
+from tests.helpers import change_version, make_record
 
 if TYPE_CHECKING:
     from scripts.services import Service
     from tests.rebuild.conftest import Posts
 
 AT = 1_764_288_000
-
-
-def version(at: int, ordinal: int = 0) -> int:
-    return (at << VERSION_ORDINAL_BITS) + ordinal
 
 
 def documents(posts: Posts) -> dict[str, tuple[int, dict[str, object]]]:
@@ -50,7 +45,7 @@ def test_opensearch_refuses_an_older_version_after_a_delete(opensearch_service: 
     index = f"tombstones-{uuid.uuid4().hex[:8]}"
     sink.create_index(index, {"settings": {"number_of_shards": 1, "number_of_replicas": 0}})
     try:
-        v = version(AT + 20)
+        v = change_version(AT + 20)
         response = sink.bulk(
             index,
             b'{"index":{"_id":"a","version":%d,"version_type":"external"}}\n{"n":1}\n'
@@ -80,7 +75,7 @@ def test_a_late_older_record_never_brings_a_deleted_item_back(posts: Posts) -> N
     # Its whole history makes the REMOVE still the latest record: the delete is sent again, with
     # the same version, never the older edit. No tombstone is needed to keep it deleted.
     assert summary["indexed"] == 0
-    assert documents(posts) == {"id=post#2": (version(AT), {"id": "post#2", "title": "two"})}
+    assert documents(posts) == {"id=post#2": (change_version(AT), {"id": "post#2", "title": "two"})}
     posts.run("sync", "--overlap", "3600")  # and again: nothing changes
     assert set(documents(posts)) == {"id=post#2"}
 
@@ -94,7 +89,7 @@ def test_a_recreated_item_comes_back_with_a_newer_version(posts: Posts) -> None:
     posts.add(make_record(3, key="post#1", event_name="INSERT", at=AT + 9, title="second life"))
     assert posts.run_json("sync")["indexed"] == 1
     assert documents(posts) == {
-        "id=post#1": (version(AT + 9), {"id": "post#1", "title": "second life"})
+        "id=post#1": (change_version(AT + 9), {"id": "post#1", "title": "second life"})
     }
 
 

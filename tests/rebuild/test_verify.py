@@ -21,19 +21,6 @@ if TYPE_CHECKING:
 AT = 1_764_288_000
 
 
-def _write(posts: Posts, *actions: tuple[dict[str, Any], dict[str, Any] | None]) -> None:
-    """Write to the index behind the alias directly, as a foreign indexer would."""
-    lines = []
-    for action, document in actions:
-        lines.append(json.dumps(action))
-        if document is not None:
-            lines.append(json.dumps(document))
-    (index,) = posts.targets()
-    response = posts.engine.sink.bulk(index, ("\n".join(lines) + "\n").encode())
-    assert not response.get("errors"), response
-    posts.engine.sink.refresh(index)
-
-
 def _gte(kind: str, document_id: str, version: int) -> dict[str, Any]:
     return {kind: {"_id": document_id, "version": version, "version_type": "external_gte"}}
 
@@ -55,8 +42,7 @@ def test_every_kind_of_drift_is_found_and_the_repairable_ones_repaired(posts: Po
         make_record(21, key="post#5", at=AT + 101, event_name="REMOVE"),
     )
     # Writes by something other than changelake.
-    _write(
-        posts,
+    posts.write_directly(
         (_gte("delete", "id=post#1", versions["id=post#1"]), None),
         (_gte("index", "id=ghost", 7), {"id": "ghost"}),
         (_gte("index", "id=post#3", versions["id=post#3"] + 10), {"id": "post#3", "title": "x"}),
@@ -124,7 +110,7 @@ def test_a_sample_compares_and_repairs_only_the_items_drawn(posts: Posts) -> Non
     posts.add(*(make_record(n, key=f"post#{n}", at=AT + n, title=f"t{n}") for n in range(60)))
     posts.run("rebuild")
     lost = [(_gte("delete", i, v), None) for i, (v, _) in posts.documents().items()]
-    _write(posts, *lost)  # the index lost every document
+    posts.write_directly(*lost)  # the index lost every document
     args = ["--archive", posts.archive, "--table", "posts", "-s", "--output", "json"]
 
     sampled = json.loads(posts.run("verify", *args, "--sample", "20", code=3).stdout)
@@ -198,7 +184,7 @@ def test_the_check_after_a_repair_looks_at_the_same_instant(posts: Posts) -> Non
     posts.add(make_record(3, key="post#1", at=AT + 60, title="second"))
     posts.run("rebuild", "--as-of", datetime.fromtimestamp(AT + 30, UTC).isoformat())
     (version, _) = posts.documents()["id=post#2"]
-    _write(posts, (_gte("delete", "id=post#2", version), None))
+    posts.write_directly((_gte("delete", "id=post#2", version), None))
     args = ["--archive", posts.archive, "--table", "posts", "-s", "--output", "json"]
     repaired = json.loads(posts.run("verify", *args, "--repair").stdout)
     assert repaired["repair"]["indexed"] == 1
