@@ -81,44 +81,44 @@ demo-dynamodb: install
 	$(BIN)/python -m scripts.demo_dynamodb
 
 bench-archive: install
-	$(BIN)/python bench/archive.py
+	$(BIN)/python -m bench.archive
 
 # The archive Lambda's zips (x86_64 and arm64) in build/lambda/, with their sizes.
 package: install
 	$(BIN)/python deploy/package.py --python-version $(LAMBDA_PYTHON)
 
 bench-lambda-import: install
-	$(BIN)/python bench/lambda_import.py
+	$(BIN)/python -m bench.lambda_import
 
 bench-compact: install
-	$(BIN)/python bench/compact.py
+	$(BIN)/python -m bench.compact
 
 bench-verify: install
-	$(BIN)/python bench/verify.py
+	$(BIN)/python -m bench.verify
 
 bench-rebuild: install opensearch
-	$(BIN)/python bench/rebuild.py
+	$(BIN)/python -m bench.rebuild
 
 bench-spark: install opensearch spark
-	$(BIN)/python bench/spark.py
+	$(BIN)/python -m bench.spark
 
 bench-lambda-batch: install
-	$(BIN)/python bench/lambda_batch.py
+	$(BIN)/python -m bench.lambda_batch
 
 bench-dynamodb: install
-	$(BIN)/python bench/dynamodb_ingest.py
+	$(BIN)/python -m bench.dynamodb_ingest
 
 bench-sql: install
-	$(BIN)/python bench/sql.py
+	$(BIN)/python -m bench.sql
 
 # changelake report over the 5M-change archive: seconds and page size against the targets.
 bench-report: install
-	$(BIN)/python bench/report.py
+	$(BIN)/python -m bench.report
 
 # Seconds from a write in DynamoDB Local to a search hit, through changelake follow and through a
 # function indexing each stream batch straight into the engine; then with the engine stopped.
 bench-follow: install opensearch
-	$(BIN)/python bench/follow.py
+	$(BIN)/python -m bench.follow
 
 clean:
 	rm -rf $(VENV) .services changelake-data build

@@ -7,7 +7,7 @@ archiver leaves them), against baselines measured in the same run:
   ``COPY`` of the same rows into one file (no sort, no dedupe): the price of the guarantees;
 * the latest-record query over the archive after compaction vs before: what readers gain.
 
-    python bench/compact.py --changes 400000 --items 40000 --rows-per-file 400
+    python -m bench.compact --changes 400000 --items 40000 --rows-per-file 400
 """
 
 from __future__ import annotations
@@ -19,10 +19,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-# This file's folder comes first on sys.path, and bench/rebuild.py would shadow the rebuild package.
-sys.path.remove(str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.synthetic_archive import synthetic_archive
 from changelake.archiver.compaction import compact_partition, plan_compaction

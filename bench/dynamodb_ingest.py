@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from changelake.archiver.stream_poller import poll_stream
 from changelake.archiver.table_snapshot import snapshot_table

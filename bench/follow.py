@@ -26,7 +26,7 @@ The second run stops the engine ``--outage-at`` seconds into the timed writes an
 ``--outage`` seconds later (it takes 20-60 s to answer again); the writer goes on until 40 s after
 the engine answers, and the lags of writes made from 30 s after its return on are printed.
 
-    .venv/bin/python bench/follow.py [--seconds 60] [--rate 100] [--interval 1]
+    .venv/bin/python -m bench.follow [--seconds 60] [--rate 100] [--interval 1]
 """
 
 from __future__ import annotations
@@ -48,8 +48,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from changelake.clients import dynamodb_client, opensearch_client, streams_client
 from changelake.schemas.dynamodb_types import image_to_plain_json
 from changelake.search_options import SearchOptions
@@ -62,6 +60,8 @@ from scripts.services import (
 )
 
 CHANGELAKE = str(Path(sys.executable).parent / "changelake")
+# This benchmark as a command: its --baseline and --trigger modes run as processes of their own.
+THIS_BENCH = [sys.executable, "-m", "bench.follow"]
 POLL_SECONDS = 0.1
 INITIAL_ITEMS = 1000
 TARGET_P50, TARGET_P99 = 2.0, 5.0
@@ -425,13 +425,12 @@ def run(
         [CHANGELAKE, "follow", "--table", table, "--archive", archive, "--es-url", url,
          "--alias", alias, "--interval", str(args.interval), "--output", "json", "-s"]
         if reader == FOLLOW
-        else [sys.executable, __file__, "--trigger", table, alias, url, archive,
-              str(args.interval)]
+        else [*THIS_BENCH, "--trigger", table, alias, url, archive, str(args.interval)]
     )  # fmt: skip
     with lines_path.open("w") as lines, notices_path.open("w") as notices:
         ours = subprocess.Popen(command, stdout=lines, stderr=notices)
     theirs = subprocess.Popen(
-        [sys.executable, __file__, "--baseline", table, base_index, url, str(args.interval)],
+        [*THIS_BENCH, "--baseline", table, base_index, url, str(args.interval)],
         stdout=subprocess.PIPE,
         text=True,
     )

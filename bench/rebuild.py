@@ -43,10 +43,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-# This file's folder comes first on sys.path, and its name would shadow the rebuild package.
-sys.path.remove(str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from bench.synthetic_archive import synthetic_archive
 from changelake.clients import make_search_sink, open_archive
 from changelake.memory_limit import MIB, default_memory_limit, physical_memory
@@ -82,8 +78,8 @@ BARE_SQL = (
     "FROM changes GROUP BY item_key"
 )
 CHANGELAKE = str(Path(sys.executable).parent / "changelake")
-RAW_LOADER = str(Path(__file__).resolve().parent / "raw_bulk_loader.py")
-WITHOUT_CENSUS = str(Path(__file__).resolve().parent / "rebuild_without_census.py")
+RAW_LOADER = [sys.executable, "-m", "bench.raw_bulk_loader"]
+WITHOUT_CENSUS = [sys.executable, "-m", "bench.rebuild_without_census"]
 
 
 def bench_latest_stage(archive: Path, repeats: int) -> tuple[float, float]:
@@ -174,7 +170,7 @@ def raw_bulk_load(
     started = time.perf_counter()
     archive = [str(latest_from)] if latest_from else []
     completed = subprocess.run(
-        [sys.executable, RAW_LOADER, url, index, str(requests), str(in_flight), *archive],
+        [*RAW_LOADER, url, index, str(requests), str(in_flight), *archive],
         stdout=subprocess.PIPE,
         check=True,
     )
@@ -303,7 +299,7 @@ def bench_census(
         json.dump(plan.body, body)
         body.flush()
         plain = [
-            sys.executable, WITHOUT_CENSUS, str(archive), "posts", url, "bench-census",
+            *WITHOUT_CENSUS, str(archive), "posts", url, "bench-census",
             body.name, str(in_flight),
         ]  # fmt: skip
         variants: dict[str, dict[str, Any]] = {

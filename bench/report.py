@@ -13,7 +13,7 @@ machine does (its time is printed too). Prints medians of wall-clock and CPU sec
 is what load from other processes does not inflate), ratios to the baseline, and the page's size
 against the targets (<= 15 s, < 5 MB).
 
-    python bench/report.py [--changes 5000000 --items 500000 --runs 3]
+    python -m bench.report [--changes 5000000 --items 500000 --runs 3]
 """
 
 from __future__ import annotations
@@ -27,11 +27,6 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-
-# This file's folder comes first on sys.path, where bench/rebuild.py would shadow the rebuild
-# package that the CLI imports.
-sys.path.remove(str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import duckdb
 

@@ -7,7 +7,7 @@ byte JSON documents, in plain and DynamoDB-typed form, and ``old_image`` is the 
 Files are written with the archiver's own Parquet writer (zstd) under
 ``table=<t>/dt=YYYY-MM-DD/<first sequence>-<hash>.parquet``.
 
-    python bench/synthetic_archive.py --changes 5000000 --items 500000   # prints the path
+    python -m bench.synthetic_archive --changes 5000000 --items 500000   # prints the path
 
 The result is cached under ``.cache/synthetic/`` keyed by the parameters, so benchmarks reuse it.
 """
@@ -26,8 +26,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from changelake.archiver.parquet_files import table_to_parquet_bytes
 from changelake.schemas.archive_layout import partition_dir

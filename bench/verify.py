@@ -7,7 +7,7 @@ then prints medians over --runs of:
 * computing the archive's latest state alone (the latest-record SQL);
 * ``verify_alias``: both, hashed, and joined.
 
-    python bench/verify.py --changes 400000 --items 40000
+    python -m bench.verify --changes 400000 --items 40000
 """
 
 from __future__ import annotations
@@ -19,10 +19,6 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-
-# This file's folder comes first on sys.path, and bench/rebuild.py would shadow the rebuild package.
-sys.path.remove(str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.synthetic_archive import synthetic_archive
 from changelake.clients import make_search_sink, open_archive
