@@ -18,7 +18,6 @@ against the targets (<= 15 s, < 5 MB).
 
 from __future__ import annotations
 
-import argparse
 import resource
 import statistics
 import subprocess
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from bench.synthetic_archive import synthetic_archive
+from bench.synthetic_archive import archive_bench_parser, synthetic_archive
 from changelake.ask.report_data import archive_to_report
 from changelake.clients import open_archive
 from changelake.schemas.archive_layout import parquet_glob, parse_archive_uri
@@ -93,11 +92,7 @@ def bare_seconds(archive: Path) -> tuple[float, float, int]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison; print medians, ratios and the page's size."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--changes", type=int, default=5_000_000)
-    parser.add_argument("--items", type=int, default=500_000)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args(argv)
+    args = archive_bench_parser(__doc__).parse_args(argv)
     archive = synthetic_archive(args.changes, args.items)
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / "report.html"

@@ -237,6 +237,18 @@ def _write_file(directory: Path, batch: pa.RecordBatch) -> Path:
     return target
 
 
+def archive_bench_parser(
+    doc: str, *, changes: int = 5_000_000, items: int = 500_000
+) -> argparse.ArgumentParser:
+    """The command line of a benchmark over a synthetic archive, described by the first line of
+    ``doc``: the archive's ``--changes`` and ``--items``, and how many ``--runs`` (default 3)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--changes", type=int, default=changes)
+    parser.add_argument("--items", type=int, default=items)
+    parser.add_argument("--runs", type=int, default=3)
+    return parser
+
+
 def _epoch(day: date) -> int:
     return (day - date(1970, 1, 1)).days * 86_400
 
