@@ -610,12 +610,12 @@ def report(result: RunResult, args: argparse.Namespace) -> None:
         for name, lags in result.lags.items():
             print(f"    {name}: p99 of each 5 s of writes from the return on:")
             print(f"      {windows(lags, answering)}")
-    lags = result.metric_lags
-    if lags:
+    metric_lags = result.metric_lags
+    if metric_lags:
         print(
             f"  follow's own IndexLagSeconds (from ApproximateCreationDateTime, which DynamoDB "
-            f"Local stamps to the minute): median {statistics.median(lags):.1f} s, "
-            f"max {max(lags):.1f} s over {len(lags)} lines"
+            f"Local stamps to the minute): median {statistics.median(metric_lags):.1f} s, "
+            f"max {max(metric_lags):.1f} s over {len(metric_lags)} lines"
         )
     for notice in result.notices:
         print(f"  it said: {notice[:160]}")

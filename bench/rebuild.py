@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.synthetic_archive import synthetic_archive
 from changelake.clients import make_search_sink, open_archive
-from changelake.memory_limit import MIB, default_memory_limit, physical_memory
+from changelake.memory_limit import default_memory_limit, physical_memory
 from changelake.rebuild.bulk import (
     DEFAULT_IN_FLIGHT,
     DEFAULT_MAX_BYTES,
@@ -60,6 +60,7 @@ from changelake.rebuild.latest_images import (
 )
 from changelake.rebuild.mapping_plan import infer_table_mapping, load_type_census
 from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.byte_sizes import MIB
 from scripts.services import start_elasticsearch_api, start_opensearch, stop
 
 if TYPE_CHECKING:

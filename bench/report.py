@@ -102,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         cpu: dict[str, list[float]] = {"report": [], "sql": [], "bare": []}
         for run in range(args.runs):
             measured = {"report": command_seconds(archive, output)}
-            *measured["sql"], counted = sql_seconds(archive)
-            *measured["bare"], bare_counted = bare_seconds(archive)
+            sql_wall, sql_cpu, counted = sql_seconds(archive)
+            bare_wall, bare_cpu, bare_counted = bare_seconds(archive)
+            measured |= {"sql": (sql_wall, sql_cpu), "bare": (bare_wall, bare_cpu)}
             if counted != bare_counted:
                 raise SystemExit(f"the counts differ: report {counted}, baseline {bare_counted}")
             for side, (seconds, used) in measured.items():

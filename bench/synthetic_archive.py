@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     options = {"days": args.days, "table_name": args.table, "rows_per_file": args.rows_per_file}
     if args.out:
-        files = write_synthetic_archive(args.out, args.changes, args.items, **options)  # type: ignore[arg-type]
+        files = write_synthetic_archive(args.out, args.changes, args.items, **options)
         print(f"{args.out} ({len(files)} files)")
     else:
         print(synthetic_archive(args.changes, args.items, **options))
