@@ -13,7 +13,7 @@ LAMBDA_PYTHON ?= 3.11
 OPENSEARCH_DIR := .cache/opensearch
 OPENSEARCH_STAMP := $(OPENSEARCH_DIR)/.installed
 
-.PHONY: install opensearch chromium spark dist test test-unit lint demo demo-dynamodb bench-archive package bench-lambda-import bench-lambda-batch bench-compact bench-rebuild bench-dynamodb bench-sql bench-verify bench-report bench-spark bench-follow clean
+.PHONY: install opensearch chromium spark dist test test-unit lint demo demo-dynamodb package clean
 
 # The compiled hot path of the archiver (native/, Rust via maturin): optional at run time, where
 # the Python code gives the same results, but built here so that tests and benchmarks run it.
@@ -80,45 +80,29 @@ demo: install
 demo-dynamodb: install
 	$(BIN)/python -m scripts.demo_dynamodb
 
-bench-archive: install
-	$(BIN)/python bench/archive.py
-
 # The archive Lambda's zips (x86_64 and arm64) in build/lambda/, with their sizes.
 package: install
 	$(BIN)/python deploy/package.py --python-version $(LAMBDA_PYTHON)
 
-bench-lambda-import: install
-	$(BIN)/python bench/lambda_import.py
+# Benchmarks (docs/benchmarks.md): `make bench-NAME` runs bench/NAME.py as a module, with the
+# dashes of NAME as underscores.
+BENCHES := bench-archive bench-lambda-import bench-compact bench-verify bench-rebuild bench-spark \
+	bench-lambda-batch bench-dynamodb bench-sql bench-report bench-follow
+.PHONY: $(BENCHES)
 
-bench-compact: install
-	$(BIN)/python bench/compact.py
+$(BENCHES): bench-%: install
+	$(BIN)/python -m bench.$(subst -,_,$*)
 
-bench-verify: install
-	$(BIN)/python bench/verify.py
+bench-rebuild: opensearch
 
-bench-rebuild: install opensearch
-	$(BIN)/python bench/rebuild.py
-
-bench-spark: install opensearch spark
-	$(BIN)/python bench/spark.py
-
-bench-lambda-batch: install
-	$(BIN)/python bench/lambda_batch.py
-
-bench-dynamodb: install
-	$(BIN)/python bench/dynamodb_ingest.py
-
-bench-sql: install
-	$(BIN)/python bench/sql.py
+bench-spark: opensearch spark
 
 # changelake report over the 5M-change archive: seconds and page size against the targets.
-bench-report: install
-	$(BIN)/python bench/report.py
+bench-report:
 
 # Seconds from a write in DynamoDB Local to a search hit, through changelake follow and through a
 # function indexing each stream batch straight into the engine; then with the engine stopped.
-bench-follow: install opensearch
-	$(BIN)/python bench/follow.py
+bench-follow: opensearch
 
 clean:
 	rm -rf $(VENV) .services changelake-data build

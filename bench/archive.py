@@ -4,7 +4,7 @@ changelake's path (every lossless column) against a baseline measured in the sam
 ``TypeDeserializer`` -> ``json.dumps`` -> ``pyarrow.Table.from_pylist`` -> ``pq.write_table``.
 Prints the median rate of each, their ratio, and the archive handler's cold import time.
 
-    make bench-archive          # or: python bench/archive.py --records 10000 --runs 9
+    make bench-archive          # or: python -m bench.archive --records 10000 --runs 9
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from boto3.dynamodb.types import TypeDeserializer
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from changelake.archiver.batch import archive_records
 from changelake.schemas.archive_layout import parse_archive_uri

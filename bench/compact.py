@@ -7,12 +7,11 @@ archiver leaves them), against baselines measured in the same run:
   ``COPY`` of the same rows into one file (no sort, no dedupe): the price of the guarantees;
 * the latest-record query over the archive after compaction vs before: what readers gain.
 
-    python bench/compact.py --changes 400000 --items 40000 --rows-per-file 400
+    python -m bench.compact --changes 400000 --items 40000 --rows-per-file 400
 """
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import sys
@@ -20,11 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-# This file's folder comes first on sys.path, and bench/rebuild.py would shadow the rebuild package.
-sys.path.remove(str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.synthetic_archive import synthetic_archive
+from bench.synthetic_archive import archive_bench_parser, synthetic_archive
 from changelake.archiver.compaction import compact_partition, plan_compaction
 from changelake.clients import connect_duckdb, make_store, open_archive
 from changelake.schemas.archive_layout import parse_archive_uri
@@ -64,12 +59,9 @@ def _compact_seconds(archive: Path) -> tuple[float, int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print medians and ratios."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--changes", type=int, default=400_000)
-    parser.add_argument("--items", type=int, default=40_000)
+    parser = archive_bench_parser(__doc__, changes=400_000, items=40_000)
     parser.add_argument("--days", type=int, default=2)
     parser.add_argument("--rows-per-file", type=int, default=400)
-    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
     source = synthetic_archive(
         args.changes, args.items, days=args.days, rows_per_file=args.rows_per_file

@@ -26,7 +26,7 @@ The second run stops the engine ``--outage-at`` seconds into the timed writes an
 ``--outage`` seconds later (it takes 20-60 s to answer again); the writer goes on until 40 s after
 the engine answers, and the lags of writes made from 30 s after its return on are printed.
 
-    .venv/bin/python bench/follow.py [--seconds 60] [--rate 100] [--interval 1]
+    .venv/bin/python -m bench.follow [--seconds 60] [--rate 100] [--interval 1]
 """
 
 from __future__ import annotations
@@ -46,9 +46,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from typing import TYPE_CHECKING, Any
 
 from changelake.clients import dynamodb_client, opensearch_client, streams_client
 from changelake.schemas.dynamodb_types import image_to_plain_json
@@ -60,8 +58,14 @@ from scripts.services import (
     start_seaweedfs,
     stop,
 )
+from tests.helpers import create_posts_table
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 CHANGELAKE = str(Path(sys.executable).parent / "changelake")
+# This benchmark as a command: its --baseline and --trigger modes run as processes of their own.
+THIS_BENCH = [sys.executable, "-m", "bench.follow"]
 POLL_SECONDS = 0.1
 INITIAL_ITEMS = 1000
 TARGET_P50, TARGET_P99 = 2.0, 5.0
@@ -71,11 +75,9 @@ BODY = "lorem ipsum " * 40
 # --------------------------------------------------------------------------- the baseline
 
 
-def baseline(table: str, index: str, url: str, interval: float) -> None:
-    """Index each GetRecords batch of the table's stream straight into ``index``, until killed."""
-    streams = streams_client()
-    client = opensearch_client(url, SearchOptions(), max_retries=0)
-    arn = dynamodb_client().describe_table(TableName=table)["Table"]["LatestStreamArn"]
+def open_shard_iterators(streams: Any, table: str) -> tuple[str, dict[str, str]]:
+    """The table's stream ARN, and an iterator at LATEST for each of its open shards."""
+    arn: str = dynamodb_client().describe_table(TableName=table)["Table"]["LatestStreamArn"]
     shards = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
     iterators = {
         shard["ShardId"]: streams.get_shard_iterator(
@@ -84,27 +86,42 @@ def baseline(table: str, index: str, url: str, interval: float) -> None:
         for shard in shards
         if "EndingSequenceNumber" not in shard["SequenceNumberRange"]
     }
-    print("ready", flush=True)
+    return arn, iterators
+
+
+def stream_pages(streams: Any, iterators: dict[str, str], interval: float) -> Iterator[Any]:
+    """The records of each GetRecords call, shard after shard, a round every ``interval`` seconds,
+    forever; ``iterators`` moves on with them."""
     while True:
         began = time.monotonic()
         for shard_id, iterator in list(iterators.items()):
             page = streams.get_records(ShardIterator=iterator, Limit=1000)
             iterators[shard_id] = page["NextShardIterator"]
-            lines = []
-            for record in page["Records"]:
-                key = "id=" + record["dynamodb"]["Keys"]["id"]["S"]
-                if record["eventName"] == "REMOVE":
-                    lines.append(json.dumps({"delete": {"_id": key}}))
-                else:
-                    lines.append(json.dumps({"index": {"_id": key}}))
-                    lines.append(image_to_plain_json(record["dynamodb"]["NewImage"]))
-            while lines:  # a failed batch is sent again, as Lambda retries it
-                try:
-                    client.bulk(body="\n".join(lines) + "\n", index=index, refresh="true")
-                    lines = []
-                except Exception:
-                    time.sleep(1.0)
+            yield page["Records"]
         time.sleep(max(0.0, began + interval - time.monotonic()))
+
+
+def baseline(table: str, index: str, url: str, interval: float) -> None:
+    """Index each GetRecords batch of the table's stream straight into ``index``, until killed."""
+    streams = streams_client()
+    client = opensearch_client(url, SearchOptions(), max_retries=0)
+    _, iterators = open_shard_iterators(streams, table)
+    print("ready", flush=True)
+    for records in stream_pages(streams, iterators, interval):
+        lines = []
+        for record in records:
+            key = "id=" + record["dynamodb"]["Keys"]["id"]["S"]
+            if record["eventName"] == "REMOVE":
+                lines.append(json.dumps({"delete": {"_id": key}}))
+            else:
+                lines.append(json.dumps({"index": {"_id": key}}))
+                lines.append(image_to_plain_json(record["dynamodb"]["NewImage"]))
+        while lines:  # a failed batch is sent again, as Lambda retries it
+            try:
+                client.bulk(body="\n".join(lines) + "\n", index=index, refresh="true")
+                lines = []
+            except Exception:
+                time.sleep(1.0)
 
 
 def trigger_mode(table: str, alias: str, url: str, archive: str, interval: float) -> None:
@@ -118,32 +135,19 @@ def trigger_mode(table: str, alias: str, url: str, archive: str, interval: float
     from changelake.archiver.polled_records import polled_record_to_lambda
 
     streams = streams_client()
-    arn = dynamodb_client().describe_table(TableName=table)["Table"]["LatestStreamArn"]
-    shards = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
-    iterators = {
-        shard["ShardId"]: streams.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST"
-        )["ShardIterator"]
-        for shard in shards
-        if "EndingSequenceNumber" not in shard["SequenceNumberRange"]
-    }
+    arn, iterators = open_shard_iterators(streams, table)
     print("ready", file=sys.stderr, flush=True)
-    while True:
-        began = time.monotonic()
-        for shard_id, iterator in list(iterators.items()):
-            page = streams.get_records(ShardIterator=iterator, Limit=1000)
-            iterators[shard_id] = page["NextShardIterator"]
-            if not page["Records"]:
-                continue
-            event = {"Records": [polled_record_to_lambda(r, arn) for r in page["Records"]]}
-            lambda_handler.archive(event, None)
-            while True:  # a failed sync comes back, as SQS hands the messages back
-                try:
-                    sync_handler.sync({"Records": []}, None)
-                    break
-                except Exception:
-                    time.sleep(1.0)
-        time.sleep(max(0.0, began + interval - time.monotonic()))
+    for records in stream_pages(streams, iterators, interval):
+        if not records:
+            continue
+        event = {"Records": [polled_record_to_lambda(r, arn) for r in records]}
+        lambda_handler.archive(event, None)
+        while True:  # a failed sync comes back, as SQS hands the messages back
+            try:
+                sync_handler.sync({"Records": []}, None)
+                break
+            except Exception:
+                time.sleep(1.0)
 
 
 # --------------------------------------------------------------------------- the writes
@@ -320,13 +324,7 @@ class Servers:
 def create_table(name: str) -> None:
     """A posts table with a stream and INITIAL_ITEMS items."""
     client = dynamodb_client()
-    client.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
+    create_posts_table(client, name)
     for start in range(0, INITIAL_ITEMS, 25):
         requests = [
             {"PutRequest": {"Item": {
@@ -425,13 +423,12 @@ def run(
         [CHANGELAKE, "follow", "--table", table, "--archive", archive, "--es-url", url,
          "--alias", alias, "--interval", str(args.interval), "--output", "json", "-s"]
         if reader == FOLLOW
-        else [sys.executable, __file__, "--trigger", table, alias, url, archive,
-              str(args.interval)]
+        else [*THIS_BENCH, "--trigger", table, alias, url, archive, str(args.interval)]
     )  # fmt: skip
     with lines_path.open("w") as lines, notices_path.open("w") as notices:
         ours = subprocess.Popen(command, stdout=lines, stderr=notices)
     theirs = subprocess.Popen(
-        [sys.executable, __file__, "--baseline", table, base_index, url, str(args.interval)],
+        [*THIS_BENCH, "--baseline", table, base_index, url, str(args.interval)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -613,12 +610,12 @@ def report(result: RunResult, args: argparse.Namespace) -> None:
         for name, lags in result.lags.items():
             print(f"    {name}: p99 of each 5 s of writes from the return on:")
             print(f"      {windows(lags, answering)}")
-    lags = result.metric_lags
-    if lags:
+    metric_lags = result.metric_lags
+    if metric_lags:
         print(
             f"  follow's own IndexLagSeconds (from ApproximateCreationDateTime, which DynamoDB "
-            f"Local stamps to the minute): median {statistics.median(lags):.1f} s, "
-            f"max {max(lags):.1f} s over {len(lags)} lines"
+            f"Local stamps to the minute): median {statistics.median(metric_lags):.1f} s, "
+            f"max {max(metric_lags):.1f} s over {len(metric_lags)} lines"
         )
     for notice in result.notices:
         print(f"  it said: {notice[:160]}")

@@ -16,12 +16,9 @@ import os
 import random
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from changelake import lambda_handler
 from tests.helpers import make_record

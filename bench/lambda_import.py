@@ -15,8 +15,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from deploy.package import build_package, link_runtime_packages
 
 RUNS = 15

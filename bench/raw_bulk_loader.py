@@ -1,6 +1,6 @@
 """The baseline of ``bench/rebuild.py``: a raw ``_bulk`` loader in a process of its own.
 
-``python bench/raw_bulk_loader.py URL INDEX DIR [IN_FLIGHT [ARCHIVE]]`` creates INDEX with the
+``python -m bench.raw_bulk_loader URL INDEX DIR [IN_FLIGHT [ARCHIVE]]`` creates INDEX with the
 rebuild's load settings, sends every ``DIR/*.ndjson`` file (pre-serialized bulk request bodies, in
 name order) over ``http.client`` connections, IN_FLIGHT requests at a time (default 1, each on a
 connection of its own), restores the settings, refreshes and counts. Standard library only, so
@@ -44,8 +44,6 @@ def call(
 
 def read_latest_images_meanwhile(archive: str) -> threading.Thread:
     """Pick the latest record of every item, then build their bulk entries on a thread."""
-    # This file's folder is first on sys.path, and bench/rebuild.py would shadow the package.
-    sys.path[0] = str(Path(__file__).resolve().parent.parent)
     from changelake.clients import open_archive
     from changelake.rebuild.latest_images import Selection, iter_latest_batches, materialize_latest
     from changelake.schemas.archive_layout import parse_archive_uri

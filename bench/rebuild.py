@@ -43,13 +43,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-# This file's folder comes first on sys.path, and its name would shadow the rebuild package.
-sys.path.remove(str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from bench.synthetic_archive import synthetic_archive
 from changelake.clients import make_search_sink, open_archive
-from changelake.memory_limit import MIB, default_memory_limit, physical_memory
+from changelake.memory_limit import default_memory_limit, physical_memory
 from changelake.rebuild.bulk import (
     DEFAULT_IN_FLIGHT,
     DEFAULT_MAX_BYTES,
@@ -64,6 +60,7 @@ from changelake.rebuild.latest_images import (
 )
 from changelake.rebuild.mapping_plan import infer_table_mapping, load_type_census
 from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.byte_sizes import MIB
 from scripts.services import start_elasticsearch_api, start_opensearch, stop
 
 if TYPE_CHECKING:
@@ -82,8 +79,8 @@ BARE_SQL = (
     "FROM changes GROUP BY item_key"
 )
 CHANGELAKE = str(Path(sys.executable).parent / "changelake")
-RAW_LOADER = str(Path(__file__).resolve().parent / "raw_bulk_loader.py")
-WITHOUT_CENSUS = str(Path(__file__).resolve().parent / "rebuild_without_census.py")
+RAW_LOADER = [sys.executable, "-m", "bench.raw_bulk_loader"]
+WITHOUT_CENSUS = [sys.executable, "-m", "bench.rebuild_without_census"]
 
 
 def bench_latest_stage(archive: Path, repeats: int) -> tuple[float, float]:
@@ -174,7 +171,7 @@ def raw_bulk_load(
     started = time.perf_counter()
     archive = [str(latest_from)] if latest_from else []
     completed = subprocess.run(
-        [sys.executable, RAW_LOADER, url, index, str(requests), str(in_flight), *archive],
+        [*RAW_LOADER, url, index, str(requests), str(in_flight), *archive],
         stdout=subprocess.PIPE,
         check=True,
     )
@@ -303,7 +300,7 @@ def bench_census(
         json.dump(plan.body, body)
         body.flush()
         plain = [
-            sys.executable, WITHOUT_CENSUS, str(archive), "posts", url, "bench-census",
+            *WITHOUT_CENSUS, str(archive), "posts", url, "bench-census",
             body.name, str(in_flight),
         ]  # fmt: skip
         variants: dict[str, dict[str, Any]] = {

@@ -1,6 +1,6 @@
 """The baseline of the census benchmark: ``changelake rebuild --mapping FILE`` without the census.
 
-``python bench/rebuild_without_census.py ARCHIVE TABLE URL ALIAS BODY IN_FLIGHT`` runs what the
+``python -m bench.rebuild_without_census ARCHIVE TABLE URL ALIAS BODY IN_FLIGHT`` runs what the
 command runs, in the same order and in a process of its own (the archive opened, the latest
 records picked on a worker thread while the search client is set up, the load), but picks the
 latest records without their typed images and takes no type census: the index is created with
@@ -13,9 +13,6 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-
-sys.path.remove(str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from changelake.clients import make_search_sink
 from changelake.rebuild.latest_images import Selection, latest_in_background

@@ -13,12 +13,11 @@ machine does (its time is printed too). Prints medians of wall-clock and CPU sec
 is what load from other processes does not inflate), ratios to the baseline, and the page's size
 against the targets (<= 15 s, < 5 MB).
 
-    python bench/report.py [--changes 5000000 --items 500000 --runs 3]
+    python -m bench.report [--changes 5000000 --items 500000 --runs 3]
 """
 
 from __future__ import annotations
 
-import argparse
 import resource
 import statistics
 import subprocess
@@ -28,14 +27,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-# This file's folder comes first on sys.path, where bench/rebuild.py would shadow the rebuild
-# package that the CLI imports.
-sys.path.remove(str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import duckdb
 
-from bench.synthetic_archive import synthetic_archive
+from bench.synthetic_archive import archive_bench_parser, synthetic_archive
 from changelake.ask.report_data import archive_to_report
 from changelake.clients import open_archive
 from changelake.schemas.archive_layout import parquet_glob, parse_archive_uri
@@ -98,11 +92,7 @@ def bare_seconds(archive: Path) -> tuple[float, float, int]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison; print medians, ratios and the page's size."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--changes", type=int, default=5_000_000)
-    parser.add_argument("--items", type=int, default=500_000)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args(argv)
+    args = archive_bench_parser(__doc__).parse_args(argv)
     archive = synthetic_archive(args.changes, args.items)
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / "report.html"
@@ -112,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         cpu: dict[str, list[float]] = {"report": [], "sql": [], "bare": []}
         for run in range(args.runs):
             measured = {"report": command_seconds(archive, output)}
-            *measured["sql"], counted = sql_seconds(archive)
-            *measured["bare"], bare_counted = bare_seconds(archive)
+            sql_wall, sql_cpu, counted = sql_seconds(archive)
+            bare_wall, bare_cpu, bare_counted = bare_seconds(archive)
+            measured |= {"sql": (sql_wall, sql_cpu), "bare": (bare_wall, bare_cpu)}
             if counted != bare_counted:
                 raise SystemExit(f"the counts differ: report {counted}, baseline {bare_counted}")
             for side, (seconds, used) in measured.items():

@@ -25,10 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-# This file's folder comes first on sys.path, and its names would shadow the packages.
-sys.path.remove(str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from bench.synthetic_archive import synthetic_archive
 from changelake.clients import make_search_sink
 from scripts.services import start_opensearch, stop

@@ -10,28 +10,25 @@ Both run over the synthetic 5M-change archive (bench/synthetic_archive.py, cache
 Runs alternate so load on the machine hits both alike; prints the medians and their ratio
 (target: at most 1.2x).
 
-    python bench/sql.py [--changes 5000000 --items 500000 --runs 3]
+    python -m bench.sql [--changes 5000000 --items 500000 --runs 3]
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
-
-# This file's folder comes first on sys.path, where bench/rebuild.py would shadow the rebuild
-# package that the CLI imports.
-sys.path.remove(str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from typing import TYPE_CHECKING
 
 import duckdb
 from click.testing import CliRunner
 
-from bench.synthetic_archive import synthetic_archive
+from bench.synthetic_archive import archive_bench_parser, synthetic_archive
 from changelake.cli import cli
 from changelake.schemas.sql_views import quote_literal
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 QUERY = "select count(*) from latest"
 TARGET_RATIO = 1.2
@@ -69,11 +66,7 @@ def by_hand_seconds(archive: Path) -> tuple[float, int]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison and print medians and the ratio."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--changes", type=int, default=5_000_000)
-    parser.add_argument("--items", type=int, default=500_000)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args(argv)
+    args = archive_bench_parser(__doc__).parse_args(argv)
     archive = synthetic_archive(args.changes, args.items)
     command, by_hand = [], []
     for run in range(args.runs):

@@ -7,7 +7,7 @@ byte JSON documents, in plain and DynamoDB-typed form, and ``old_image`` is the 
 Files are written with the archiver's own Parquet writer (zstd) under
 ``table=<t>/dt=YYYY-MM-DD/<first sequence>-<hash>.parquet``.
 
-    python bench/synthetic_archive.py --changes 5000000 --items 500000   # prints the path
+    python -m bench.synthetic_archive --changes 5000000 --items 500000   # prints the path
 
 The result is cached under ``.cache/synthetic/`` keyed by the parameters, so benchmarks reuse it.
 """
@@ -26,8 +26,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from changelake.archiver.parquet_files import table_to_parquet_bytes
 from changelake.schemas.archive_layout import partition_dir
@@ -239,6 +237,18 @@ def _write_file(directory: Path, batch: pa.RecordBatch) -> Path:
     return target
 
 
+def archive_bench_parser(
+    doc: str, *, changes: int = 5_000_000, items: int = 500_000
+) -> argparse.ArgumentParser:
+    """The command line of a benchmark over a synthetic archive, described by the first line of
+    ``doc``: the archive's ``--changes`` and ``--items``, and how many ``--runs`` (default 3)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--changes", type=int, default=changes)
+    parser.add_argument("--items", type=int, default=items)
+    parser.add_argument("--runs", type=int, default=3)
+    return parser
+
+
 def _epoch(day: date) -> int:
     return (day - date(1970, 1, 1)).days * 86_400
 
@@ -255,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     options = {"days": args.days, "table_name": args.table, "rows_per_file": args.rows_per_file}
     if args.out:
-        files = write_synthetic_archive(args.out, args.changes, args.items, **options)  # type: ignore[arg-type]
+        files = write_synthetic_archive(args.out, args.changes, args.items, **options)
         print(f"{args.out} ({len(files)} files)")
     else:
         print(synthetic_archive(args.changes, args.items, **options))

@@ -7,12 +7,11 @@ then prints medians over --runs of:
 * computing the archive's latest state alone (the latest-record SQL);
 * ``verify_alias``: both, hashed, and joined.
 
-    python bench/verify.py --changes 400000 --items 40000
+    python -m bench.verify --changes 400000 --items 40000
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -20,11 +19,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-# This file's folder comes first on sys.path, and bench/rebuild.py would shadow the rebuild package.
-sys.path.remove(str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.synthetic_archive import synthetic_archive
+from bench.synthetic_archive import archive_bench_parser, synthetic_archive
 from changelake.clients import make_search_sink, open_archive
 from changelake.rebuild.index_mapping import dynamic_body
 from changelake.rebuild.latest_images import Selection, drop_latest, materialize_latest
@@ -37,11 +32,7 @@ from scripts.services import start_elasticsearch_api, stop
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print medians and ratios."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--changes", type=int, default=400_000)
-    parser.add_argument("--items", type=int, default=40_000)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args(argv)
+    args = archive_bench_parser(__doc__, changes=400_000, items=40_000).parse_args(argv)
     archive = str(synthetic_archive(args.changes, args.items, days=2, rows_per_file=400))
     location = parse_archive_uri(archive)
     recipe = Recipe("posts", location.url())

@@ -71,6 +71,23 @@ def _spawn(command: list[str], workdir: Path, log_name: str) -> subprocess.Popen
     return process
 
 
+def _launch(
+    name: str,
+    command: list[str],
+    workdir: Path,
+    log_name: str,
+    port: int,
+    env: Callable[[str], dict[str, str]],
+) -> tuple[Service, subprocess.Popen[bytes]]:
+    """Spawn a server that will listen on 127.0.0.1:``port`` and save its state in ``workdir``;
+    ``env`` is the environment a client needs, given the server's URL. Not ready yet."""
+    process = _spawn(command, workdir, log_name)
+    url = f"http://127.0.0.1:{port}"
+    service = Service(name=name, pid=process.pid, url=url, workdir=str(workdir), env=env(url))
+    _save(service)
+    return service, process
+
+
 def wait_until(check: Callable[[], bool], what: str, timeout: float, log: Path) -> None:
     """Poll ``check`` until it is true, or fail with the end of the server's log."""
     deadline = time.monotonic() + timeout
@@ -137,20 +154,14 @@ def start_seaweedfs(workdir: Path) -> Service:
         "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0", f"-bucket={S3_BUCKET}",
         *(f"-{name}={port}" for name, port in ports.items()),
     ]  # fmt: skip
-    process = _spawn(command, workdir, "seaweedfs.log")
-    url = f"http://127.0.0.1:{ports['s3.port']}"
-    service = Service(
-        name="seaweedfs",
-        pid=process.pid,
-        url=url,
-        workdir=str(workdir),
-        env={
+    service, _ = _launch(
+        "seaweedfs", command, workdir, "seaweedfs.log", ports["s3.port"],
+        env=lambda url: {
             **_aws_env(AWS_ENDPOINT_URL_S3=url),
             "CHANGELAKE_S3_ADDRESSING_STYLE": "path",
             "CHANGELAKE_TEST_BUCKET": S3_BUCKET,
         },
-    )
-    _save(service)
+    )  # fmt: skip
     master = f"http://127.0.0.1:{ports['master.port']}"
     wait_until(
         lambda: _bucket_ready(service) and _volumes_registered(master, workdir / "data"),
@@ -205,14 +216,11 @@ def start_elasticsearch_api(workdir: Path) -> Service:
         _bin("noida-db"), "start", "--host", "127.0.0.1", "--only", "elasticsearch",
         "--data-dir", str(data), "--elasticsearch-port", str(port),
     ]  # fmt: skip
-    process = _spawn(command, workdir, "noida.log")
-    url = f"http://127.0.0.1:{port}"
-    service = Service(
-        name="elasticsearch-api", pid=process.pid, url=url, workdir=str(workdir),
-        env={"CHANGELAKE_ES_URL": url},
+    service, _ = _launch(
+        "elasticsearch-api", command, workdir, "noida.log", port,
+        env=lambda url: {"CHANGELAKE_ES_URL": url},
     )  # fmt: skip
-    _save(service)
-    wait_until(lambda: _http_ok(url), "Elasticsearch-API server", 60, workdir / "noida.log")
+    wait_until(lambda: _http_ok(service.url), "Elasticsearch-API server", 60, workdir / "noida.log")
     return service
 
 
@@ -244,18 +252,14 @@ def start_opensearch(workdir: Path, *, quick_start: bool = True) -> Service:
         "-cp", f"{classes}{os.pathsep}{lib / '*'}", "changelake.services.LocalNode",
         str(workdir / "node"), str(http_port), str(transport_port),
     ]  # fmt: skip
-    process = _spawn(command, workdir, "opensearch.log")
-    url = f"http://127.0.0.1:{http_port}"
-    service = Service(
-        name="opensearch", pid=process.pid, url=url, workdir=str(workdir),
-        env={"CHANGELAKE_OPENSEARCH_URL": url},
+    service, process = _launch(
+        "opensearch", command, workdir, "opensearch.log", http_port,
+        env=lambda url: {"CHANGELAKE_OPENSEARCH_URL": url},
     )  # fmt: skip
-    _save(service)
     log = workdir / "opensearch.log"
     # Loading the modules takes 10-30 s on two busy cores; a JVM that dies fails fast instead.
-    wait_until(
-        lambda: _alive(process, log) and _http_ok(f"{url}/_cluster/health"), "OpenSearch", 180, log
-    )
+    health = f"{service.url}/_cluster/health"
+    wait_until(lambda: _alive(process, log) and _http_ok(health), "OpenSearch", 180, log)
     return service
 
 
@@ -289,17 +293,13 @@ def start_dynamodb_local(workdir: Path) -> Service:
         "-jar", str(release / "DynamoDBLocal.jar"),
         "-inMemory", "-sharedDb", "-port", str(port), "-disableTelemetry",
     ]  # fmt: skip
-    process = _spawn(command, workdir, "dynamodb-local.log")
-    url = f"http://127.0.0.1:{port}"
-    service = Service(
-        name="dynamodb-local",
-        pid=process.pid,
-        url=url,
-        workdir=str(workdir),
-        env=_aws_env(AWS_ENDPOINT_URL_DYNAMODB=url, AWS_ENDPOINT_URL_DYNAMODB_STREAMS=url),
-    )
-    _save(service)
-    wait_until(lambda: _http_ok(url), "DynamoDB Local", 60, workdir / "dynamodb-local.log")
+    service, _ = _launch(
+        "dynamodb-local", command, workdir, "dynamodb-local.log", port,
+        env=lambda url: _aws_env(
+            AWS_ENDPOINT_URL_DYNAMODB=url, AWS_ENDPOINT_URL_DYNAMODB_STREAMS=url
+        ),
+    )  # fmt: skip
+    wait_until(lambda: _http_ok(service.url), "DynamoDB Local", 60, workdir / "dynamodb-local.log")
     return service
 
 

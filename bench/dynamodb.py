@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from changelake.archiver.stream_poller import poll_stream
 from changelake.archiver.table_snapshot import snapshot_table
 from scripts.services import start_dynamodb_local, stop
+from tests.helpers import create_posts_table
 
 ITEMS = 5000
 RUNS = 3
@@ -30,13 +28,7 @@ TABLE = "posts"
 
 def fill(client: Any) -> str:
     """A posts table with a stream and ITEMS items of about 1 KB; returns the stream ARN."""
-    arn: str = client.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )["TableDescription"]["LatestStreamArn"]
+    arn = create_posts_table(client, TABLE)
     body = "lorem ipsum " * 80
     for start in range(0, ITEMS, 25):
         requests = [
