@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from changelake.archiver.absent_items import archive_absent_items
-from changelake.archiver.batch import ArchivedTotals, archive_snapshot_items
+from changelake.archiver.batch import archive_snapshot_items
 from changelake.archiver.checkpoints import record_snapshot
 from changelake.archiver.stream_gaps import gap_from_dict
-from changelake.archiver.table_snapshot import snapshot_time
+from changelake.archiver.table_snapshot import SnapshotTotals, snapshot_time
 from changelake.schemas.archive_layout import join_key
 from changelake.schemas.exceptions import MalformedRecordError
 
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from changelake.archiver.object_store import ObjectStore
-    from changelake.archiver.stream_gaps import StreamGap
 
 # Items per archived file: large enough for few files, small enough to bound memory.
 ITEMS_PER_BATCH = 20_000
@@ -50,14 +49,10 @@ class ExportManifest:
 
 
 @dataclass
-class ImportResult(ArchivedTotals):
+class ImportResult(SnapshotTotals):
     """What importing an export did."""
 
     manifest: ExportManifest
-    items: int = 0
-    absent: int = 0
-    # A gap the export could not close: it was taken before the gap ended.
-    open_gap: StreamGap | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
@@ -65,11 +60,7 @@ class ImportResult(ArchivedTotals):
             "export_id": self.manifest.export_id,
             "table_name": self.manifest.table_name,
             "export_time": self.manifest.export_time.isoformat(),
-            "items": self.items,
-            "archived": self.archived,
-            "absent": self.absent,
-            "files": len(self.files),
-            "quarantined": self.quarantined,
+            **self.totals_dict(),
         }
 
 

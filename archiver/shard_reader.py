@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from changelake.archiver.batch import ArchivedTotals, archive_records
 from changelake.archiver.checkpoints import ShardCheckpoint, StreamState, save_shard_checkpoint
@@ -37,6 +37,10 @@ THROTTLING_CODES = frozenset(
     }
 )
 GET_RECORDS_LIMIT = 1000
+
+# What get_records_page returns instead of a page.
+EXPIRED: Final = "expired"
+THROTTLED_READ: Final = "throttled"
 
 # Throttled reads (ProvisionedThroughputExceeded, LimitExceeded): the Streams API allows about five
 # GetRecords calls a second per shard, so waits start short and stop after about a minute in all.
@@ -120,27 +124,16 @@ class ShardReader:
         while progress.iterator is not None:
             if self.deadline.remaining() <= 0:
                 return None
-            try:
-                response: Mapping[str, Any] = self.client.get_records(
-                    ShardIterator=progress.iterator, Limit=GET_RECORDS_LIMIT
-                )
-            except Exception as error:
-                code = aws_error_code(error)
-                if code == "ExpiredIteratorException":
-                    # Iterators live 15 minutes; a fresh one from the checkpoint loses nothing.
-                    progress.iterator = self._iterator(progress.checkpoint)
-                    continue
-                if code not in THROTTLING_CODES:
-                    raise
-                if throttled >= THROTTLED.attempts:
-                    raise StreamReadError(
-                        f"GetRecords on shard {shard['ShardId']} was throttled "
-                        f"{throttled} times in a row ({code}); try again later"
-                    ) from error
+            response = get_records_page(
+                self.client, progress.iterator, shard_id=shard["ShardId"], throttled=throttled
+            )
+            if response == EXPIRED:
+                progress.iterator = self._iterator(progress.checkpoint)
+            elif response == THROTTLED_READ:
                 self.deadline.sleep(THROTTLED.delay(throttled))
                 throttled += 1
-                continue
-            return response
+            else:
+                return response
         return {}
 
     def _archive(
@@ -160,7 +153,7 @@ class ShardReader:
                 sequence_number=records[-1]["dynamodb"]["SequenceNumber"],
                 records=checkpoint.records + len(records),
                 updated_at=datetime.now(UTC),
-                last_record_at=_created_at(records[-1]) or checkpoint.last_record_at,
+                last_record_at=created_at(records[-1]) or checkpoint.last_record_at,
             ),
         )
 
@@ -210,7 +203,34 @@ class ShardReader:
         )
 
 
-def _created_at(record: Mapping[str, Any]) -> datetime | None:
+def get_records_page(
+    client: Any, iterator: str | None, *, shard_id: str, throttled: int
+) -> Mapping[str, Any] | Literal["expired", "throttled"]:
+    """One GetRecords call: the page, :data:`EXPIRED` when the iterator has expired (get a fresh
+    one from the checkpoint), or :data:`THROTTLED_READ` when the read was throttled after
+    ``throttled`` throttled reads in a row; :class:`StreamReadError` once that is
+    ``THROTTLED.attempts``. Any other error is raised as it is."""
+    try:
+        response: Mapping[str, Any] = client.get_records(
+            ShardIterator=iterator, Limit=GET_RECORDS_LIMIT
+        )
+    except Exception as error:
+        code = aws_error_code(error)
+        if code == "ExpiredIteratorException":
+            # Iterators live 15 minutes; a fresh one from the checkpoint loses nothing.
+            return EXPIRED
+        if code not in THROTTLING_CODES:
+            raise
+        if throttled >= THROTTLED.attempts:
+            raise StreamReadError(
+                f"GetRecords on shard {shard_id} was throttled "
+                f"{throttled} times in a row ({code}); try again later"
+            ) from error
+        return THROTTLED_READ
+    return response
+
+
+def created_at(record: Mapping[str, Any]) -> datetime | None:
     """The record's ApproximateCreationDateTime in UTC (boto3 gives a datetime), if it has one."""
     created = record.get("dynamodb", {}).get("ApproximateCreationDateTime")
     if isinstance(created, datetime):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from changelake.archiver.batch import ArchivedTotals
@@ -30,21 +30,18 @@ from changelake.archiver.checkpoints import (
 )
 from changelake.archiver.shard_reader import (
     EMPTY_READS,
-    GET_RECORDS_LIMIT,
+    EXPIRED,
     THROTTLED,
-    THROTTLING_CODES,
+    THROTTLED_READ,
     ShardReader,
+    created_at,
+    get_records_page,
 )
 from changelake.archiver.shard_turns import Clock, Deadline
 from changelake.archiver.stream_gaps import find_gap
 from changelake.archiver.stream_poller import record_gap
 from changelake.archiver.stream_shards import iter_shards, order_shards
-from changelake.schemas.exceptions import (
-    PreconditionFailedError,
-    StreamGapError,
-    StreamReadError,
-    aws_error_code,
-)
+from changelake.schemas.exceptions import PreconditionFailedError, StreamGapError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -276,23 +273,16 @@ class StreamFollower:
         reader = self._reader
         assert reader is not None
         for _ in range(2):
-            try:
-                response: Mapping[str, Any] = self.client.get_records(
-                    ShardIterator=followed.iterator, Limit=GET_RECORDS_LIMIT
-                )
-            except Exception as error:
-                code = aws_error_code(error)
-                if code == "ExpiredIteratorException":
-                    # Iterators live 15 minutes; a fresh one from the checkpoint loses nothing.
-                    followed.iterator = reader._iterator(followed.checkpoint)
-                    continue
-                if code not in THROTTLING_CODES:
-                    raise
-                if followed.throttled >= THROTTLED.attempts:
-                    raise StreamReadError(
-                        f"GetRecords on shard {followed.shard_id} was throttled "
-                        f"{followed.throttled} times in a row ({code}); try again later"
-                    ) from error
+            response = get_records_page(
+                self.client,
+                followed.iterator,
+                shard_id=followed.shard_id,
+                throttled=followed.throttled,
+            )
+            if response == EXPIRED:
+                followed.iterator = reader._iterator(followed.checkpoint)
+                continue
+            if response == THROTTLED_READ:
                 followed.not_before = self.clock.monotonic() + THROTTLED.delay(followed.throttled)
                 followed.throttled += 1
                 return None
@@ -304,7 +294,7 @@ class StreamFollower:
         self, shard_id: str, records: list[Mapping[str, Any]], totals: ArchivedTotals
     ) -> ArchivedPage:
         """The page just archived, taking its files out of the reader's running totals."""
-        created = [moment for moment in map(_created_at, records) if moment is not None]
+        created = [moment for moment in map(created_at, records) if moment is not None]
         page = ArchivedPage(
             shard_id=shard_id,
             records=len(records),
@@ -319,13 +309,3 @@ class StreamFollower:
         totals.files.clear()
         totals.quarantined.clear()
         return page
-
-
-def _created_at(record: Mapping[str, Any]) -> datetime | None:
-    """A GetRecords record's ApproximateCreationDateTime in UTC (boto3 gives a datetime)."""
-    created = record.get("dynamodb", {}).get("ApproximateCreationDateTime")
-    if isinstance(created, datetime):
-        return created.astimezone(UTC)
-    if isinstance(created, int | float):
-        return datetime.fromtimestamp(created, UTC)
-    return None

@@ -65,16 +65,32 @@ class SnapshotPlan:
     finished: bool = False
 
 
-@dataclass
-class SnapshotResult(ArchivedTotals):
-    """What a snapshot run did."""
+@dataclass(kw_only=True)
+class SnapshotTotals(ArchivedTotals):
+    """A table's items archived as SNAPSHOT rows (by a scan or from an export), summed."""
 
-    plan: SnapshotPlan
-    resumed: bool
     items: int = 0
     absent: int = 0
     # A gap the snapshot could not close: it was taken before the gap ended.
     open_gap: StreamGap | None = None
+
+    def totals_dict(self) -> dict[str, Any]:
+        """The JSON-ready counts, last in a summary."""
+        return {
+            "items": self.items,
+            "archived": self.archived,
+            "absent": self.absent,
+            "files": len(self.files),
+            "quarantined": self.quarantined,
+        }
+
+
+@dataclass
+class SnapshotResult(SnapshotTotals):
+    """What a snapshot run did."""
+
+    plan: SnapshotPlan
+    resumed: bool
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
@@ -83,11 +99,7 @@ class SnapshotResult(ArchivedTotals):
             "snapshot_at": self.plan.snapshot_at.isoformat(),
             "segments": self.plan.segments,
             "resumed": self.resumed,
-            "items": self.items,
-            "archived": self.archived,
-            "absent": self.absent,
-            "files": len(self.files),
-            "quarantined": self.quarantined,
+            **self.totals_dict(),
         }
 
 

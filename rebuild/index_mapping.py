@@ -180,6 +180,10 @@ class _Field:
             if tag in TYPE_KINDS
         )
 
+    def note(self, kind: str, name: str, action: str) -> MappingNote:
+        """A :class:`MappingNote` of ``kind`` on this field (``name``): its paths and types."""
+        return MappingNote(kind, name, tuple(sorted(self.paths)), self.types(), action)
+
 
 def _field_tree(census: TypeCensus) -> dict[str, _Field]:
     root: dict[str, _Field] = {}
@@ -238,13 +242,7 @@ def _field_mapping(
     if "object" in kinds:
         if len(kinds) > 1:
             notes.append(
-                MappingNote(
-                    "conflict",
-                    text,
-                    tuple(sorted(node.paths)),
-                    node.types(),
-                    "not indexed (enabled: false), kept in _source",
-                )
+                node.note("conflict", text, "not indexed (enabled: false), kept in _source")
             )
             return copy.deepcopy(DISABLED)
         properties = _properties(node.children, parts, keys, long_numbers, notes)
@@ -253,11 +251,9 @@ def _field_mapping(
         return {"type": "keyword"}
     if len(kinds) > 1:
         notes.append(
-            MappingNote(
+            node.note(
                 "mix",
                 text,
-                tuple(sorted(node.paths)),
-                node.types(),
                 "indexed as text with a keyword subfield (numbers and booleans as text)",
             )
         )
@@ -283,13 +279,8 @@ def _rename_notes(census: TypeCensus) -> list[MappingNote]:
         if last is not LIST_ELEMENT and needs_rename(last, top_level=len(names) == 1):
             key = (path_to_text(row.path), field_to_text(census_path_to_field(row.path)))
             renamed.setdefault(key, _Field()).add(row)
+    # Each node holds the rows of one original path, so its paths are that path alone.
     return [
-        MappingNote(
-            "renamed",
-            text,
-            (original,),
-            node.types(),
-            f"the engines refuse the name here: indexed as {text!r}",
-        )
-        for (original, text), node in sorted(renamed.items())
+        node.note("renamed", text, f"the engines refuse the name here: indexed as {text!r}")
+        for (_, text), node in sorted(renamed.items())
     ]

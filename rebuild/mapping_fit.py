@@ -103,16 +103,20 @@ def _merge_properties(user: Mapping[str, Any], inferred: Mapping[str, Any]) -> d
         mine = merged.get(name)
         if mine is None:
             merged[name] = copy.deepcopy(mapping)
-        elif (
-            "properties" in mapping
-            and _maps_objects(mine)
-            and mine.get("enabled", True) is not False
-            and _is_dynamic(mine)
-        ):
+        elif "properties" in mapping and _takes_new_fields(mine):
             mine["properties"] = _merge_properties(
                 mine.get("properties", {}), mapping["properties"]
             )
     return merged
+
+
+def _takes_new_fields(mapping: Mapping[str, Any]) -> bool:
+    """An enabled, dynamic object mapping: fields it does not name may be added under it."""
+    return (
+        _maps_objects(mapping)
+        and mapping.get("enabled", True) is not False
+        and _is_dynamic(mapping)
+    )
 
 
 def _maps_objects(mapping: Mapping[str, Any]) -> bool:
@@ -250,12 +254,7 @@ def new_properties(live: Mapping[str, Any], inferred: Mapping[str, Any]) -> dict
         mine = live_properties.get(name)
         if mine is None:
             added[name] = copy.deepcopy(mapping)
-        elif (
-            "properties" in mapping
-            and _maps_objects(mine)
-            and mine.get("enabled", True) is not False
-            and _is_dynamic(mine)
-        ):
+        elif "properties" in mapping and _takes_new_fields(mine):
             inner = new_properties(mine, mapping["properties"])
             if inner:
                 added[name] = {"properties": inner}
