@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +28,7 @@ from changelake.options import (
 from changelake.progress import progress
 from changelake.rebuild.document_ids import CANONICAL_ID
 from changelake.schemas.index_mappings import shipped_mappings
-from changelake.summary_output import echo_warning
+from changelake.summary_output import echo_summary, echo_warning
 
 if TYPE_CHECKING:
     from changelake.rebuild.rebuild_index import RebuildSummary
@@ -152,14 +151,8 @@ def rebuild(
             memory_limit=memory_limit, runner=runner, spark_master=spark_master,
             on_start=bar.start, on_progress=bar.advance, on_warning=echo_warning,
         )  # fmt: skip
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-        return
-    click.echo(summary_to_text(result.summary))
-    if dry_run:
-        click.echo("\n".join(result.mapping.to_lines()))
-    for warning in result.warnings:
-        echo_warning(warning)
+    lines = [summary_to_text(result.summary), *(result.mapping.to_lines() if dry_run else [])]
+    echo_summary(output, result.to_dict(), lines, result.warnings)
 
 
 def summary_to_text(summary: RebuildSummary) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -23,7 +22,7 @@ from changelake.index_options import (
 from changelake.options import output_option, silent_option, skip_corrupt_option
 from changelake.progress import progress
 from changelake.rebuild.watermark import DEFAULT_OVERLAP
-from changelake.summary_output import echo_warning
+from changelake.summary_output import echo_summary, echo_warning
 
 if TYPE_CHECKING:
     from changelake.search_options import SearchOptions
@@ -83,10 +82,7 @@ def sync(
             skip_corrupt=skip_corrupt, memory_limit=memory_limit, on_start=bar.start,
             on_progress=bar.advance, on_warning=echo_warning,
         )  # fmt: skip
-    if output == "json":
-        click.echo(json.dumps(summary.to_dict(), indent=2))
-        return
-    click.echo(
+    text = (
         f"Synced {summary.items} changed items into {summary.index} (alias {alias}): "
         f"{summary.indexed} indexed, {summary.deleted} deleted, "
         f"{summary.version_conflicts} stale writes rejected, {summary.skipped} skipped"
@@ -94,5 +90,4 @@ def sync(
         + (f", {len(summary.held_back)} held back" if summary.held_back else "")
         + f"; watermark {summary.watermark_from or 'start'} -> {summary.watermark_to}"
     )
-    for warning in summary.warnings:
-        echo_warning(warning)
+    echo_summary(output, summary.to_dict(), text, summary.warnings)

@@ -22,3 +22,13 @@ def test_text_is_the_lines(
 ) -> None:
     echo_summary("text", {"ignored": True}, lines)
     assert capsys.readouterr().out == expected
+
+
+def test_warnings_follow_text_on_stderr_and_are_left_to_the_json_document(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    echo_summary("text", {"warnings": ["late"]}, "done", warnings=["late"])
+    assert capsys.readouterr() == ("done\n", "Warning: late\n")
+    echo_summary("json", {"warnings": ["late"]}, "done", warnings=["late"])
+    printed = capsys.readouterr()
+    assert json.loads(printed.out) == {"warnings": ["late"]} and printed.err == ""
