@@ -51,11 +51,29 @@ table_option = click.option(
 )
 
 
+# How a missing --table is named, whether the option is required or a command found no table.
+_TABLE_HINT = f"'--table' (or {ENV_TABLE})"
+
+
+class _TableOption(click.Option):
+    """``--table``: missing when empty too, and then named with its variable, as by
+    ``require_table``."""
+
+    def value_is_missing(self, value: Any) -> bool:
+        """No name, or an empty one."""
+        return value == "" or super().value_is_missing(value)
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        """``'--table' (or CHANGELAKE_TABLE)``."""
+        return _TABLE_HINT
+
+
 def required_table_option(help_text: str) -> Callable[..., Any]:
     """``--table NAME`` (or ``CHANGELAKE_TABLE``), required; ``help_text`` says what it is for."""
     return click.option(
         "--table",
         "table_name",
+        cls=_TableOption,
         envvar=ENV_TABLE,
         required=True,
         help=f"{help_text} Env: {ENV_TABLE}.",
@@ -69,7 +87,7 @@ def require_table(table_name: str | None) -> str:
     table from elsewhere (an index's recipe) and found none.
     """
     if not table_name:
-        raise click.MissingParameter(param_hint=f"'--table' (or {ENV_TABLE})", param_type="option")
+        raise click.MissingParameter(param_hint=_TABLE_HINT, param_type="option")
     return table_name
 
 

@@ -21,7 +21,6 @@ from changelake.index_options import (
 from changelake.options import (
     archive_to_alias_options,
     output_option,
-    require_table,
     silent_option,
     skip_corrupt_option,
 )
@@ -110,7 +109,7 @@ spark_master_option = click.option(
 @silent_option
 def rebuild(
     archive: str,
-    table_name: str | None,
+    table_name: str,
     es_url: str,
     search: SearchOptions,
     alias: str,
@@ -137,14 +136,13 @@ def rebuild(
     its _meta; sync, verify and rollback follow it. The rebuild holds the alias's sync lease, so
     rebuild, sync and repair of one alias never run at once.
     """
-    table = require_table(table_name)
     if runner == "spark" and skip_corrupt:
         raise click.UsageError(
             "--skip-corrupt reads the archive with DuckDB; drop it with --runner spark"
         )
     with progress(f"Indexing {alias}", silent or dry_run) as bar:
         result = api.rebuild_index(
-            archive, table, es_url, alias, search=search, as_of=as_of, transform=transform,
+            archive, table_name, es_url, alias, search=search, as_of=as_of, transform=transform,
             mapping=mapping, id_rule=id_rule, ttl_deletes=ttl_deletes, dry_run=dry_run,
             keep=keep, max_errors=max_errors, bulk_bytes=bulk_bytes,
             bulk_in_flight=bulk_in_flight, skip_corrupt=skip_corrupt,
