@@ -33,6 +33,12 @@ def echo_summary(
         echo_warning(warning)
 
 
+def echo_line(output: str, document: Any, text: str) -> None:
+    """Print one line of a stream: ``document`` as compact JSON for ``--output json``, else
+    ``text``; a reader of JSON lines parses each line alone."""
+    click.echo(json.dumps(document, ensure_ascii=False) if output == JSON else text)
+
+
 def echo_warning(message: str) -> None:
     """Print one warning line on stderr, where it never mixes with a JSON summary."""
     click.echo(f"Warning: {message}", err=True)
