@@ -244,7 +244,27 @@ archive_to_alias_options = with_options(
 )
 
 
-class ByteSize(click.ParamType):  # type: ignore[type-arg]
+class TextParamType(click.ParamType):  # type: ignore[type-arg]
+    """A value read from its text by ``parse``, whose ``ValueError`` is the usage error.
+
+    A value that is not text (a default given already parsed) is taken as it is.
+    """
+
+    def parse(self, text: str) -> Any:
+        """The value ``text`` stands for; ``ValueError`` saying why when it stands for none."""
+        raise NotImplementedError
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Parse the text, or fail with a usage error naming the option."""
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.parse(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+class ByteSize(TextParamType):
     """A size in bytes: ``512MiB``, ``2GB`` or a plain number (``schemas.byte_sizes``)."""
 
     name = "size"
@@ -253,16 +273,9 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg]
         self.minimum = minimum
         self.floor = floor or f"the minimum of {bytes_to_text(minimum)}"
 
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> int:
-        """Parse the size, or fail with a usage error naming it."""
-        if isinstance(value, int):
-            return value
-        try:
-            size = text_to_bytes(str(value))
-        except ValueError as error:
-            self.fail(str(error), param, ctx)
+    def parse(self, text: str) -> int:
+        """``512MiB`` -> ``536870912``, if not below the minimum."""
+        size = text_to_bytes(text)
         if size < self.minimum:
-            self.fail(f"{value!r} is below {self.floor}", param, ctx)
+            raise ValueError(f"{text!r} is below {self.floor}")
         return size

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,6 +19,7 @@ from changelake.index_options import (
     ttl_deletes_option,
 )
 from changelake.options import (
+    TextParamType,
     archive_to_alias_options,
     output_option,
     silent_option,
@@ -34,28 +35,26 @@ if TYPE_CHECKING:
     from changelake.search_options import SearchOptions
 
 
-class Timestamp(click.ParamType):  # type: ignore[type-arg]
+class Timestamp(TextParamType):
     """An ISO 8601 instant, not in the future; without a time zone it is taken as UTC."""
 
     name = "timestamp"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+    def parse(self, text: str) -> datetime:
         """Parse ``2026-11-20T09:00:00Z``."""
-        if isinstance(value, datetime):
-            return value
         try:
-            moment = datetime.fromisoformat(value)
+            moment = datetime.fromisoformat(text)
         except ValueError:
-            self.fail(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-20T09:00:00Z", param, ctx)
+            raise ValueError(
+                f"{text!r} is not an ISO 8601 time, e.g. 2026-11-20T09:00:00Z"
+            ) from None
         moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         now = datetime.now(UTC)
         if moment > now:
             # The archive holds nothing after now: a future time is a mistake, not "latest".
-            self.fail(
-                f"{value!r} is in the future (it is now {now:%Y-%m-%dT%H:%M:%SZ}); leave the "
-                "option out for the latest state",
-                param,
-                ctx,
+            raise ValueError(
+                f"{text!r} is in the future (it is now {now:%Y-%m-%dT%H:%M:%SZ}); leave the "
+                "option out for the latest state"
             )
         return moment
 
