@@ -203,8 +203,8 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[RecordingStore]]:
         return stores[-1]
 
     # compact builds its store itself; sync, rebuild and repair take the alias's lease through
-    # index_options.
-    for module in ("changelake.commands.compact", "changelake.index_options"):
+    # the Python API.
+    for module in ("changelake.commands.compact", "changelake.api"):
         monkeypatch.setattr(f"{module}.make_store", recording_store)
     yield stores
 
