@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -22,6 +23,8 @@ from changelake.schemas.byte_sizes import bytes_to_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from changelake.api import RecipeChoices
 
 
 transform_option = click.option(
@@ -102,10 +105,36 @@ recipe_table_option = click.option(
     help=f"DynamoDB table name. Default: the table the index was rebuilt from. Env: {ENV_TABLE}.",
 )
 
-# Where sync and verify read (the index's recipe, unless given) and the alias they work on.
-recipe_to_alias_options = with_options(
-    recipe_archive_option, recipe_table_option, es_url_option, search_options, alias_option
-)
+
+def recipe_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The alias sync and verify work on, and what they follow: the index's recipe, unless given.
+
+    The command receives ``es_url``, ``search``, ``alias``, and the recipe flags as ``choices``.
+    """
+
+    @functools.wraps(command)
+    def with_choices(**kwargs: Any) -> Any:
+        choices: RecipeChoices = {
+            "archive": kwargs.pop("archive"),
+            "table": kwargs.pop("table_name"),
+            "transform": kwargs.pop("transform"),
+            "id_rule": kwargs.pop("id_rule"),
+            "ttl_deletes": kwargs.pop("ttl_deletes"),
+            "accept_transform_change": kwargs.pop("accept_transform_change"),
+        }
+        return command(choices=choices, **kwargs)
+
+    return with_options(
+        recipe_archive_option,
+        recipe_table_option,
+        es_url_option,
+        search_options,
+        alias_option,
+        transform_option,
+        id_option(None),
+        ttl_deletes_option(None),
+        accept_transform_change_option,
+    )(with_choices)
 
 
 memory_limit_option = click.option(

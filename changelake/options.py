@@ -51,11 +51,29 @@ table_option = click.option(
 )
 
 
+# How a missing --table is named, whether the option is required or a command found no table.
+_TABLE_HINT = f"'--table' (or {ENV_TABLE})"
+
+
+class _TableOption(click.Option):
+    """``--table``: missing when empty too, and then named with its variable, as by
+    ``require_table``."""
+
+    def value_is_missing(self, value: Any) -> bool:
+        """No name, or an empty one."""
+        return value == "" or super().value_is_missing(value)
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        """``'--table' (or CHANGELAKE_TABLE)``."""
+        return _TABLE_HINT
+
+
 def required_table_option(help_text: str) -> Callable[..., Any]:
     """``--table NAME`` (or ``CHANGELAKE_TABLE``), required; ``help_text`` says what it is for."""
     return click.option(
         "--table",
         "table_name",
+        cls=_TableOption,
         envvar=ENV_TABLE,
         required=True,
         help=f"{help_text} Env: {ENV_TABLE}.",
@@ -69,7 +87,7 @@ def require_table(table_name: str | None) -> str:
     table from elsewhere (an index's recipe) and found none.
     """
     if not table_name:
-        raise click.MissingParameter(param_hint=f"'--table' (or {ENV_TABLE})", param_type="option")
+        raise click.MissingParameter(param_hint=_TABLE_HINT, param_type="option")
     return table_name
 
 
@@ -226,7 +244,27 @@ archive_to_alias_options = with_options(
 )
 
 
-class ByteSize(click.ParamType):  # type: ignore[type-arg]
+class TextParamType(click.ParamType):  # type: ignore[type-arg]
+    """A value read from its text by ``parse``, whose ``ValueError`` is the usage error.
+
+    A value that is not text (a default given already parsed) is taken as it is.
+    """
+
+    def parse(self, text: str) -> Any:
+        """The value ``text`` stands for; ``ValueError`` saying why when it stands for none."""
+        raise NotImplementedError
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Parse the text, or fail with a usage error naming the option."""
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.parse(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+class ByteSize(TextParamType):
     """A size in bytes: ``512MiB``, ``2GB`` or a plain number (``schemas.byte_sizes``)."""
 
     name = "size"
@@ -235,16 +273,9 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg]
         self.minimum = minimum
         self.floor = floor or f"the minimum of {bytes_to_text(minimum)}"
 
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> int:
-        """Parse the size, or fail with a usage error naming it."""
-        if isinstance(value, int):
-            return value
-        try:
-            size = text_to_bytes(str(value))
-        except ValueError as error:
-            self.fail(str(error), param, ctx)
+    def parse(self, text: str) -> int:
+        """``512MiB`` -> ``536870912``, if not below the minimum."""
+        size = text_to_bytes(text)
         if size < self.minimum:
-            self.fail(f"{value!r} is below {self.floor}", param, ctx)
+            raise ValueError(f"{text!r} is below {self.floor}")
         return size

@@ -17,13 +17,26 @@ if TYPE_CHECKING:
     from changelake.archiver.table_snapshot import SnapshotResult
 
 
-def echo_summary(output: str, document: Any, lines: str | Iterable[str]) -> None:
-    """Print ``document`` as indented JSON for ``--output json``, else ``lines`` on stdout."""
+def echo_summary(
+    output: str, document: Any, lines: str | Iterable[str], warnings: Iterable[str] = ()
+) -> None:
+    """Print ``document`` as indented JSON for ``--output json``, else ``lines`` on stdout.
+
+    With text, each of ``warnings`` follows on stderr; ``document`` carries them itself.
+    """
     if output == JSON:
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
     for line in [lines] if isinstance(lines, str) else lines:
         click.echo(line)
+    for warning in warnings:
+        echo_warning(warning)
+
+
+def echo_line(output: str, document: Any, text: str) -> None:
+    """Print one line of a stream: ``document`` as compact JSON for ``--output json``, else
+    ``text``; a reader of JSON lines parses each line alone."""
+    click.echo(json.dumps(document, ensure_ascii=False) if output == JSON else text)
 
 
 def echo_warning(message: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
@@ -22,6 +21,7 @@ from changelake.options import (
     search_options,
     silent_option,
 )
+from changelake.summary_output import echo_line
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -177,8 +177,7 @@ def follow(
     def on_report(report: FollowReport) -> None:
         so_far.add(report)
         status.clear()
-        line = report.to_emf() if output == "json" else report_to_text(report)
-        click.echo(json.dumps(line) if output == "json" else line)
+        echo_line(output, report.to_emf(), report_to_text(report))
         status.show(totals_to_status(so_far, report))
 
     def on_notice(message: str) -> None:
@@ -189,14 +188,12 @@ def follow(
     with stopped_by_signals(stop):
         totals = run_follow(settings, stop=stop, on_report=on_report, on_notice=on_notice)
     status.clear()
-    if output == "json":
-        click.echo(json.dumps(totals.to_dict()))
-        return
     indexed = f", {totals.indexed} indexed and {totals.deleted} deleted in {alias}" if alias else ""
-    click.echo(
+    text = (
         f"Followed {totals.stream_arn} for {totals.seconds:.0f} s ({totals.stopped}): "
         f"{totals.archived} of {totals.records} records archived in {totals.files} files{indexed}"
     )
+    echo_line(output, totals.to_dict(), text)
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -17,6 +16,7 @@ from changelake.ask.item_keys import (
 from changelake.ask.timeline import timeline_to_lines
 from changelake.html_output import write_timeline_page
 from changelake.options import (
+    TextParamType,
     archive_option,
     output_option,
     required_table_option,
@@ -26,34 +26,27 @@ from changelake.summary_output import echo_summary
 from changelake.unreadable_files import warn_skipped
 
 
-class ItemKey(click.ParamType):  # type: ignore[type-arg]
+class ItemKey(TextParamType):
     """An item key: ``name=value`` pairs joined with ``&`` in any order, or one bare value."""
 
     name = "key"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+    def parse(self, text: str) -> KeyQuery:
         """``seriesId=series-7&postId=post#0001`` or ``post#0001`` -> a :class:`KeyQuery`."""
-        if isinstance(value, KeyQuery):
-            return value
         try:
-            return text_to_key_query(value)
+            return text_to_key_query(text)
         except ValueError as error:
-            self.fail(f"{value!r}: {error}; an item key looks like 'id=post-1'", param, ctx)
+            raise ValueError(f"{text!r}: {error}; an item key looks like 'id=post-1'") from None
 
 
-class KeyAttribute(click.ParamType):  # type: ignore[type-arg]
+class KeyAttribute(TextParamType):
     """One key attribute, ``NAME=VALUE``, the value taken as typed."""
 
     name = "name=value"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+    def parse(self, text: str) -> tuple[str, str]:
         """``postId=post#0001`` -> ``("postId", "post#0001")``."""
-        if isinstance(value, tuple):
-            return value
-        try:
-            return option_to_pair(value)
-        except ValueError as error:
-            self.fail(str(error), param, ctx)
+        return option_to_pair(text)
 
 
 @click.command()

@@ -16,6 +16,7 @@ from changelake.options import (
 )
 from changelake.rebuild.mapping_plan import infer_table_mapping
 from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.summary_output import echo_summary
 from changelake.unreadable_files import naming_archive_files, open_command_archive
 
 if TYPE_CHECKING:
@@ -40,11 +41,8 @@ def mapping(
     connection = open_command_archive(location, table_name, skip_corrupt=skip_corrupt)
     with naming_archive_files(connection, location, table_name):
         plan = infer_table_mapping(connection, table_name, as_of=as_of)
-    if output == "json":
-        result = {"index_body": plan.body, **plan.to_dict(with_census=True)}
-        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
-        return
-    click.echo(plan_to_text(plan))
+    document = {"index_body": plan.body, **plan.to_dict(with_census=True)}
+    echo_summary(output, document, plan_to_text(plan))
 
 
 def plan_to_text(plan: MappingPlan) -> str:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,44 +19,42 @@ from changelake.index_options import (
     ttl_deletes_option,
 )
 from changelake.options import (
+    TextParamType,
     archive_to_alias_options,
     output_option,
-    require_table,
     silent_option,
     skip_corrupt_option,
 )
 from changelake.progress import progress
 from changelake.rebuild.document_ids import CANONICAL_ID
 from changelake.schemas.index_mappings import shipped_mappings
-from changelake.summary_output import echo_warning
+from changelake.summary_output import echo_summary, echo_warning
 
 if TYPE_CHECKING:
     from changelake.rebuild.rebuild_index import RebuildSummary
     from changelake.search_options import SearchOptions
 
 
-class Timestamp(click.ParamType):  # type: ignore[type-arg]
+class Timestamp(TextParamType):
     """An ISO 8601 instant, not in the future; without a time zone it is taken as UTC."""
 
     name = "timestamp"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+    def parse(self, text: str) -> datetime:
         """Parse ``2026-11-20T09:00:00Z``."""
-        if isinstance(value, datetime):
-            return value
         try:
-            moment = datetime.fromisoformat(value)
+            moment = datetime.fromisoformat(text)
         except ValueError:
-            self.fail(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-20T09:00:00Z", param, ctx)
+            raise ValueError(
+                f"{text!r} is not an ISO 8601 time, e.g. 2026-11-20T09:00:00Z"
+            ) from None
         moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         now = datetime.now(UTC)
         if moment > now:
             # The archive holds nothing after now: a future time is a mistake, not "latest".
-            self.fail(
-                f"{value!r} is in the future (it is now {now:%Y-%m-%dT%H:%M:%SZ}); leave the "
-                "option out for the latest state",
-                param,
-                ctx,
+            raise ValueError(
+                f"{text!r} is in the future (it is now {now:%Y-%m-%dT%H:%M:%SZ}); leave the "
+                "option out for the latest state"
             )
         return moment
 
@@ -111,7 +108,7 @@ spark_master_option = click.option(
 @silent_option
 def rebuild(
     archive: str,
-    table_name: str | None,
+    table_name: str,
     es_url: str,
     search: SearchOptions,
     alias: str,
@@ -138,28 +135,21 @@ def rebuild(
     its _meta; sync, verify and rollback follow it. The rebuild holds the alias's sync lease, so
     rebuild, sync and repair of one alias never run at once.
     """
-    table = require_table(table_name)
     if runner == "spark" and skip_corrupt:
         raise click.UsageError(
             "--skip-corrupt reads the archive with DuckDB; drop it with --runner spark"
         )
     with progress(f"Indexing {alias}", silent or dry_run) as bar:
         result = api.rebuild_index(
-            archive, table, es_url, alias, search=search, as_of=as_of, transform=transform,
+            archive, table_name, es_url, alias, search=search, as_of=as_of, transform=transform,
             mapping=mapping, id_rule=id_rule, ttl_deletes=ttl_deletes, dry_run=dry_run,
             keep=keep, max_errors=max_errors, bulk_bytes=bulk_bytes,
             bulk_in_flight=bulk_in_flight, skip_corrupt=skip_corrupt,
             memory_limit=memory_limit, runner=runner, spark_master=spark_master,
             on_start=bar.start, on_progress=bar.advance, on_warning=echo_warning,
         )  # fmt: skip
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-        return
-    click.echo(summary_to_text(result.summary))
-    if dry_run:
-        click.echo("\n".join(result.mapping.to_lines()))
-    for warning in result.warnings:
-        echo_warning(warning)
+    lines = [summary_to_text(result.summary), *(result.mapping.to_lines() if dry_run else [])]
+    echo_summary(output, result.to_dict(), lines, result.warnings)
 
 
 def summary_to_text(summary: RebuildSummary) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -10,31 +9,24 @@ import click
 
 from changelake import api
 from changelake.index_options import (
-    accept_transform_change_option,
     bulk_bytes_option,
     bulk_in_flight_option,
-    id_option,
     max_errors_option,
     memory_limit_option,
-    recipe_to_alias_options,
-    transform_option,
-    ttl_deletes_option,
+    recipe_options,
 )
 from changelake.options import output_option, silent_option, skip_corrupt_option
 from changelake.progress import progress
 from changelake.rebuild.watermark import DEFAULT_OVERLAP
-from changelake.summary_output import echo_warning
+from changelake.summary_output import echo_summary, echo_warning
 
 if TYPE_CHECKING:
+    from changelake.api import RecipeChoices
     from changelake.search_options import SearchOptions
 
 
 @click.command()
-@recipe_to_alias_options
-@transform_option
-@id_option(None)
-@ttl_deletes_option(None)
-@accept_transform_change_option
+@recipe_options
 @click.option(
     "--overlap",
     type=click.IntRange(min=0),
@@ -51,15 +43,10 @@ if TYPE_CHECKING:
 @output_option
 @silent_option
 def sync(
-    archive: str | None,
-    table_name: str | None,
     es_url: str,
     search: SearchOptions,
     alias: str,
-    transform: str | None,
-    id_rule: str | None,
-    ttl_deletes: str | None,
-    accept_transform_change: bool,
+    choices: RecipeChoices,
     overlap: int,
     max_errors: int,
     bulk_bytes: int,
@@ -76,17 +63,12 @@ def sync(
     """
     with progress(f"Syncing {alias}", silent) as bar:
         summary = api.sync_index(
-            es_url, alias, archive=archive, table=table_name, search=search, transform=transform,
-            id_rule=id_rule, ttl_deletes=ttl_deletes,
-            accept_transform_change=accept_transform_change, overlap=timedelta(seconds=overlap),
+            es_url, alias, search=search, overlap=timedelta(seconds=overlap),
             max_errors=max_errors, bulk_bytes=bulk_bytes, bulk_in_flight=bulk_in_flight,
             skip_corrupt=skip_corrupt, memory_limit=memory_limit, on_start=bar.start,
-            on_progress=bar.advance, on_warning=echo_warning,
+            on_progress=bar.advance, on_warning=echo_warning, **choices,
         )  # fmt: skip
-    if output == "json":
-        click.echo(json.dumps(summary.to_dict(), indent=2))
-        return
-    click.echo(
+    text = (
         f"Synced {summary.items} changed items into {summary.index} (alias {alias}): "
         f"{summary.indexed} indexed, {summary.deleted} deleted, "
         f"{summary.version_conflicts} stale writes rejected, {summary.skipped} skipped"
@@ -94,5 +76,4 @@ def sync(
         + (f", {len(summary.held_back)} held back" if summary.held_back else "")
         + f"; watermark {summary.watermark_from or 'start'} -> {summary.watermark_to}"
     )
-    for warning in summary.warnings:
-        echo_warning(warning)
+    echo_summary(output, summary.to_dict(), text, summary.warnings)

@@ -9,13 +9,9 @@ import click
 
 from changelake import api
 from changelake.index_options import (
-    accept_transform_change_option,
-    id_option,
     max_errors_option,
     memory_limit_option,
-    recipe_to_alias_options,
-    transform_option,
-    ttl_deletes_option,
+    recipe_options,
 )
 from changelake.options import output_option, require_table, silent_option, skip_corrupt_option
 from changelake.rebuild.verify import DRIFT_KINDS, KIND_MEANINGS, DriftReport
@@ -24,6 +20,7 @@ from changelake.summary_output import echo_summary, echo_warning
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from changelake.api import RecipeChoices
     from changelake.search_options import SearchOptions
 
 # Exit status when drift remains: distinct from errors (1) and usage errors (2), for alerting.
@@ -31,11 +28,7 @@ DRIFT_EXIT_CODE = 3
 
 
 @click.command()
-@recipe_to_alias_options
-@transform_option
-@id_option(None)
-@ttl_deletes_option(None)
-@accept_transform_change_option
+@recipe_options
 @click.option(
     "--repair",
     is_flag=True,
@@ -61,15 +54,10 @@ DRIFT_EXIT_CODE = 3
 @output_option
 @silent_option
 def verify(
-    archive: str | None,
-    table_name: str | None,
     es_url: str,
     search: SearchOptions,
     alias: str,
-    transform: str | None,
-    id_rule: str | None,
-    ttl_deletes: str | None,
-    accept_transform_change: bool,
+    choices: RecipeChoices,
     repair: bool,
     sample: int | None,
     examples: int,
@@ -86,15 +74,13 @@ def verify(
     """
     try:
         result = api.verify_index(
-            es_url, alias, archive=archive, table=table_name, search=search, transform=transform,
-            id_rule=id_rule, ttl_deletes=ttl_deletes,
-            accept_transform_change=accept_transform_change, repair=repair, sample=sample,
+            es_url, alias, search=search, repair=repair, sample=sample,
             examples=examples, skip_corrupt=skip_corrupt, memory_limit=memory_limit,
             max_errors=max_errors, on_compare=None if silent else _say_comparing(alias),
-            on_warning=echo_warning,
+            on_warning=echo_warning, **choices,
         )  # fmt: skip
     except api.MissingTableError:
-        require_table(table_name)  # the same usage error as a rebuild without --table
+        require_table(choices["table"])  # the same usage error as a rebuild without --table
         raise
     echo_summary(output, result.to_dict(), report_to_text(result.report))
     if result.remaining_drift:

@@ -161,9 +161,12 @@ def test_a_missing_table_is_the_same_usage_error_however_it_is_required(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("CHANGELAKE_TABLE", raising=False)
-    result = CliRunner().invoke(cli, ["rebuild", "--alias", "posts", "--es-url", "http://x:1"])
-    assert result.exit_code == 2
-    assert "Missing option '--table'" in result.output
+    for empty in ([], ["--table", ""]):
+        result = CliRunner().invoke(
+            cli, ["rebuild", "--alias", "posts", "--es-url", "http://x:1", *empty]
+        )
+        assert result.exit_code == 2
+        assert "Error: Missing option '--table' (or CHANGELAKE_TABLE).\n" in result.output
     with pytest.raises(click.MissingParameter) as missing:
         require_table(None)  # verify: no --table, and an index without a recipe to follow
     assert missing.value.format_message() == "Missing option '--table' (or CHANGELAKE_TABLE)."
