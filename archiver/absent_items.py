@@ -24,6 +24,8 @@ from changelake.schemas.change_record import COLUMN_NAMES, SCHEMA_VERSION, snaps
 from changelake.schemas.sql_views import CHANGE_ROWS, latest_records_sql, quote_literal
 
 if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+
     from changelake.archiver.object_store import ObjectStore
 
 # Absent items per file: the rows are small (keys only), and memory holds one file's worth.
@@ -95,7 +97,7 @@ def _timestamp(moment: datetime) -> str:
 
 
 def archive_absent_items(
-    connection: Any,
+    connection: DuckDBPyConnection,
     store: ObjectStore,
     *,
     table_name: str,

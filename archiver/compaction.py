@@ -32,6 +32,8 @@ from changelake.schemas.sql_views import RECORD_ORDER, first_deliveries_sql, quo
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
+    from duckdb import DuckDBPyConnection
+
     from changelake.archiver.object_store import ObjectStore
 
 COMPACTED_PREFIX = "compacted-"
@@ -138,7 +140,7 @@ def _is_compacted(key: str) -> bool:
 
 def plan_compaction(
     store: ObjectStore,
-    connection: Any,
+    connection: DuckDBPyConnection,
     table_name: str,
     *,
     day: date | None = None,
@@ -166,7 +168,7 @@ def plan_compaction(
     return plans
 
 
-def footer_stats(connection: Any, urls: list[str]) -> dict[str, tuple[int, int]]:
+def footer_stats(connection: DuckDBPyConnection, urls: list[str]) -> dict[str, tuple[int, int]]:
     """Size in bytes and row count of each Parquet file, from its footer."""
     files = ", ".join(quote_literal(url) for url in urls)
     rows = connection.execute(
@@ -195,7 +197,7 @@ def compaction_sql(urls: Iterable[str]) -> str:
 def write_compacted(
     plan: PartitionPlan,
     store: ObjectStore,
-    connection: Any,
+    connection: DuckDBPyConnection,
     *,
     on_rows: Callable[[int], None] = lambda rows: None,
     row_group_size: int = ROW_GROUP_SIZE,
@@ -232,7 +234,7 @@ def remove_inputs(plan: PartitionPlan, store: ObjectStore, result: PartitionResu
 def compact_partition(
     plan: PartitionPlan,
     store: ObjectStore,
-    connection: Any,
+    connection: DuckDBPyConnection,
     *,
     on_rows: Callable[[int], None] = lambda rows: None,
     row_group_size: int = ROW_GROUP_SIZE,

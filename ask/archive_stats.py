@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from datetime import date, datetime, timedelta
 
+    from duckdb import DuckDBPyConnection
+
 EVENT_COUNTS = ("inserts", "modifies", "removes", "snapshots")
 
 # Files below this are flagged: compaction targets 128 MiB files, and many small files make
@@ -91,7 +93,9 @@ def rows_to_stats(
 
 
 def load_partition_stats(
-    connection: Any, parquet_glob: str, small_file_size: int = DEFAULT_SMALL_FILE_SIZE
+    connection: DuckDBPyConnection,
+    parquet_glob: str,
+    small_file_size: int = DEFAULT_SMALL_FILE_SIZE,
 ) -> list[PartitionStats]:
     """The stats of an archive opened with ``change_rows`` over the files of ``parquet_glob``."""
     # The command reports progress itself; DuckDB's bar would print into the output.

@@ -10,7 +10,7 @@ table's items.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from changelake.schemas.change_record import item_key_to_texts, texts_to_item_key
 from changelake.schemas.exceptions import QueryError
@@ -18,6 +18,8 @@ from changelake.schemas.sql_views import CHANGE_ROWS, quote_literal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    from duckdb import DuckDBPyConnection
 
 # Items named in a message: enough to recognise the form, few enough for one line.
 SHOWN_KEYS = 5
@@ -81,7 +83,7 @@ def matching_items_sql(table_name: str, query: KeyQuery, limit: int) -> str:
     )
 
 
-def resolve_item_key(connection: Any, table_name: str, query: KeyQuery) -> str:
+def resolve_item_key(connection: DuckDBPyConnection, table_name: str, query: KeyQuery) -> str:
     """The item key of the one item of ``table_name`` that has every attribute of ``query``.
 
     The whole key in any order names its item; part of a key names the one item it matches.
@@ -119,7 +121,7 @@ def _exact_item_sql(table_name: str, item_key: str) -> str:
     )
 
 
-def _item_keys(connection: Any, sql: str) -> list[str]:
+def _item_keys(connection: DuckDBPyConnection, sql: str) -> list[str]:
     return [key for (key,) in connection.execute(sql).fetchall()]
 
 

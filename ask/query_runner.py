@@ -14,12 +14,16 @@ from changelake.schemas.exceptions import QueryError, ReadOnlyError
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator
 
+    from duckdb import DuckDBPyConnection
+
 # Rows per Arrow batch: big enough to amortize the per-batch work, small enough that a wide
 # result (images of ~1 KB) stays at a few MB in memory.
 BATCH_ROWS = 8_192
 
 
-def run_sql(connection: Any, sql: str, output: str, out: IO[bytes] | None = None) -> None:
+def run_sql(
+    connection: DuckDBPyConnection, sql: str, output: str, out: IO[bytes] | None = None
+) -> None:
     """Run every statement of ``sql`` and write the last one's result in ``output`` format.
 
     Statements before the last one (a ``CREATE TEMP TABLE``, say) run for their effect.

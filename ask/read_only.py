@@ -14,6 +14,8 @@ from changelake.schemas.exceptions import QueryError, ReadOnlyError
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from duckdb import DuckDBPyConnection
+
 # In-memory objects of the session (CREATE TEMP TABLE, a view, a macro) never touch the archive.
 ALLOWED_STATEMENTS = frozenset({"SELECT", "EXPLAIN", "CREATE", "CREATE_FUNC", "DROP"})
 
@@ -34,7 +36,7 @@ _WHAT = {
 }
 
 
-def split_statements(connection: Any, sql: str) -> Sequence[Any]:
+def split_statements(connection: DuckDBPyConnection, sql: str) -> Sequence[Any]:
     """Parse ``sql`` with DuckDB into statements, refusing any that could write.
 
     Raises :class:`ReadOnlyError` naming the statement, :class:`QueryError` if it does not parse.
@@ -45,7 +47,7 @@ def split_statements(connection: Any, sql: str) -> Sequence[Any]:
     return statements
 
 
-def check_statement(connection: Any, statement: Any) -> None:
+def check_statement(connection: DuckDBPyConnection, statement: Any) -> None:
     """Raise :class:`ReadOnlyError` unless the parsed statement only reads."""
     kind = statement.type.name
     if kind not in ALLOWED_STATEMENTS:
@@ -109,7 +111,7 @@ def _after_parentheses(tokens: Sequence[int], word: Callable[[int], str], index:
 _WORD = re.compile(rb"[A-Za-z_]+")
 
 
-def _parse(connection: Any, sql: str) -> Sequence[Any]:
+def _parse(connection: DuckDBPyConnection, sql: str) -> Sequence[Any]:
     import duckdb
 
     try:

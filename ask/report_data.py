@@ -18,6 +18,8 @@ from changelake.schemas.sql_views import WHO_SQL, history_sql, quote_literal
 if TYPE_CHECKING:
     from datetime import date, datetime
 
+    from duckdb import DuckDBPyConnection
+
 PERCENTILES = (0.5, 0.9, 0.99)
 PERCENTILE_NAMES = ("p50", "p90", "p99", "max")
 DEFAULT_TOP_ITEMS = 20
@@ -80,7 +82,7 @@ class ReportData:
 
 
 def archive_to_report(
-    connection: Any,
+    connection: DuckDBPyConnection,
     table_name: str,
     parquet_glob: str,
     *,
@@ -111,14 +113,14 @@ def archive_to_report(
 
 
 def _rows(
-    connection: Any, sql: str, parameters: dict[str, Any] | None = None
+    connection: DuckDBPyConnection, sql: str, parameters: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
     result = connection.execute(sql, parameters or {})
     names = [column[0] for column in result.description]
     return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
 
-def _add_items(report: ReportData, connection: Any, where: str, top: int) -> None:
+def _add_items(report: ReportData, connection: DuckDBPyConnection, where: str, top: int) -> None:
     # Counting per item is the costly grouping (one group per item): nothing else is grouped here.
     rows = _rows(
         connection,
@@ -137,7 +139,11 @@ FROM per_item ORDER BY changes DESC, item_key LIMIT greatest($top, 1)
 
 
 def _add_events_and_lags(
-    report: ReportData, connection: Any, where: str, index: IndexWatermark | None, now: datetime
+    report: ReportData,
+    connection: DuckDBPyConnection,
+    where: str,
+    index: IndexWatermark | None,
+    now: datetime,
 ) -> None:
     # One pass: counts per day, event, kind of delete, archive lag and (with an index) the age of
     # each change the index does not hold yet. Lags are whole seconds, so the groups stay few and
@@ -229,7 +235,9 @@ def _percentile_rows(histogram: dict[float, int], **fields: Any) -> list[dict[st
     ]
 
 
-def _add_files(report: ReportData, connection: Any, glob: str, since: datetime | None) -> None:
+def _add_files(
+    report: ReportData, connection: DuckDBPyConnection, glob: str, since: datetime | None
+) -> None:
     day = "CAST(regexp_extract(filename, '/dt=([0-9-]+)/', 1) AS DATE)"
     rows = _rows(
         connection,
@@ -251,7 +259,9 @@ def _add_files(report: ReportData, connection: Any, glob: str, since: datetime |
     ]
 
 
-def _add_timelines(report: ReportData, connection: Any, where: str, newest: int) -> None:
+def _add_timelines(
+    report: ReportData, connection: DuckDBPyConnection, where: str, newest: int
+) -> None:
     keys = [item["item_key"] for item in report.top_items]
     if not keys:
         return

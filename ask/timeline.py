@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from datetime import datetime
 
+    from duckdb import DuckDBPyConnection
+
 # The columns of history_sql a timeline reads: all but the partition day.
 TIMELINE_COLUMNS = tuple(name for name in HISTORY_COLUMNS if name != "dt")
 
@@ -62,7 +64,9 @@ class TimelineEntry:
         }
 
 
-def load_timeline(connection: Any, table_name: str, item_key: str) -> list[TimelineEntry]:
+def load_timeline(
+    connection: DuckDBPyConnection, table_name: str, item_key: str
+) -> list[TimelineEntry]:
     """The timeline of one item of one table, from a connection with ``change_rows``."""
     sql = history_sql(where="table_name = $table AND item_key = $key")
     result = connection.execute(

@@ -25,6 +25,8 @@ from changelake.unreadable_files import naming_archive_files, open_readable_arch
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from duckdb import DuckDBPyConnection
+
     from changelake.archiver.locks import Lease
     from changelake.archiver.object_store import ObjectStore
     from changelake.rebuild.search_sink import SearchSink
@@ -70,7 +72,7 @@ def whole_archive(target: IndexTarget) -> Iterator[Any]:
 
 
 def sync_under_lease(
-    connection: Any,
+    connection: DuckDBPyConnection,
     sink: SearchSink,
     target: IndexTarget,
     lease: Lease,

@@ -28,6 +28,8 @@ from changelake.schemas.sql_views import archive_views_sql, quote_literal
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
 
+    from duckdb import DuckDBPyConnection, DuckDBPyRelation
+
     from changelake.archiver.batch import BatchResult
     from changelake.archiver.locks import Lease
     from changelake.ask.archive_stats import PartitionStats
@@ -71,7 +73,7 @@ class Archive:
     """
 
     location: ArchiveLocation
-    connection: Any
+    connection: DuckDBPyConnection
     tables: list[str]
     table: str | None = None
     skipped_files: list[UnreadableFile] = field(default_factory=list)
@@ -82,21 +84,21 @@ class Archive:
         """The archive's URI, as given."""
         return self.location.uri
 
-    def changes(self, table: str | None = None) -> Any:
+    def changes(self, table: str | None = None) -> DuckDBPyRelation:
         """Every change record, once (a DuckDB relation); filter on ``dt`` to prune days."""
         return self.connection.sql(f"SELECT * FROM changes{self._where(table)}")
 
-    def latest(self, table: str | None = None) -> Any:
+    def latest(self, table: str | None = None) -> DuckDBPyRelation:
         """The latest live image of every item: what a rebuild indexes."""
         return self.connection.sql(f"SELECT * FROM latest{self._where(table)}")
 
-    def as_of(self, moment: datetime, table: str | None = None) -> Any:
+    def as_of(self, moment: datetime, table: str | None = None) -> DuckDBPyRelation:
         """Every item as it was at ``moment`` (removed items absent); naive means UTC."""
         moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         instant = quote_literal(moment.isoformat())
         return self.connection.sql(f"SELECT * FROM as_of({instant}){self._where(table)}")
 
-    def sql(self, query: str) -> Any:
+    def sql(self, query: str) -> DuckDBPyRelation | None:
         """One SQL statement over the views: a relation, or None when it returns no rows.
 
         An archive opened ``read_only`` refuses statements that write (``ReadOnlyError``).
@@ -582,7 +584,7 @@ def _open_table(
     skip_corrupt: bool,
     memory_limit: int | None,
     on_warning: Warn,
-) -> tuple[Any, list[UnreadableFile]]:
+) -> tuple[DuckDBPyConnection, list[UnreadableFile]]:
     """A connection over ``table``'s archive for the ``stack``'s block: a failed read names the
     bad file, and each file ``skip_corrupt`` read around is warned about."""
     from changelake.unreadable_files import naming_archive_files, open_readable_archive

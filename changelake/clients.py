@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from botocore.config import Config
+    from duckdb import DuckDBPyConnection
 
     from changelake.rebuild.search_sink import SearchSink
 
@@ -230,7 +231,9 @@ def make_store(location: ArchiveLocation) -> ObjectStore:
     return LocalStore(location)
 
 
-def connect_duckdb(location: ArchiveLocation, memory_limit: int | None = None) -> Any:
+def connect_duckdb(
+    location: ArchiveLocation, memory_limit: int | None = None
+) -> DuckDBPyConnection:
     """An in-memory DuckDB connection that can read the archive (S3 through httpfs).
 
     DuckDB uses at most ``memory_limit`` bytes (default: ``default_memory_limit()``) and spills
@@ -260,7 +263,7 @@ def open_archive(
     table_name: str | None = None,
     files: Sequence[str] | None = None,
     memory_limit: int | None = None,
-) -> Any:
+) -> DuckDBPyConnection:
     """A DuckDB connection with a ``changes`` view over the archive (or one table of it).
 
     ``files`` narrows the view to those Parquet objects (``--skip-corrupt`` leaves some out).
@@ -275,7 +278,9 @@ def open_archive(
     return connection
 
 
-def open_read_only_archive(location: ArchiveLocation, files: Sequence[str] | None = None) -> Any:
+def open_read_only_archive(
+    location: ArchiveLocation, files: Sequence[str] | None = None
+) -> DuckDBPyConnection:
     """A DuckDB connection that can read the archive and nothing else, and never write to it.
 
     Views ``changes`` and ``latest`` and macros ``history(key)`` and ``as_of(ts)`` are set up,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from changelake.alias_sync import alias_lease, sync_under_lease, whole_archive
 from changelake.clients import make_store
@@ -30,6 +30,8 @@ from changelake.unreadable_files import naming_unreadable_files
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+    from duckdb import DuckDBPyConnection
 
     from changelake.alias_sync import IndexTarget
     from changelake.archiver.locks import Lease
@@ -130,7 +132,7 @@ class AliasIndexer:
         self.recent.seed(rows, since)
         return summary
 
-    def _sync(self, connection: Any, lease: Lease) -> SyncSummary:
+    def _sync(self, connection: DuckDBPyConnection, lease: Lease) -> SyncSummary:
         if self._sink is None:
             self._sink = self.make_sink()
         now = time.monotonic()

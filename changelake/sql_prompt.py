@@ -15,6 +15,7 @@ from changelake.config import ENV_SQL_HISTORY
 from changelake.schemas.exceptions import ChangelakeError
 
 if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
     from prompt_toolkit import PromptSession
 
 HELP = """\
@@ -92,7 +93,9 @@ def session_options() -> dict[str, Any]:
     return {"multiline": True, "key_bindings": bindings, "prompt_continuation": "   ...> "}
 
 
-def run_prompt(connection: Any, output: str, session: PromptSession[str] | None = None) -> None:
+def run_prompt(
+    connection: DuckDBPyConnection, output: str, session: PromptSession[str] | None = None
+) -> None:
     """Read statements until .quit or end of input; errors are shown and the prompt goes on."""
     session = session or make_session()
     stdout = sys.stdout.buffer

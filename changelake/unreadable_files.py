@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 import duckdb
@@ -22,6 +22,8 @@ from changelake.schemas.exceptions import CorruptArchiveError, StorageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
+
+    from duckdb import DuckDBPyConnection
 
     from changelake.schemas.archive_layout import ArchiveLocation
 
@@ -42,7 +44,7 @@ class UnreadableFile:
 
 
 def list_archive_files(
-    connection: Any, location: ArchiveLocation, table_name: str | None
+    connection: DuckDBPyConnection, location: ArchiveLocation, table_name: str | None
 ) -> list[str]:
     """Every Parquet object of one table (or of all tables), in name order."""
     rows = connection.execute(
@@ -52,7 +54,7 @@ def list_archive_files(
 
 
 def iter_unreadable_files(
-    connection: Any, urls: Iterable[str], *, full_scan: bool = False
+    connection: DuckDBPyConnection, urls: Iterable[str], *, full_scan: bool = False
 ) -> Iterator[UnreadableFile]:
     """The files whose footer (or, with ``full_scan``, any page) DuckDB cannot read.
 
@@ -87,7 +89,7 @@ def corrupt_archive_error(
 
 
 def explain_read_error(
-    connection: Any, urls: Sequence[str], error: Exception, *, can_skip: bool = True
+    connection: DuckDBPyConnection, urls: Sequence[str], error: Exception, *, can_skip: bool = True
 ) -> Exception:
     """Turn a failed read of the archive into an error naming the unreadable file.
 
@@ -105,7 +107,7 @@ def explain_read_error(
 
 @contextmanager
 def naming_unreadable_files(
-    connection: Any, urls: Callable[[], Sequence[str]], *, can_skip: bool = True
+    connection: DuckDBPyConnection, urls: Callable[[], Sequence[str]], *, can_skip: bool = True
 ) -> Iterator[None]:
     """Run a block that reads the archive; a DuckDB failure comes out naming the bad file.
 
@@ -125,9 +127,9 @@ def open_readable_archive(
     table_name: str | None = None,
     *,
     skip_corrupt: bool = False,
-    opener: Callable[[list[str] | None], Any] | None = None,
+    opener: Callable[[list[str] | None], DuckDBPyConnection] | None = None,
     memory_limit: int | None = None,
-) -> tuple[Any, list[UnreadableFile]]:
+) -> tuple[DuckDBPyConnection, list[UnreadableFile]]:
     """A DuckDB connection with a ``changes`` view, and the files left out of it.
 
     An archive or table that is not there is an error naming what is (``require_archive``).
@@ -163,7 +165,7 @@ def open_command_archive(
     *,
     skip_corrupt: bool,
     memory_limit: int | None = None,
-) -> Any:
+) -> DuckDBPyConnection:
     """:func:`open_readable_archive`'s connection; each file it read around warned about."""
     connection, skipped = open_readable_archive(
         location, table_name, skip_corrupt=skip_corrupt, memory_limit=memory_limit
@@ -173,7 +175,7 @@ def open_command_archive(
 
 
 def naming_archive_files(
-    connection: Any, location: ArchiveLocation, table_name: str
+    connection: DuckDBPyConnection, location: ArchiveLocation, table_name: str
 ) -> AbstractContextManager[None]:
     """:func:`naming_unreadable_files` over every Parquet file of ``table_name``'s archive."""
     return naming_unreadable_files(

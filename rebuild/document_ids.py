@@ -26,7 +26,7 @@ from changelake.schemas.exceptions import RebuildError
 from changelake.schemas.sql_views import quote_literal
 
 if TYPE_CHECKING:
-    from typing import Any
+    from duckdb import DuckDBPyConnection
 
 CANONICAL_ID = "item_key"
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
@@ -112,7 +112,7 @@ def key_attribute_names(item_key: str) -> list[str]:
 
 
 def check_document_ids(
-    connection: Any, rule: str, keys_sql: str, *, among_sql: str | None = None
+    connection: DuckDBPyConnection, rule: str, keys_sql: str, *, among_sql: str | None = None
 ) -> None:
     """Refuse a template that some item keys of ``keys_sql`` cannot fill, or fill alike.
 

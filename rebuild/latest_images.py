@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     import pyarrow as pa
+    from duckdb import DuckDBPyConnection
 
 LATEST_TABLE = "changelake_latest"
 # The latest records with their images: LATEST_TABLE itself, or joined to the rows it points at.
@@ -113,7 +114,7 @@ def _timestamp_sql(moment: datetime) -> str:
     return f"TIMESTAMPTZ {quote_literal(moment.isoformat())}"
 
 
-def load_high_watermark(connection: Any, table_name: str) -> datetime | None:
+def load_high_watermark(connection: DuckDBPyConnection, table_name: str) -> datetime | None:
     """The newest ``archived_at`` of the table: everything up to it is read by this run."""
     row = connection.execute(
         f"SELECT max(archived_at) FROM {CHANGE_ROWS} WHERE table_name = ?", [table_name]
@@ -147,7 +148,7 @@ UNION ALL {removes}
 
 
 def materialize_latest(
-    connection: Any,
+    connection: DuckDBPyConnection,
     selection: Selection,
     *,
     by_position: bool | None = None,
@@ -195,21 +196,22 @@ def materialize_latest(
     else:
         images = f"SELECT * FROM {LATEST_TABLE}"
     connection.execute(f"CREATE OR REPLACE TEMP VIEW {LATEST_IMAGES} AS {images}")
-    row = connection.execute(
+    upserts, removes = aggregate_row(
+        connection,
         "SELECT count(*) FILTER (WHERE event_name <> 'REMOVE'), "
-        f"count(*) FILTER (WHERE event_name = 'REMOVE') FROM {LATEST_TABLE}"
-    ).fetchone()
-    return LatestCounts(upserts=row[0], removes=row[1])
+        f"count(*) FILTER (WHERE event_name = 'REMOVE') FROM {LATEST_TABLE}",
+    )
+    return LatestCounts(upserts=upserts, removes=removes)
 
 
-def check_images_in_stream(connection: Any, selection: Selection) -> None:
+def check_images_in_stream(connection: DuckDBPyConnection, selection: Selection) -> None:
     """Refuse a selection whose latest records lack the item's image because of the stream.
 
     A KEYS_ONLY or OLD_IMAGE stream never carries the item after a change, so no index can be
     built from it. One narrow column is read first; the latest records only when it finds one.
     """
     where = selection.where_sql()
-    (found,) = connection.execute(has_stream_without_images_sql(where=where)).fetchone()
+    (found,) = aggregate_row(connection, has_stream_without_images_sql(where=where))
     if not found:
         return
     missing = connection.execute(images_not_in_stream_sql(where=where)).fetchall()
@@ -228,12 +230,13 @@ def images_not_in_stream_error(table_name: str, missing: list[tuple[str, int]]) 
     )
 
 
-def count_without_image(connection: Any) -> int:
+def count_without_image(connection: DuckDBPyConnection) -> int:
     """Latest upserts that have no image (reads the images: for a plan, not a load)."""
-    row = connection.execute(
-        f"SELECT count(*) FROM {LATEST_IMAGES} WHERE event_name <> 'REMOVE' AND new_image IS NULL"
-    ).fetchone()
-    return int(row[0])
+    (count,) = aggregate_row(
+        connection,
+        f"SELECT count(*) FROM {LATEST_IMAGES} WHERE event_name <> 'REMOVE' AND new_image IS NULL",
+    )
+    return int(count)
 
 
 @dataclass(frozen=True)
@@ -246,7 +249,7 @@ class PendingLatest:
 
 @contextmanager
 def latest_in_background(
-    connection: Any, selection: Selection, *, typed_images: bool = False
+    connection: DuckDBPyConnection, selection: Selection, *, typed_images: bool = False
 ) -> Iterator[PendingLatest]:
     """Run ``load_high_watermark`` and ``materialize_latest`` on worker threads.
 
@@ -274,7 +277,11 @@ def latest_in_background(
 
 
 def iter_latest_batches(
-    connection: Any, *, with_removes: bool, entries: bool, batch_rows: int = BATCH_ROWS
+    connection: DuckDBPyConnection,
+    *,
+    with_removes: bool,
+    entries: bool,
+    batch_rows: int = BATCH_ROWS,
 ) -> Iterator[pa.RecordBatch]:
     """Stream the materialized latest records with their images in Arrow batches, in no order.
 
@@ -299,7 +306,15 @@ def iter_latest_batches(
         connection.execute("RESET preserve_insertion_order")
 
 
-def drop_latest(connection: Any) -> None:
+def drop_latest(connection: DuckDBPyConnection) -> None:
     """Free the temporary table and its view."""
     connection.execute(f"DROP VIEW IF EXISTS {LATEST_IMAGES}")
     connection.execute(f"DROP TABLE IF EXISTS {LATEST_TABLE}")
+
+
+def aggregate_row(connection: DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    """The one row of an aggregate query without ``GROUP BY`` (DuckDB always returns it)."""
+    row = connection.execute(sql).fetchone()
+    if row is None:
+        raise RebuildError(f"DuckDB returned no row for an aggregate query: {sql[:120]}")
+    return row

@@ -10,7 +10,7 @@ runner (``changelake.rebuild.spark_runner``) over a cluster's executors.
 from __future__ import annotations
 
 from contextlib import closing
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from changelake.rebuild.document_ids import check_document_ids
 from changelake.rebuild.latest_images import (
@@ -24,6 +24,8 @@ from changelake.rebuild.replay import replay_latest
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
+
+    from duckdb import DuckDBPyConnection
 
     from changelake.rebuild.latest_images import LatestCounts, PendingLatest, Selection
     from changelake.rebuild.replay import ReplayOptions, ReplayResult
@@ -75,7 +77,9 @@ class LatestRunner(Protocol):
 class DuckDBRunner:
     """The latest records materialized by DuckDB in this process, replayed by its bulk loader."""
 
-    def __init__(self, connection: Any, pending: PendingLatest, selection: Selection) -> None:
+    def __init__(
+        self, connection: DuckDBPyConnection, pending: PendingLatest, selection: Selection
+    ) -> None:
         self.connection = connection
         self.pending = pending
         self.selection = selection

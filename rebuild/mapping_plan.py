@@ -25,6 +25,7 @@ from changelake.rebuild.latest_images import (
     LATEST_IMAGES,
     LATEST_TABLE,
     Selection,
+    aggregate_row,
     drop_latest,
     materialize_latest,
 )
@@ -47,6 +48,8 @@ from changelake.schemas.type_census import (
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from duckdb import DuckDBPyConnection
+
     from changelake.rebuild.index_mapping import MappingNote
     from changelake.rebuild.latest_images import PendingLatest
     from changelake.rebuild.mapping_fit import Misfit
@@ -60,10 +63,12 @@ CENSUS_IMAGES_SQL = (
 )
 
 
-def load_type_census(connection: Any, table_name: str, *, examples: int = 0) -> TypeCensus:
+def load_type_census(
+    connection: DuckDBPyConnection, table_name: str, *, examples: int = 0
+) -> TypeCensus:
     """The census of the materialized latest records' typed images (``examples`` item keys)."""
     rows = connection.execute(type_census_sql(CENSUS_IMAGES_SQL, examples)).fetchall()
-    (items,) = connection.execute(f"SELECT count(*) FROM ({CENSUS_IMAGES_SQL})").fetchone()
+    (items,) = aggregate_row(connection, f"SELECT count(*) FROM ({CENSUS_IMAGES_SQL})")
     names = connection.execute(key_names_sql(CENSUS_IMAGES_SQL)).fetchall()
     return TypeCensus(table_name, items, tuple(name for (name,) in names), rows_to_path_types(rows))
 
@@ -148,7 +153,7 @@ def plan_index_body(
 
 
 def plan_rebuild_mapping(
-    connection: Any,
+    connection: DuckDBPyConnection,
     latest: PendingLatest,
     *,
     table_name: str,
@@ -169,7 +174,7 @@ def plan_rebuild_mapping(
 
 
 def infer_table_mapping(
-    connection: Any, table_name: str, *, as_of: datetime | None = None
+    connection: DuckDBPyConnection, table_name: str, *, as_of: datetime | None = None
 ) -> MappingPlan:
     """The census of a table's latest images (``as_of`` an instant) and the body it gives."""
     counts = materialize_latest(connection, Selection(table_name, as_of=as_of), typed_images=True)
@@ -204,7 +209,7 @@ class SyncFit:
 
 
 def fit_changes_to_index(
-    connection: Any,
+    connection: DuckDBPyConnection,
     sink: SearchSink,
     index: str,
     *,

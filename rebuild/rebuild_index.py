@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
+    from duckdb import DuckDBPyConnection
+
     from changelake.rebuild.guarded_sink import HeldLease
     from changelake.rebuild.latest_images import PendingLatest
     from changelake.rebuild.latest_runner import LatestRunner
@@ -114,7 +116,7 @@ def settings_after_load(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def rebuild_index(
-    connection: Any,
+    connection: DuckDBPyConnection | None,
     sink: SearchSink,
     *,
     recipe: Recipe,
@@ -147,6 +149,8 @@ def rebuild_index(
         sink = GuardedSink(sink, lease)
     with ExitStack() as stack:
         if runner is None:
+            if connection is None:
+                raise RebuildError("a rebuild needs a DuckDB connection or another runner")
             selection = recipe.selection(as_of=as_of)
             if latest is None:
                 latest = stack.enter_context(latest_in_background(connection, selection))

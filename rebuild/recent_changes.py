@@ -18,7 +18,7 @@ beyond them, and its items need a sync over the whole archive (:meth:`RecentChan
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from changelake.schemas.sql_views import (
     CHANGE_ROWS,
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     import pyarrow as pa
+    from duckdb import DuckDBPyConnection
 
 RECENT_TABLE = "changelake_recent"
 # Longer than the stream's timestamp precision (a second on DynamoDB, a minute on DynamoDB Local)
@@ -52,7 +53,7 @@ class RecentChanges:
     """The newest change rows of one table in ``connection`` (a DuckDB connection that can read
     the archive's files), and the ``changes`` view a sync of the items just archived reads."""
 
-    def __init__(self, connection: Any, horizon: timedelta = HORIZON) -> None:
+    def __init__(self, connection: DuckDBPyConnection, horizon: timedelta = HORIZON) -> None:
         self.connection = connection
         self.horizon = horizon
         self.covered_from: datetime | None = None

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from datetime import datetime
 
+    from duckdb import DuckDBPyConnection
+
     from changelake.rebuild.recipe import Recipe
     from changelake.rebuild.search_sink import SearchSink
     from changelake.schemas.backoff import Backoff
@@ -46,7 +48,7 @@ _CURRENT_VERSION = re.compile(r"current version \[(\d+)\]")
 
 
 def iter_repair_entries(
-    connection: Any, transform: Transform | None, *, only_retried: bool = False
+    connection: DuckDBPyConnection, transform: Transform | None, *, only_retried: bool = False
 ) -> Iterator[bytes | None]:
     """Bulk entries that bring every drifted document to the archive's content.
 
@@ -92,7 +94,7 @@ def _as_is(image: dict[str, Any]) -> dict[str, Any]:
 
 
 def repair_drift(
-    connection: Any,
+    connection: DuckDBPyConnection,
     sink: SearchSink,
     index: str,
     *,
@@ -141,7 +143,7 @@ def repair_drift(
 
 
 def verify_index(
-    connection: Any,
+    connection: DuckDBPyConnection,
     sink: SearchSink,
     *,
     alias: str,

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     import pyarrow as pa
+    from duckdb import DuckDBPyConnection
 
     from changelake.rebuild.bulk import EntryBlock
     from changelake.rebuild.search_sink import SearchSink
@@ -120,7 +121,7 @@ def bulk_loader(
 
 
 def replay_latest(
-    connection: Any,
+    connection: DuckDBPyConnection,
     sink: SearchSink,
     index: str,
     *,

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import timedelta
 
+    from duckdb import DuckDBPyConnection
+
     from changelake.rebuild.recipe import Recipe
     from changelake.rebuild.search_sink import SearchSink
 
@@ -68,7 +70,7 @@ def read_index_state(sink: SearchSink, alias: str, command: str) -> tuple[str, S
 
 
 def sync_alias(
-    connection: Any,
+    connection: DuckDBPyConnection,
     sink: SearchSink,
     *,
     alias: str,

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
+    from duckdb import DuckDBPyConnection
+
     from changelake.rebuild.recipe import Recipe
     from changelake.rebuild.search_sink import SearchSink
 
@@ -123,7 +125,7 @@ def write_index_side(sink: SearchSink, index: str, path: Path) -> int:
 
 
 def write_archive_side(
-    connection: Any,
+    connection: DuckDBPyConnection,
     path: Path,
     transform: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
     *,
@@ -156,7 +158,9 @@ def write_archive_side(
     return count
 
 
-def write_sampled_index_side(connection: Any, sink: SearchSink, index: str, path: Path) -> int:
+def write_sampled_index_side(
+    connection: DuckDBPyConnection, sink: SearchSink, index: str, path: Path
+) -> int:
     """Fetch the sampled items' documents by id (``_mget``), page by page, into the Parquet file."""
     count = 0
     reader = connection.execute(f"SELECT document_id FROM {SAMPLE_TABLE}").to_arrow_reader(1000)
@@ -199,7 +203,7 @@ WHERE a.document_id IS NULL OR i.document_id IS NULL
 
 
 def verify_alias(
-    connection: Any,
+    connection: DuckDBPyConnection,
     sink: SearchSink,
     *,
     recipe: Recipe,
@@ -259,7 +263,7 @@ def verify_alias(
     return report
 
 
-def drop_verify_tables(connection: Any, *, keep_sample: bool = False) -> None:
+def drop_verify_tables(connection: DuckDBPyConnection, *, keep_sample: bool = False) -> None:
     """Free the temporary tables of a verify (the sample's too, unless ``keep_sample``)."""
     drop_latest(connection)
     connection.execute(f"DROP TABLE IF EXISTS {DRIFT_TABLE}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 import click
 import duckdb
@@ -24,6 +24,8 @@ from changelake.unreadable_files import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from duckdb import DuckDBPyConnection
 
 
 @click.command()
@@ -114,7 +116,9 @@ def _dot_command(command: str) -> str:
 
 
 @contextmanager
-def _naming_unreadable_files(connection: Any, location: ArchiveLocation) -> Iterator[None]:
+def _naming_unreadable_files(
+    connection: DuckDBPyConnection, location: ArchiveLocation
+) -> Iterator[None]:
     """A query that fails on a file it cannot read names that file (and --skip-corrupt)."""
     try:
         yield
