@@ -26,7 +26,7 @@ and the real OpenSearch node, each started and stopped by PID here; the raw load
 same engine as the rebuild it is compared with. Benchmark 3 runs on the first engine, 4 on
 OpenSearch when it runs.
 ``--stage-only`` runs benchmark 1 alone (no search engine started), ``--census-only`` benchmark
-4 alone.
+5 alone.
 """
 
 from __future__ import annotations
