@@ -170,7 +170,7 @@ def materialize_latest(
         if by_position:
             columns = ", source_file, source_row"
             records = latest_records_sql(
-                where=selection.where_sql(), grouped=True, columns=_POSITION_COLUMNS
+                where=selection.where_sql(), grouped=False, columns=_POSITION_COLUMNS
             )
         else:
             columns = ", new_image, new_image_ddb" if typed_images else ", new_image"

@@ -215,11 +215,11 @@ def latest_records_sql(
     never with the changes. Those rows are counted once each, then two forms pick the second's
     last record:
 
-    * ranked (the default: rebuild and verify, images included): a window over the item's
-      records of the second;
-    * ``grouped`` (the ``latest`` view, and sync's narrow first step): ``arg_max`` aggregates,
-      which DuckDB drops when a query does not use them, so ``count(*)`` or a filter reads only
-      its own columns; an image it returns is held once more in the aggregate state.
+    * ranked (the default: rebuild, verify and sync's pick by position): a window over the
+      item's records of the second, which spills to disk at any memory limit;
+    * ``grouped`` (the ``latest`` view): ``arg_max`` aggregates, which DuckDB drops when a query
+      does not use them, so ``count(*)`` or a filter reads only its own columns; an image it
+      returns is held once more in the aggregate state, which cannot spill.
     """
     in_newest_second = f"""
 WITH records AS NOT MATERIALIZED (

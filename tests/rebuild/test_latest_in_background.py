@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 import pytest
 
+from bench.synthetic_archive import write_synthetic_archive
 from changelake.archiver.batch import archive_records
 from changelake.clients import make_store, open_archive
+from changelake.memory_limit import MINIMUM
 from changelake.rebuild.latest_images import (
     LATEST_IMAGES,
     LATEST_TABLE,
@@ -22,7 +25,11 @@ from changelake.rebuild.latest_images import (
     materialize_latest,
 )
 from changelake.schemas.archive_layout import parse_archive_uri
+from changelake.schemas.sql_views import CHANGE_ROWS
 from tests.helpers import make_record
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 AT = 1_764_288_000
 
@@ -127,3 +134,15 @@ def test_picking_by_position_gives_the_same_entries_as_one_pass(local_archive: s
     assert by_position == one_pass
     assert any('"title":"one, last"' in entry for entry in one_pass)
     assert any(entry.startswith('{"delete":{"_id":"id=post#2"') for entry in one_pass)
+
+
+def test_picking_by_position_fits_the_smallest_memory_limit(tmp_path: Path) -> None:
+    # A sync whose watermark is far behind picks the latest records of much of the archive by
+    # position: at the smallest memory limit that pick must spill, not run out of memory.
+    write_synthetic_archive(tmp_path, 1_000_000, 100_000, days=2)
+    connection = open_archive(parse_archive_uri(str(tmp_path)), "posts", memory_limit=MINIMUM)
+    counts = materialize_latest(connection, Selection("posts"), by_position=True)
+    (items,) = connection.execute(
+        f"SELECT count(DISTINCT item_key) FROM {CHANGE_ROWS} WHERE table_name = 'posts'"
+    ).fetchone() or (None,)
+    assert counts.upserts + counts.removes == items == 100_000
