@@ -326,12 +326,12 @@ def rebuild_index(
     recipe in ``_meta``. Values the mapping cannot take exactly raise ``MappingConflictError``
     before anything is written. ``on_start(total)`` and ``on_progress(count)`` report the load.
     """
+    from changelake.index_bodies import load_index_body
     from changelake.rebuild.documents import load_transform, transform_digest
     from changelake.rebuild.latest_images import latest_in_background
     from changelake.rebuild.mapping_plan import plan_index_body, plan_rebuild_mapping
     from changelake.rebuild.rebuild_index import rebuild_index as replay_into_index
     from changelake.rebuild.recipe import Recipe, archive_url
-    from changelake.schemas.index_mappings import load_index_body
 
     now = datetime.now(UTC)
     if as_of is not None:

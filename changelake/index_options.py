@@ -31,7 +31,7 @@ transform_option = click.option(
     "--transform",
     metavar="MODULE:FUNCTION",
     help="Map each image (a dict) to a document, or None to skip it, "
-    "e.g. changelake.rebuild.transforms:post_document. Default: the image as it is; "
+    "e.g. changelake.examples.posts:post_document. Default: the image as it is; "
     "sync and verify use the one the index was rebuilt with.",
 )
 accept_transform_change_option = click.option(

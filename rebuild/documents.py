@@ -38,12 +38,12 @@ class TransformError(TerminalError):
 
 
 def load_transform(spec: str) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
-    """Import ``module:function`` (``changelake.rebuild.transforms:post_document``)."""
+    """Import ``module:function`` (``changelake.examples.posts:post_document``)."""
     module_name, _, function_name = spec.partition(":")
     if not module_name or not function_name:
         raise TransformError(
             f"--transform {spec!r} is not module:function; "
-            "e.g. changelake.rebuild.transforms:post_document"
+            "e.g. changelake.examples.posts:post_document"
         )
     try:
         module = importlib.import_module(module_name)

@@ -56,7 +56,7 @@ def search_demo(changelake: str, url: str) -> None:
     rebuild = [
         changelake, "rebuild", "--archive", DEFAULT_ARCHIVE, "--table", "Posts-prod.v2",
         "--es-url", url, "--alias", "posts", "--transform",
-        "changelake.rebuild.transforms:post_document", "--mapping", "posts", "-s",
+        "changelake.examples.posts:post_document", "--mapping", "posts", "-s",
     ]  # fmt: skip
     run([*rebuild, "--as-of", "2025-11-27T23:59:55Z"])
     query = {

@@ -89,7 +89,7 @@ def test_the_wheel_holds_only_the_changelake_package(distributions: Distribution
         *SUBPACKAGES,
         "commands",
     }
-    assert "changelake/schemas/index_mappings/posts.json" in names
+    assert "changelake/examples/posts.json" in names
     assert "changelake/py.typed" in names
 
 

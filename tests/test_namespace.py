@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # The repository's folders that install as changelake.<name> (see changelake/<name>, a link).
-SUBPACKAGES = ("archiver", "ask", "rebuild", "schemas")
+SUBPACKAGES = ("archiver", "ask", "examples", "rebuild", "schemas")
 CODE = (*SUBPACKAGES, "changelake", "bench", "scripts", "deploy", "tests")
 
 

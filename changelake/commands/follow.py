@@ -111,7 +111,7 @@ def totals_to_status(totals: FollowTotals, report: FollowReport) -> str:
     "--transform",
     metavar="MODULE:FUNCTION",
     help="The transform the alias was rebuilt with, e.g. "
-    "changelake.rebuild.transforms:post_document; checked against the index's recipe. "
+    "changelake.examples.posts:post_document; checked against the index's recipe. "
     "Default: the recipe's.",
 )
 @click.option(

@@ -9,6 +9,7 @@ import click
 
 from changelake import api
 from changelake.config import ENV_SPARK_MASTER
+from changelake.index_bodies import shipped_mappings
 from changelake.index_options import (
     bulk_bytes_option,
     bulk_in_flight_option,
@@ -27,7 +28,6 @@ from changelake.options import (
 )
 from changelake.progress import progress
 from changelake.rebuild.document_ids import CANONICAL_ID
-from changelake.schemas.index_mappings import shipped_mappings
 from changelake.summary_output import echo_summary, echo_warning
 
 if TYPE_CHECKING:

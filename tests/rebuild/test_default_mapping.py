@@ -250,7 +250,7 @@ def test_a_mapping_file_that_contradicts_the_archive_is_refused_before_any_index
 
 def test_a_transform_run_is_never_refused_for_the_images_types(posts: Posts) -> None:
     posts.add(views(posts, "post#1", "20", 1, AT), views(posts, "post#2", "19.99", 2, AT))
-    transform = ["--transform", "changelake.rebuild.transforms:post_document"]
+    transform = ["--transform", "changelake.examples.posts:post_document"]
     summary = posts.run_json("rebuild", *transform, "--mapping", "posts")
     assert (summary["documents"], summary["failed"]) == (2, 0)
     assert summary["mapping"]["source"] == "posts"

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from changelake.archiver.stream_records import record_to_row
+from changelake.examples.posts import post_document
 from changelake.rebuild.documents import (
     TransformError,
     document_to_json,
@@ -19,7 +20,6 @@ from changelake.rebuild.documents import (
     record_to_entry,
 )
 from changelake.rebuild.latest_images import DOCUMENT_ID_SQL, ENTRY_SQL
-from changelake.rebuild.transforms import post_document
 from tests.helpers import load_event
 
 
@@ -95,9 +95,9 @@ def test_a_failing_transform_names_the_item() -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("changelake.rebuild.transforms", "is not module:function"),
+        ("changelake.examples.posts", "is not module:function"),
         ("no_such_module:f", "cannot import 'no_such_module'"),
-        ("changelake.rebuild.transforms:nope", "has no function nope"),
+        ("changelake.examples.posts:nope", "has no function nope"),
     ],
 )
 def test_bad_transform_specs_are_explained(spec: str, message: str) -> None:
@@ -114,5 +114,5 @@ def test_post_document_joins_block_texts_and_image_alts() -> None:
     assert document["image_alts"] == ["diagram"]
     assert "blocks" not in document
     assert document["score"] == Decimal("12345678901234567890.123456789012345678")
-    assert load_transform("changelake.rebuild.transforms:post_document") is post_document
+    assert load_transform("changelake.examples.posts:post_document") is post_document
     assert post_document({"title": "no blocks"}) == {"title": "no blocks"}

@@ -78,7 +78,7 @@ def without_image(record: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "transform", [[], ["--transform", "changelake.rebuild.transforms:post_document"]]
+    "transform", [[], ["--transform", "changelake.examples.posts:post_document"]]
 )
 def test_an_item_whose_latest_record_has_no_image_is_skipped_and_counted(
     posts: Posts, transform: list[str]
@@ -186,7 +186,7 @@ def test_post_transform_and_mapping(posts: Posts) -> None:
         "--as-of",
         "2025-11-27T23:59:55Z",
         "--transform",
-        "changelake.rebuild.transforms:post_document",
+        "changelake.examples.posts:post_document",
         "--mapping",
         "posts",
     )
@@ -202,5 +202,5 @@ def test_unknown_table_and_bad_transform_are_explained(posts: Posts) -> None:
     result = posts.run("rebuild", "--table", "nope", code=1)
     assert "table 'nope' is not in the archive" in result.stderr
     assert "which holds posts; check --table" in result.stderr
-    result = posts.run("rebuild", "--transform", "changelake.rebuild.transforms", code=1)
+    result = posts.run("rebuild", "--transform", "changelake.examples.posts", code=1)
     assert "is not module:function" in result.stderr

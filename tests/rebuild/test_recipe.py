@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 AT = 1_764_288_000
 ELSEWHERE = "another archive"
-POST_DOCUMENT = "changelake.rebuild.transforms:post_document"
+POST_DOCUMENT = "changelake.examples.posts:post_document"
 
 
 def _bare(posts: Posts, command: str, *args: str, code: int = 0) -> Result:

@@ -95,7 +95,7 @@ def test_spark_runner_as_of_with_a_transform(twins: tuple[Posts, Posts]) -> None
         "--as-of",
         "2025-11-28T00:00:05Z",
         "--transform",
-        "changelake.rebuild.transforms:post_document",
+        "changelake.examples.posts:post_document",
     )
     by_duckdb = duckdb.run_json("rebuild", *flags)
     by_spark = spark.run_json("rebuild", *flags, *SPARK)

@@ -154,7 +154,7 @@ def test_verify_compares_documents_through_the_same_transform(posts: Posts) -> N
             for n in range(1, 6)
         )
     )
-    transform = ["--transform", "changelake.rebuild.transforms:post_document"]
+    transform = ["--transform", "changelake.examples.posts:post_document"]
     posts.run("rebuild", *transform)
     args = ["--archive", posts.archive, "--table", "posts", "-s", "--output", "json"]
     same = json.loads(posts.run("verify", *args, *transform).stdout)

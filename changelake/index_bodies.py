@@ -1,7 +1,8 @@
-"""Index bodies (settings and mappings) shipped with changelake, and loading a user's own.
+"""Index bodies (settings and mappings) for ``--mapping``: a user's JSON file, or an example's.
 
-``posts`` maps the documents of ``changelake.rebuild.transforms:post_document``. Without a body,
-a rebuild infers one from the archive's types (``changelake.rebuild.index_mapping``).
+The examples' bodies sit beside their transforms in ``changelake/examples/``: ``posts`` maps the
+documents of ``changelake.examples.posts:post_document``. Without a body, a rebuild infers one
+from the archive's types (``changelake.rebuild.index_mapping``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from changelake.schemas.exceptions import TerminalError
 
-SHIPPED = Path(__file__).parent
+SHIPPED = Path(__file__).parent / "examples"
 
 
 class MappingFileError(TerminalError):

@@ -1,4 +1,5 @@
-"""Shipped document transforms: ``--transform changelake.rebuild.transforms:post_document``."""
+"""The blog-post example: a transform (``--transform changelake.examples.posts:post_document``)
+and, beside it in ``posts.json``, the index body for its documents (``--mapping posts``)."""
 
 from __future__ import annotations
 
