@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from changelake.cli import cli
-from changelake.rebuild import transforms
+from changelake.examples import posts as example_posts
 from changelake.rebuild.aliases import list_rebuilt_indexes
 from changelake.rebuild.index_mapping import dynamic_body
 from changelake.rebuild.recipe import body_digest
@@ -67,7 +67,7 @@ def test_the_index_remembers_its_recipe(posts: Posts) -> None:
     posts.add(_post(1, "post#1", AT, "hello", event_name="INSERT"))
     first = posts.run_json("rebuild", "--transform", POST_DOCUMENT, "--ttl-deletes", "keep")
     meta = _meta(posts)
-    code = Path(transforms.__file__).read_bytes()
+    code = Path(example_posts.__file__).read_bytes()
     assert meta["table"] == "posts"
     assert meta["archive"] == str(Path(posts.archive).resolve())
     assert meta["transform"] == {"spec": POST_DOCUMENT, "sha256": hashlib.sha256(code).hexdigest()}
