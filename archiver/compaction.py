@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from changelake.archiver.parquet_files import ROW_GROUP_SIZE, WRITE_OPTIONS
-from changelake.schemas.archive_layout import partition_dir, table_dir
+from changelake.schemas.archive_layout import COMPACTED_PREFIX, partition_dir, table_dir
 from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA
 from changelake.schemas.sql_views import RECORD_ORDER, first_deliveries_sql, quote_literal
 
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
     from changelake.archiver.object_store import ObjectStore
 
-COMPACTED_PREFIX = "compacted-"
 DEFAULT_TARGET_SIZE = 128 * 1024 * 1024
 
 # Item by item, each in the order of its records: readers find an item's rows together.

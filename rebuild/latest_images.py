@@ -24,10 +24,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from changelake.rebuild.document_ids import CANONICAL_ID, document_id_sql
+from changelake.schemas.archive_layout import COMPACTED_PREFIX
 from changelake.schemas.exceptions import RebuildError
 from changelake.schemas.sql_views import (
     CHANGE_ROWS,
+    FIRST_DELIVERY,
     LATEST_RECORD_COLUMNS,
+    RECORD_IDENTITY,
     TTL_DELETE_SQL,
     has_stream_without_images_sql,
     images_not_in_stream_sql,
@@ -48,6 +51,17 @@ LATEST_TABLE = "changelake_latest"
 LATEST_IMAGES = "changelake_latest_images"
 BATCH_ROWS = 20_000
 _POSITION_COLUMNS = ("event_name", "source_file", "source_row")
+CHANGED_ROWS = "changelake_changed_rows"
+# What ``latest_records_sql`` reads of a row: identity, order, first delivery, and the position.
+_CHANGED_ROW_COLUMNS = (
+    *RECORD_IDENTITY,
+    "event_name",
+    "sequence_order",
+    "approximate_creation_time",
+    *FIRST_DELIVERY,
+)
+# Changed items looked up one by one (``stage_changed_rows``); more are read in one scan.
+KEY_LOOKUP_LIMIT = 32
 
 # The default document _id (``document_ids.CANONICAL_ID``): the item key, hashed over 512 bytes.
 # Item keys always contain '=', so a hashed form never equals one.
@@ -87,18 +101,15 @@ class Selection:
     id_rule: str = CANONICAL_ID
 
     def where_sql(self) -> str:
-        """The ``WHERE`` condition over ``change_rows`` for this selection."""
+        """The ``WHERE`` condition over ``change_rows`` for this selection, ``since`` aside.
+
+        Which items changed since ``since`` is :func:`stage_changed_rows`'s question.
+        """
         conditions = [f"table_name = {quote_literal(self.table_name)}"]
         if self.ttl_deletes == "keep":
             conditions.append(f"NOT {TTL_DELETE_SQL}")
         if self.as_of is not None:
             conditions.append(f"approximate_creation_time <= {_timestamp_sql(self.as_of)}")
-        if self.since is not None:
-            # The item's whole history stays in: its version counts every record of its second.
-            conditions.append(
-                f"item_key IN (SELECT item_key FROM {CHANGE_ROWS} WHERE table_name = "
-                f"{quote_literal(self.table_name)} AND archived_at > {_timestamp_sql(self.since)})"
-            )
         return " AND ".join(conditions)
 
 
@@ -114,12 +125,55 @@ def _timestamp_sql(moment: datetime) -> str:
     return f"TIMESTAMPTZ {quote_literal(moment.isoformat())}"
 
 
-def load_high_watermark(connection: DuckDBPyConnection, table_name: str) -> datetime | None:
-    """The newest ``archived_at`` of the table: everything up to it is read by this run."""
+def load_high_watermark(
+    connection: DuckDBPyConnection, table_name: str, since: datetime | None = None
+) -> datetime | None:
+    """The newest ``archived_at`` of the table (after ``since``): everything up to it is read.
+
+    Rows archived after ``since`` only: the files' statistics skip every older row group.
+    """
+    after = "" if since is None else f" AND archived_at > {_timestamp_sql(since)}"
     row = connection.execute(
-        f"SELECT max(archived_at) FROM {CHANGE_ROWS} WHERE table_name = ?", [table_name]
+        f"SELECT max(archived_at) FROM {CHANGE_ROWS} WHERE table_name = ?{after}", [table_name]
     ).fetchone()
     return row[0] if row else None
+
+
+def stage_changed_rows(connection: DuckDBPyConnection, selection: Selection) -> str:
+    """Copy every row of the items archived after ``selection.since`` into a temporary table.
+
+    Returns its name, a source for ``latest_records_sql``. The items are found by
+    ``archived_at``, whose statistics skip every older row group. Each item's whole history is
+    copied, because its version counts every record of its newest second. A compacted file holds
+    its rows sorted by item key, so one lookup per item reads only the row groups that can hold
+    that key (DuckDB skips none for a list of keys); the other files, usually the newest few,
+    are read once for all the items. Past ``KEY_LOOKUP_LIMIT`` items, one read of the whole
+    table costs less than the lookups.
+    """
+    if selection.since is None:
+        raise ValueError("stage_changed_rows needs a selection with since")
+    table = quote_literal(selection.table_name)
+    changed = (
+        f"SELECT DISTINCT item_key FROM {CHANGE_ROWS} WHERE table_name = {table} "
+        f"AND archived_at > {_timestamp_sql(selection.since)}"
+    )
+    keys = [
+        key for (key,) in connection.execute(f"{changed} LIMIT {KEY_LOOKUP_LIMIT + 1}").fetchall()
+    ]
+    rows = (
+        f"SELECT {', '.join(_CHANGED_ROW_COLUMNS)} FROM {CHANGE_ROWS} WHERE {selection.where_sql()}"
+    )
+    if len(keys) > KEY_LOOKUP_LIMIT:
+        query = f"{rows} AND item_key IN ({changed})"
+    else:
+        compacted = f"starts_with(parse_filename(source_file), {quote_literal(COMPACTED_PREFIX)})"
+        lookups = [f"{rows} AND {compacted} AND item_key = {quote_literal(key)}" for key in keys]
+        listed = ", ".join(map(quote_literal, keys)) or "NULL"
+        query = " UNION ALL ".join(
+            [*lookups, f"{rows} AND NOT {compacted} AND item_key IN ({listed})"]
+        )
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE {CHANGED_ROWS} AS {query}")
+    return CHANGED_ROWS
 
 
 def latest_images_sql(files: list[str], *, typed_images: bool = False) -> str:
@@ -167,7 +221,12 @@ def materialize_latest(
     if by_position is None:
         by_position = selection.since is not None
     try:
-        if by_position:
+        if selection.since is not None:
+            columns = ", source_file, source_row"
+            records = latest_records_sql(
+                stage_changed_rows(connection, selection), grouped=False, columns=_POSITION_COLUMNS
+            )
+        elif by_position:
             columns = ", source_file, source_row"
             records = latest_records_sql(
                 where=selection.where_sql(), grouped=False, columns=_POSITION_COLUMNS

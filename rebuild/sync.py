@@ -108,10 +108,11 @@ def sync_alias(
             "mix times. Rebuild without --as-of (or roll back) first"
         )
     table = quote_literal(recipe.table_name)
-    high = load_high_watermark(connection, recipe.table_name)
+    since = state.since(overlap)
+    high = load_high_watermark(connection, recipe.table_name, since)
     transform = options.transform is not None
     counts = materialize_latest(
-        connection, recipe.selection(since=state.since(overlap)), typed_images=not transform
+        connection, recipe.selection(since=since), typed_images=not transform
     )
     check_document_ids(
         connection, recipe.id_rule, f"SELECT item_key FROM {LATEST_TABLE}",

@@ -20,6 +20,8 @@ DEFAULT_ARCHIVE = "./changelake-data"
 QUARANTINE_DIR = "_quarantine"
 CHECKPOINT_DIR = "_checkpoints"
 LOCK_DIR = "_locks"
+# Names of compaction's outputs, which hold their rows sorted by item key.
+COMPACTED_PREFIX = "compacted-"
 
 # What reads as a URL rather than a path: "s3:/bucket", "s3:bucket", "S3://", "https:/x".
 _URL_LIKE = re.compile(r"(?i)^(s3:|[a-z][a-z0-9+.-]+:/)")

@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 
 from bench.synthetic_archive import write_synthetic_archive
 from changelake.archiver.batch import archive_records
+from changelake.cli import cli
 from changelake.clients import make_store, open_archive
 from changelake.memory_limit import MINIMUM
 from changelake.rebuild.latest_images import (
+    KEY_LOOKUP_LIMIT,
     LATEST_IMAGES,
     LATEST_TABLE,
     LatestCounts,
@@ -146,3 +149,51 @@ def test_picking_by_position_fits_the_smallest_memory_limit(tmp_path: Path) -> N
         f"SELECT count(DISTINCT item_key) FROM {CHANGE_ROWS} WHERE table_name = 'posts'"
     ).fetchone() or (None,)
     assert counts.upserts + counts.removes == items == 100_000
+
+
+@pytest.mark.parametrize("changed", [3, KEY_LOOKUP_LIMIT + 5])
+def test_a_sync_over_compacted_files_picks_what_the_whole_table_picks(
+    tmp_path: Path, changed: int
+) -> None:
+    archive = str(tmp_path / "archive")
+    # Items 0-199 change over two days, a few in a second shared with their previous change.
+    write_synthetic_archive(archive, 2000, 200, days=2, rows_per_file=300, same_second_percent=30)
+    result = CliRunner().invoke(cli, ["compact", "--archive", archive, "--table", "posts"])
+    assert result.exit_code == 0, result.output
+    location = parse_archive_uri(archive)
+    connection = open_archive(location, "posts")
+    since = load_high_watermark(connection, "posts")
+    # The new records of even items share the second of the item's newest change.
+    newest = dict(
+        connection.execute(
+            "SELECT item_key, epoch(max(approximate_creation_time))::BIGINT FROM changes "
+            "GROUP BY item_key"
+        ).fetchall()
+    )
+    keys = [f"post-{item * 5:08d}" for item in range(changed)]
+    records = [
+        make_record(
+            1_000_000 + n,
+            key=key,
+            at=newest[f"id={key}"] + (0 if n % 2 == 0 else 60),
+            title=f"new {n}",
+        )
+        for n, key in enumerate(keys)
+    ]
+    time.sleep(0.01)
+    archive_records(records, make_store(location))
+    connection = open_archive(location, "posts")
+    files = {name for (name,) in connection.execute("SELECT source_file FROM changes").fetchall()}
+    assert any("/compacted-" in name for name in files)
+    assert any("/compacted-" not in name for name in files)
+
+    picked = "SELECT item_key, event_name, version, new_image FROM {} ORDER BY item_key"
+    materialize_latest(connection, Selection("posts", since=since))
+    after_watermark = connection.execute(picked.format(LATEST_IMAGES)).fetchall()
+    materialize_latest(connection, Selection("posts"))
+    listed = ", ".join(f"'id={key}'" for key in keys)
+    whole_table = connection.execute(
+        picked.format(f"{LATEST_IMAGES} WHERE item_key IN ({listed})")
+    ).fetchall()
+    assert len(after_watermark) == changed
+    assert after_watermark == whole_table
