@@ -317,12 +317,21 @@ def create_latest_view_sql() -> str:
 
 
 def create_as_of_macro_sql() -> str:
-    """``as_of(ts)``: every item as it was at ``ts`` (items removed by then are absent)."""
+    """``as_of(ts)``: every item as it was at ``ts`` (items removed by then are absent).
+
+    ``as_of(ts, key)``: that item alone. The key is a filter on every file read, so compacted
+    files (sorted by item key) are read only where they can hold it; a ``WHERE item_key = ...``
+    around ``as_of(ts)`` is applied after the whole table's latest records are computed.
+    """
     where = (
         "approximate_creation_time <= CAST(ts AS TIMESTAMPTZ) "
         "AND dt <= CAST(CAST(ts AS TIMESTAMPTZ) AS DATE)"
     )
-    return f"CREATE OR REPLACE MACRO as_of(ts) AS TABLE {latest_sql(where=where)}"
+    one_item = f"{where} AND item_key = key"
+    return (
+        f"CREATE OR REPLACE MACRO as_of(ts) AS TABLE ({latest_sql(where=where)}), "
+        f"(ts, key) AS TABLE ({latest_sql(where=one_item)})"
+    )
 
 
 HISTORY_COLUMNS = (

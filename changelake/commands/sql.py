@@ -68,6 +68,7 @@ def sql(
       latest       the latest live image of every item (what a rebuild indexes)
       history(table, key)  one item's changes, oldest first, with versions and who made them
       as_of(ts)    every item as it was at ts (TIMESTAMPTZ), removed items absent
+      as_of(ts, key)  one item as it was at ts (reads only what can hold it)
     Image columns are JSON: new_image->>'title', new_image->>'$.author.name'.
     """
     if query is not None and sql_file is not None:

@@ -68,6 +68,17 @@ def test_as_of_shows_items_as_they_were(archive_uri: str) -> None:
     assert sorted(row["item_key"] for row in after_ttl) == ["id=post#1"]
 
 
+def test_as_of_one_item_is_that_item_of_as_of(archive_uri: str) -> None:
+    write_sample_archive(archive_uri)
+    columns = "item_key, event_id, version, new_image"
+    for moment in ("2025-11-28 00:00:10", "2025-11-29 00:00:06", "2025-11-30 00:00:00"):
+        every_item = _csv(archive_uri, f"select {columns} from as_of('{moment}')")
+        assert every_item
+        for item in ("id=post#1", "id=post#2", "id=post#3", "id=post#9"):
+            one = _csv(archive_uri, f"select {columns} from as_of('{moment}', '{item}')")
+            assert one == [row for row in every_item if row["item_key"] == item]
+
+
 def test_history_macro_lists_every_change_in_order(archive_uri: str) -> None:
     write_sample_archive(archive_uri)
     rows = _csv(archive_uri, "select event_name, who, version, dt from history('id=post#2')")
