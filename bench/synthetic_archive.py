@@ -28,7 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from changelake.archiver.parquet_files import table_to_parquet_bytes
-from changelake.schemas.archive_layout import partition_dir
+from changelake.schemas.archive_layout import COMPACTED_PREFIX, partition_dir
 from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA
 
 CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache" / "synthetic"
@@ -122,8 +122,12 @@ SELECT
     CASE WHEN event_name <> 'REMOVE' THEN ddb_image(item, version, second) END AS new_image_ddb,
     CASE WHEN version > 1 THEN ddb_image(item, version - 1, previous_second) END AS old_image_ddb,
     to_timestamp(second + 1 + rnd(i, 9) % 60) AS archived_at
-FROM skeleton WHERE dt = $dt ORDER BY sequence
+FROM skeleton WHERE dt = $dt
 """
+# Files as the stream's batches write them (in sequence), or as compaction leaves them: item by
+# item, each item's records in order.
+_BATCH_ORDER = " ORDER BY sequence"
+_COMPACTED_ORDER = " ORDER BY item, version"
 
 
 def archive_parameters(
@@ -135,9 +139,11 @@ def archive_parameters(
     table_name: str = "posts",
     rows_per_file: int = 100_000,
     same_second_percent: int = 3,
+    compacted: bool = False,
 ) -> dict[str, object]:
     """The parameters that define one synthetic archive (and its cache key)."""
-    return {
+    # Only a compacted archive names the option, so archives cached before it keep their keys.
+    return ({"compacted": True} if compacted else {}) | {
         "changes": changes,
         "items": items,
         "days": days,
@@ -164,8 +170,13 @@ def write_synthetic_archive(
     table_name: str = "posts",
     rows_per_file: int = 100_000,
     same_second_percent: int = 3,
+    compacted: bool = False,
 ) -> list[Path]:
-    """Write a synthetic archive under ``path``; returns the Parquet files written."""
+    """Write a synthetic archive under ``path``; returns the Parquet files written.
+
+    ``compacted`` writes each day as ``changelake compact`` leaves it: sorted by item key, in
+    files named ``compacted-...``.
+    """
     if items > changes:
         raise ValueError(f"items ({items}) must not exceed changes ({changes})")
     root = Path(path)
@@ -188,7 +199,7 @@ def write_synthetic_archive(
         for offset in range(days):
             day = start + timedelta(days=offset)
             reader = connection.execute(
-                _DAY_SQL,
+                _DAY_SQL + (_COMPACTED_ORDER if compacted else _BATCH_ORDER),
                 {
                     "table": table_name,
                     "arn": STREAM_ARN.format(table=table_name),
@@ -197,7 +208,7 @@ def write_synthetic_archive(
             ).to_arrow_reader(rows_per_file)
             directory = root / partition_dir(table_name, day)
             directory.mkdir(parents=True, exist_ok=True)
-            futures = [pool.submit(_write_file, directory, batch) for batch in reader]
+            futures = [pool.submit(_write_file, directory, batch, compacted) for batch in reader]
             written.extend(future.result() for future in futures)
     connection.close()
     return written
@@ -225,12 +236,13 @@ def synthetic_archive(changes: int = 5_000_000, items: int = 500_000, **options:
     return path
 
 
-def _write_file(directory: Path, batch: pa.RecordBatch) -> Path:
+def _write_file(directory: Path, batch: pa.RecordBatch, compacted: bool) -> Path:
     table = pa.Table.from_batches([batch]).cast(CHANGE_RECORD_SCHEMA)
     event_ids = table["event_id"].combine_chunks()
     digest = hashlib.sha256(event_ids.buffers()[2].to_pybytes()).hexdigest()[:16]
     first = table["sequence_order"][0].as_py()
-    target = directory / f"{first}-{digest}.parquet"
+    name = f"{COMPACTED_PREFIX}{digest}-0000" if compacted else f"{first}-{digest}"
+    target = directory / f"{name}.parquet"
     temporary = target.with_suffix(".tmp")
     temporary.write_bytes(table_to_parquet_bytes(table))
     temporary.rename(target)
@@ -261,9 +273,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--table", default="posts")
     parser.add_argument("--rows-per-file", type=int, default=100_000)
+    parser.add_argument("--compacted", action="store_true", help="as changelake compact leaves it")
     parser.add_argument("--out", help="write here instead of the cache (no caching)")
     args = parser.parse_args(argv)
-    options = {"days": args.days, "table_name": args.table, "rows_per_file": args.rows_per_file}
+    options = {
+        "days": args.days,
+        "table_name": args.table,
+        "rows_per_file": args.rows_per_file,
+        "compacted": args.compacted,
+    }
     if args.out:
         files = write_synthetic_archive(args.out, args.changes, args.items, **options)
         print(f"{args.out} ({len(files)} files)")
