@@ -86,7 +86,7 @@ package: install
 
 # Benchmarks (docs/benchmarks.md): `make bench-NAME` runs bench/NAME.py as a module, with the
 # dashes of NAME as underscores.
-BENCHES := bench-archive bench-lambda-import bench-compact bench-verify bench-rebuild bench-spark \
+BENCHES := bench-archive bench-lambda-import bench-compact bench-verify bench-rebuild bench-spark bench-sync \
 	bench-lambda-batch bench-dynamodb bench-sql bench-report bench-follow
 .PHONY: $(BENCHES)
 
@@ -96,6 +96,9 @@ $(BENCHES): bench-%: install
 bench-rebuild: opensearch
 
 bench-spark: opensearch spark
+
+# changelake sync of 10 changes over compacted archives of 1M, 5M and 20M changes.
+bench-sync: opensearch
 
 # changelake report over the 5M-change archive: seconds and page size against the targets.
 bench-report:

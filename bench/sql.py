@@ -10,7 +10,17 @@ Both run over the synthetic 5M-change archive (bench/synthetic_archive.py, cache
 Runs alternate so load on the machine hits both alike; prints the medians and their ratio
 (target: at most 1.2x).
 
+Then one item's questions, over compacted synthetic archives of 1M, 5M and 20M changes (each
+day sorted by item key, as ``changelake compact`` leaves it), against reading the ``item_key``
+column of the whole archive on a bare connection, the floor of a lookup that reads no index:
+
+* ``changelake sql "select count(*) from history('id=post-00000042')"``;
+* ``changelake sql "select count(*) from as_of('2026-11-24', 'id=post-00000042')"``.
+
+Target: each at most 1.5x the floor.
+
     python -m bench.sql [--changes 5000000 --items 500000 --runs 3]
+        [--one-item-sizes 1000000,5000000,20000000]
 """
 
 from __future__ import annotations
@@ -32,6 +42,11 @@ if TYPE_CHECKING:
 
 QUERY = "select count(*) from latest"
 TARGET_RATIO = 1.2
+ONE_ITEM_QUERIES = {
+    "history(key)": "select count(*) from history('id=post-00000042')",
+    "as_of(ts, key)": "select count(*) from as_of('2026-11-24', 'id=post-00000042')",
+}
+ONE_ITEM_TARGET = 1.5
 
 _BY_HAND = """
 SELECT count(*) FROM (
@@ -42,10 +57,10 @@ SELECT count(*) FROM (
 """
 
 
-def command_seconds(archive: Path) -> tuple[float, int]:
-    """Time ``changelake sql --output csv QUERY``; returns seconds and the count printed."""
+def command_seconds(archive: Path, query: str = QUERY) -> tuple[float, int]:
+    """Time ``changelake sql --output csv query``; returns seconds and the count printed."""
     started = time.perf_counter()
-    result = CliRunner().invoke(cli, ["sql", "--archive", str(archive), "--output", "csv", QUERY])
+    result = CliRunner().invoke(cli, ["sql", "--archive", str(archive), "--output", "csv", query])
     seconds = time.perf_counter() - started
     if result.exit_code != 0:
         raise SystemExit(f"changelake sql failed: {result.output}")
@@ -64,9 +79,47 @@ def by_hand_seconds(archive: Path) -> tuple[float, int]:
     return seconds, int(row[0])
 
 
+def item_key_seconds(archive: Path) -> float:
+    """Time reading the ``item_key`` column of every file on a fresh connection."""
+    started = time.perf_counter()
+    connection = duckdb.connect()
+    glob = quote_literal(str(archive / "table=*" / "dt=*" / "*.parquet"))
+    connection.execute(f"SELECT count(item_key) FROM read_parquet({glob})").fetchone()
+    connection.close()
+    return time.perf_counter() - started
+
+
+def one_item_table(sizes: list[int], runs: int) -> None:
+    """Print one item's questions against the floor, per archive size."""
+    print(f"\none item, compacted archives, medians of {runs} (target: at most {ONE_ITEM_TARGET}x)")
+    print(
+        f"{'changes':>12} {'item_key read':>14}"
+        + "".join(f" {name:>22}" for name in ONE_ITEM_QUERIES)
+    )
+    for size in sizes:
+        archive = synthetic_archive(size, size // 10, compacted=True, rows_per_file=800_000)
+        floor: list[float] = []
+        asked: dict[str, list[float]] = {name: [] for name in ONE_ITEM_QUERIES}
+        for _ in range(runs):
+            floor.append(item_key_seconds(archive))
+            for name, query in ONE_ITEM_QUERIES.items():
+                seconds, counted = command_seconds(archive, query)
+                if counted == 0:
+                    raise SystemExit(f"{query!r} found nothing in {archive}")
+                asked[name].append(seconds)
+        base = statistics.median(floor)
+        cells = [
+            f"{statistics.median(times):.3f} s ({statistics.median(times) / base:.2f}x)"
+            for times in asked.values()
+        ]
+        print(f"{size:>12,} {base:>12.3f} s" + "".join(f" {cell:>22}" for cell in cells))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison and print medians and the ratio."""
-    args = archive_bench_parser(__doc__).parse_args(argv)
+    parser = archive_bench_parser(__doc__)
+    parser.add_argument("--one-item-sizes", default="1000000,5000000,20000000")
+    args = parser.parse_args(argv)
     archive = synthetic_archive(args.changes, args.items)
     command, by_hand = [], []
     for run in range(args.runs):
@@ -83,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"hand-written read_parquet query: median {statistics.median(by_hand):.2f} s")
     verdict = "within" if ratio <= TARGET_RATIO else "above"
     print(f"ratio {ratio:.2f}x ({verdict} the {TARGET_RATIO}x target)")
+    one_item_table([int(size) for size in args.one_item_sizes.split(",")], args.runs)
     return 0
 
 
