@@ -43,3 +43,23 @@ def test_layout_schema_and_mix(tmp_path: Path) -> None:
     assert same_second > 0
     assert valid == total - removes
     assert dt_mismatch == 0
+
+
+def test_a_compacted_archive_holds_the_same_records_sorted_by_item(tmp_path: Path) -> None:
+    batches = write_synthetic_archive(tmp_path / "batches", 5_000, 500, days=2, rows_per_file=900)
+    compacted = write_synthetic_archive(
+        tmp_path / "compacted", 5_000, 500, days=2, rows_per_file=900, compacted=True
+    )
+    assert all(f.name.startswith("compacted-") for f in compacted)
+    assert not any(f.name.startswith("compacted-") for f in batches)
+
+    def records(files: list[Path]) -> list[tuple[str, str]]:
+        listed = ", ".join(f"'{f}'" for f in files)
+        return duckdb.sql(
+            f"SELECT event_id, item_key FROM read_parquet([{listed}]) ORDER BY event_id"
+        ).fetchall()
+
+    assert records(compacted) == records(batches)
+    for path in compacted:
+        keys = pq.read_table(path, columns=["item_key"]).column(0).to_pylist()
+        assert keys == sorted(keys)
