@@ -218,19 +218,17 @@ def materialize_latest(
     connection.execute("SET enable_progress_bar = false")
     # The table's rows have no order to keep; DuckDB then writes it from every thread unordered.
     connection.execute("SET preserve_insertion_order = false")
-    if by_position is None:
-        by_position = selection.since is not None
+    by_position = bool(by_position) or selection.since is not None
     try:
-        if selection.since is not None:
-            columns = ", source_file, source_row"
-            records = latest_records_sql(
-                stage_changed_rows(connection, selection), grouped=False, columns=_POSITION_COLUMNS
+        if by_position:
+            # A sync's rows are staged already narrowed (``stage_changed_rows``).
+            source, where = (
+                (stage_changed_rows(connection, selection), "true")
+                if selection.since is not None
+                else (CHANGE_ROWS, selection.where_sql())
             )
-        elif by_position:
             columns = ", source_file, source_row"
-            records = latest_records_sql(
-                where=selection.where_sql(), grouped=False, columns=_POSITION_COLUMNS
-            )
+            records = latest_records_sql(source, where, grouped=False, columns=_POSITION_COLUMNS)
         else:
             columns = ", new_image, new_image_ddb" if typed_images else ", new_image"
             records = latest_records_sql(
@@ -369,6 +367,7 @@ def drop_latest(connection: DuckDBPyConnection) -> None:
     """Free the temporary table and its view."""
     connection.execute(f"DROP VIEW IF EXISTS {LATEST_IMAGES}")
     connection.execute(f"DROP TABLE IF EXISTS {LATEST_TABLE}")
+    connection.execute(f"DROP TABLE IF EXISTS {CHANGED_ROWS}")
 
 
 def aggregate_row(connection: DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
