@@ -38,14 +38,6 @@ class ImageDiff:
         }
 
 
-def json_to_image(text: str | None) -> dict[str, Any] | None:
-    """Parse a plain-JSON image; numbers become exact ``int`` / ``Decimal``."""
-    if text is None:
-        return None
-    image: dict[str, Any] = json.loads(text, parse_float=Decimal)
-    return image
-
-
 def images_to_diff(old: dict[str, Any] | None, new: dict[str, Any] | None) -> ImageDiff:
     """Compare two images (either may be missing: an insert or a remove)."""
     before = dict(_flatten(old or {}))

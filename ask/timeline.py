@@ -9,10 +9,10 @@ from changelake.ask.image_diff import (
     ImageDiff,
     diff_to_lines,
     images_to_diff,
-    json_to_image,
     value_to_json,
 )
 from changelake.ask.output_formats import time_to_text
+from changelake.schemas.dynamodb_types import json_to_image
 from changelake.schemas.sql_views import HISTORY_COLUMNS, history_sql
 
 if TYPE_CHECKING:
@@ -88,8 +88,8 @@ def rows_to_timeline(rows: Iterable[Mapping[str, Any]]) -> list[TimelineEntry]:
     previous: dict[str, Any] | None = None
     previous_known = True
     for row in rows:
-        new = json_to_image(row["new_image"])
-        old = json_to_image(row["old_image"])
+        new = _image_or_none(row["new_image"])
+        old = _image_or_none(row["old_image"])
         missing = _MISSING_IMAGE.get(row.get("stream_view_type") or "")
         note = None
         if missing is not None and row["event_name"] in ("INSERT", "MODIFY"):
@@ -138,3 +138,7 @@ def timeline_to_lines(entries: Iterable[TimelineEntry]) -> list[str]:
                 details.insert(0, f"({entry.note})")
         lines.extend(f"    {line}" for line in details)
     return lines
+
+
+def _image_or_none(text: str | None) -> dict[str, Any] | None:
+    return None if text is None else json_to_image(text)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
-import json
 import marshal
 from decimal import Decimal
 from pathlib import Path
@@ -23,14 +22,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from changelake.rebuild.field_names import rename_fields
+from changelake.schemas.dynamodb_types import JsonNumber, json_to_image
 from changelake.schemas.exceptions import TerminalError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     import pyarrow as pa
-
-_INT64_DIGITS = 18
 
 
 class TransformError(TerminalError):
@@ -75,36 +73,6 @@ def transform_digest(function: Callable[..., Any]) -> str | None:
 
 def image_as_is(image: dict[str, Any]) -> dict[str, Any]:
     """The identity transform: the image is the document (through Python, names renamed)."""
-    return image
-
-
-class JsonNumber(Decimal):
-    """A Decimal that remembers the JSON text it was read from (``1e5``, not ``1E+5``)."""
-
-    __slots__ = ("text",)
-    text: str
-
-    def __new__(cls, text: str) -> JsonNumber:
-        """The number of ``text``, which a document written back shows as it was."""
-        number = super().__new__(cls, text)
-        number.text = text
-        return number
-
-
-def _parse_int(text: str) -> int | Decimal:
-    # -0 as an int would come back as 0; as a JsonNumber it keeps its sign.
-    if len(text.lstrip("-")) <= _INT64_DIGITS and text != "-0":
-        return int(text)
-    return JsonNumber(text)
-
-
-# One decoder for every image: json.loads with hooks would build a new decoder per call.
-_DECODER = json.JSONDecoder(parse_float=JsonNumber, parse_int=_parse_int)
-
-
-def json_to_image(text: str | bytes) -> dict[str, Any]:
-    """An archived plain-JSON image as a dict; numbers that a float would change are Decimal."""
-    image: dict[str, Any] = _DECODER.decode(text.decode() if isinstance(text, bytes) else text)
     return image
 
 

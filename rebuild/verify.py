@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from changelake.rebuild.documents import json_to_image
 from changelake.rebuild.field_names import rename_fields
 from changelake.rebuild.latest_images import (
     LATEST_IMAGES,
@@ -34,6 +33,7 @@ from changelake.rebuild.latest_images import (
     drop_latest,
     materialize_latest,
 )
+from changelake.schemas.dynamodb_types import json_to_image
 from changelake.schemas.sql_views import quote_literal
 
 if TYPE_CHECKING:

@@ -10,12 +10,15 @@ This is the archiver's hot path: the happy path builds no attribute paths and ch
 compiled codec (``native/``, module ``changelake_native``) is installed, :func:`image_to_json_pair`
 runs it first: it gives the same bytes as the Python code here for the input it takes, and leaves
 everything else (errors, loose spellings) to it.
+
+:func:`json_to_image` reads an archived plain-JSON image back, with the same care for numbers.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
@@ -99,6 +102,39 @@ def ddb_json_to_image(text: str | bytes) -> dict[str, Any]:
     image = orjson.loads(text)
     if not isinstance(image, dict):
         raise DynamoDBTypeError(f"expected a JSON object of attributes, got {_preview(text)}")
+    return image
+
+
+class JsonNumber(Decimal):
+    """A Decimal that remembers the JSON text it was read from (``1e5``, not ``1E+5``)."""
+
+    __slots__ = ("text",)
+    text: str
+
+    def __new__(cls, text: str) -> JsonNumber:
+        """The number of ``text``, which a document written back shows as it was."""
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
+_INT64_DIGITS = 18
+
+
+def _parse_int(text: str) -> int | Decimal:
+    # -0 as an int would come back as 0; as a JsonNumber it keeps its sign.
+    if len(text.lstrip("-")) <= _INT64_DIGITS and text != "-0":
+        return int(text)
+    return JsonNumber(text)
+
+
+# One decoder for every image: json.loads with hooks would build a new decoder per call.
+_DECODER = json.JSONDecoder(parse_float=JsonNumber, parse_int=_parse_int)
+
+
+def json_to_image(text: str | bytes) -> dict[str, Any]:
+    """An archived plain-JSON image as a dict; numbers a float would change are ``JsonNumber``."""
+    image: dict[str, Any] = _DECODER.decode(text.decode() if isinstance(text, bytes) else text)
     return image
 
 

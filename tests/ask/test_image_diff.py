@@ -7,10 +7,10 @@ from decimal import Decimal
 from changelake.ask.image_diff import (
     diff_to_lines,
     images_to_diff,
-    json_to_image,
     value_to_json,
     value_to_json_text,
 )
+from changelake.schemas.dynamodb_types import json_to_image
 
 
 def test_added_removed_and_changed_attributes() -> None:

@@ -15,11 +15,11 @@ from changelake.examples.posts import post_document
 from changelake.rebuild.documents import (
     TransformError,
     document_to_json,
-    json_to_image,
     load_transform,
     record_to_entry,
 )
 from changelake.rebuild.latest_images import DOCUMENT_ID_SQL, ENTRY_SQL
+from changelake.schemas.dynamodb_types import json_to_image
 from tests.helpers import load_event
 
 

@@ -77,22 +77,25 @@ def test_a_rebuild_killed_mid_load_leaves_the_alias_and_the_next_one_cleans_up(
     posts.run("rebuild")
     (first,) = posts.targets()
     _add_posts(posts, 3000, first=100)
-    command = [
-        str(Path(sys.executable).parent / "changelake"), "rebuild", "--archive", posts.archive,
-        "--table", "posts", "--alias", posts.alias, "--es-url", posts.engine.url,
-        "--bulk-bytes", "1024", "-s",
-    ]  # fmt: skip
-    # A short lease, so that the dead rebuild's lock expires within the test.
-    env = {**os.environ, "CHANGELAKE_LEASE_SECONDS": "3"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    sink = posts.engine.sink
-    deadline = time.monotonic() + 60
-    while len(list_rebuilt_indexes(sink, posts.alias)) < 2 and time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.05)
-    time.sleep(0.5)  # well into the load of small requests
-    os.kill(process.pid, signal.SIGKILL)
-    process.communicate(timeout=10)
+    # Each bulk request is held, so the load is still running when the process is killed,
+    # however fast the engine is.
+    with FaultProxy(posts.engine.url, "/_bulk", [], hold=0.05) as proxy:
+        command = [
+            str(Path(sys.executable).parent / "changelake"), "rebuild", "--archive", posts.archive,
+            "--table", "posts", "--alias", posts.alias, "--es-url", proxy.url,
+            "--bulk-bytes", "1024", "-s",
+        ]  # fmt: skip
+        # A short lease, so that the dead rebuild's lock expires within the test.
+        env = {**os.environ, "CHANGELAKE_LEASE_SECONDS": "3"}
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        sink = posts.engine.sink
+        deadline = time.monotonic() + 60
+        while proxy.matched < 3 and time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.02)
+        assert len(list_rebuilt_indexes(sink, posts.alias)) == 2
+        os.kill(process.pid, signal.SIGKILL)
+        process.communicate(timeout=10)
     assert process.returncode == -signal.SIGKILL
 
     assert posts.targets() == [first]
