@@ -234,14 +234,10 @@ def compact_partition(
     plan: PartitionPlan,
     store: ObjectStore,
     connection: DuckDBPyConnection,
-    *,
     on_rows: Callable[[int], None] = lambda rows: None,
-    row_group_size: int = ROW_GROUP_SIZE,
 ) -> PartitionResult:
     """Compact one partition: write every output whole, then delete the inputs."""
-    result = write_compacted(
-        plan, store, connection, on_rows=on_rows, row_group_size=row_group_size
-    )
+    result = write_compacted(plan, store, connection, on_rows=on_rows)
     remove_inputs(plan, store, result)
     return result
 

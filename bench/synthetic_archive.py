@@ -21,8 +21,10 @@ import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, astuple, dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -130,28 +132,26 @@ _BATCH_ORDER = " ORDER BY sequence"
 _COMPACTED_ORDER = " ORDER BY item, version"
 
 
-def archive_parameters(
-    changes: int,
-    items: int,
-    *,
-    days: int = 7,
-    start: date = date(2026, 11, 20),
-    table_name: str = "posts",
-    rows_per_file: int = 100_000,
-    same_second_percent: int = 3,
-    compacted: bool = False,
-) -> dict[str, object]:
+@dataclass(frozen=True)
+class ArchiveShape:
     """The parameters that define one synthetic archive (and its cache key)."""
-    # Only a compacted archive names the option, so archives cached before it keep their keys.
-    return ({"compacted": True} if compacted else {}) | {
-        "changes": changes,
-        "items": items,
-        "days": days,
-        "start": start.isoformat(),
-        "table_name": table_name,
-        "rows_per_file": rows_per_file,
-        "same_second_percent": same_second_percent,
-    }
+
+    changes: int = 5_000_000
+    items: int = 500_000
+    days: int = 7
+    start: date = date(2026, 11, 20)
+    table_name: str = "posts"
+    rows_per_file: int = 100_000
+    same_second_percent: int = 3
+    compacted: bool = False
+
+    def parameters(self) -> dict[str, object]:
+        """The JSON-ready parameters; only a compacted archive names the option, so archives
+        cached before it keep their keys."""
+        named = asdict(self) | {"start": self.start.isoformat()}
+        return ({"compacted": True} if self.compacted else {}) | {
+            name: value for name, value in named.items() if name != "compacted"
+        }
 
 
 def cached_archive_path(parameters: dict[str, object]) -> Path:
@@ -160,23 +160,15 @@ def cached_archive_path(parameters: dict[str, object]) -> Path:
     return CACHE_DIR / f"{parameters['changes']}-{parameters['items']}-{digest}"
 
 
-def write_synthetic_archive(
-    path: str | Path,
-    changes: int = 5_000_000,
-    items: int = 500_000,
-    *,
-    days: int = 7,
-    start: date = date(2026, 11, 20),
-    table_name: str = "posts",
-    rows_per_file: int = 100_000,
-    same_second_percent: int = 3,
-    compacted: bool = False,
-) -> list[Path]:
+def write_synthetic_archive(path: str | Path, shape: ArchiveShape) -> list[Path]:
     """Write a synthetic archive under ``path``; returns the Parquet files written.
 
-    ``compacted`` writes each day as ``changelake compact`` leaves it: sorted by item key, in
-    files named ``compacted-...``.
+    A ``compacted`` shape writes each day as ``changelake compact`` leaves it: sorted by item
+    key, in files named ``compacted-...``.
     """
+    changes, items, days, start, table_name, rows_per_file, same_second_percent, compacted = (
+        astuple(shape)
+    )
     if items > changes:
         raise ValueError(f"items ({items}) must not exceed changes ({changes})")
     root = Path(path)
@@ -214,9 +206,10 @@ def write_synthetic_archive(
     return written
 
 
-def synthetic_archive(changes: int = 5_000_000, items: int = 500_000, **options: object) -> Path:
-    """The cached synthetic archive for these parameters, generated on first use."""
-    parameters = archive_parameters(changes, items, **options)  # type: ignore[arg-type]
+def synthetic_archive(changes: int = 5_000_000, items: int = 500_000, **options: Any) -> Path:
+    """The cached synthetic archive for these parameters (``ArchiveShape``'s), made on first use."""
+    shape = ArchiveShape(changes, items, **options)
+    parameters = shape.parameters()
     path = cached_archive_path(parameters)
     marker = path / COMPLETE_MARKER
     if marker.exists():
@@ -224,7 +217,7 @@ def synthetic_archive(changes: int = 5_000_000, items: int = 500_000, **options:
     if path.exists():
         shutil.rmtree(path)  # an interrupted run: start over
     started = time.perf_counter()
-    files = write_synthetic_archive(path, changes, items, **options)  # type: ignore[arg-type]
+    files = write_synthetic_archive(path, shape)
     size = sum(f.stat().st_size for f in files)
     summary = {**parameters, "files": len(files), "bytes": size}
     marker.write_text(json.dumps(summary, indent=2))
@@ -276,17 +269,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compacted", action="store_true", help="as changelake compact leaves it")
     parser.add_argument("--out", help="write here instead of the cache (no caching)")
     args = parser.parse_args(argv)
-    options = {
-        "days": args.days,
-        "table_name": args.table,
-        "rows_per_file": args.rows_per_file,
-        "compacted": args.compacted,
-    }
+    shape = ArchiveShape(
+        args.changes, args.items, args.days, table_name=args.table,
+        rows_per_file=args.rows_per_file, compacted=args.compacted,
+    )  # fmt: skip
     if args.out:
-        files = write_synthetic_archive(args.out, args.changes, args.items, **options)
+        files = write_synthetic_archive(args.out, shape)
         print(f"{args.out} ({len(files)} files)")
     else:
-        print(synthetic_archive(args.changes, args.items, **options))
+        print(synthetic_archive(**asdict(shape)))
     return 0
 
 

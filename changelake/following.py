@@ -14,7 +14,7 @@ Each loop that did something writes one report (:class:`FollowReport`), and at l
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -58,8 +58,22 @@ STREAM_CHECK_SECONDS = 60.0
 OFF = "off"
 
 
+@dataclass(kw_only=True)
+class FollowCounts:
+    """What a loop's report and a run's totals both count."""
+
+    records: int = 0
+    archived: int = 0
+    files: int = 0
+    steps: int = 0
+    catch_ups: int = 0
+    indexed: int = 0
+    deleted: int = 0
+    waiting_records: int = 0
+
+
 @dataclass
-class FollowReport:
+class FollowReport(FollowCounts):
     """One loop's line: what it archived and the index steps that finished since the last line.
 
     Lags run from a record's ApproximateCreationDateTime (the stream's precision: a second on
@@ -69,21 +83,13 @@ class FollowReport:
     table: str
     alias: str | None
     at: datetime
-    records: int = 0
-    archived: int = 0
-    files: int = 0
     quarantined: list[str] = field(default_factory=list)
     archive_lag_seconds: float | None = None
     index: str = OFF
     index_error: str | None = None
-    steps: int = 0
-    catch_ups: int = 0
-    indexed: int = 0
-    deleted: int = 0
     stale_writes: int = 0
     skipped: int = 0
     index_lag_seconds: float | None = None
-    waiting_records: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""
@@ -115,21 +121,13 @@ class FollowReport:
 
 
 @dataclass
-class FollowTotals:
+class FollowTotals(FollowCounts):
     """What a whole run did."""
 
     table: str
     alias: str | None
     stream_arn: str
-    records: int = 0
-    archived: int = 0
-    files: int = 0
     quarantined: int = 0
-    steps: int = 0
-    catch_ups: int = 0
-    indexed: int = 0
-    deleted: int = 0
-    waiting_records: int = 0
     seconds: float = 0.0
     stopped: str = ""
 
@@ -138,16 +136,14 @@ class FollowTotals:
         return dict(self.__dict__, seconds=round(self.seconds, 3))
 
     def add(self, report: FollowReport) -> None:
-        """Count one loop's report."""
-        self.records += report.records
-        self.archived += report.archived
-        self.files += report.files
+        """Count one loop's report (what waits is the report's, not a sum)."""
+        for name in _SUMMED_COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(report, name))
         self.quarantined += len(report.quarantined)
-        self.steps += report.steps
-        self.catch_ups += report.catch_ups
-        self.indexed += report.indexed
-        self.deleted += report.deleted
         self.waiting_records = report.waiting_records
+
+
+_SUMMED_COUNTS = [f.name for f in fields(FollowCounts) if f.name != "waiting_records"]
 
 
 @dataclass

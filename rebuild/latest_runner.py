@@ -22,13 +22,12 @@ from changelake.rebuild.latest_images import (
 from changelake.rebuild.replay import replay_latest
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from datetime import datetime
 
     from duckdb import DuckDBPyConnection
 
     from changelake.rebuild.latest_images import LatestCounts, PendingLatest, Selection
-    from changelake.rebuild.replay import ReplayOptions, ReplayResult
+    from changelake.rebuild.replay import OnProgress, ReplayOptions, ReplayResult
     from changelake.rebuild.search_sink import SearchSink
 
 
@@ -60,11 +59,7 @@ class LatestRunner(Protocol):
         ...
 
     def load(
-        self,
-        sink: SearchSink,
-        index: str,
-        options: ReplayOptions,
-        on_progress: Callable[[int], None],
+        self, sink: SearchSink, index: str, options: ReplayOptions, on_progress: OnProgress
     ) -> ReplayResult:
         """Send every latest upsert's document to ``index``; what the engine did with them."""
         ...
@@ -106,11 +101,7 @@ class DuckDBRunner:
         check_document_ids(self.connection, id_rule, f"SELECT item_key FROM {LATEST_TABLE}")
 
     def load(
-        self,
-        sink: SearchSink,
-        index: str,
-        options: ReplayOptions,
-        on_progress: Callable[[int], None],
+        self, sink: SearchSink, index: str, options: ReplayOptions, on_progress: OnProgress
     ) -> ReplayResult:
         """Replay the materialized latest upserts into ``index``."""
         return replay_latest(

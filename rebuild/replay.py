@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from changelake.rebuild.search_sink import SearchSink
     from changelake.schemas.backoff import Backoff
 
+    OnProgress = Callable[[int], None]
+    """Called with how many actions the engine has just answered."""
+
 
 @dataclass(frozen=True)
 class ReplayOptions:

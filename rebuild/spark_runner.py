@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from changelake.rebuild.latest_images import Selection
-    from changelake.rebuild.replay import ReplayOptions
+    from changelake.rebuild.replay import OnProgress, ReplayOptions
     from changelake.rebuild.search_sink import SearchSink
 
 # One row per partition: its bulk counts, how many records it skipped, and its failures.
@@ -182,11 +182,7 @@ class SparkRunner:
         return self.latest().where(without).count()
 
     def load(
-        self,
-        sink: SearchSink,
-        index: str,
-        options: ReplayOptions,
-        on_progress: Callable[[int], None],
+        self, sink: SearchSink, index: str, options: ReplayOptions, on_progress: OnProgress
     ) -> ReplayResult:
         """Send every latest upsert to ``index`` from the executors; the summed counts.
 

@@ -75,28 +75,34 @@ def _clear_clients() -> None:
         client.cache_clear()
 
 
-@pytest.fixture(scope="session")
-def s3_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """SeaweedFS on a free port; AWS_* variables point boto3 and DuckDB at it."""
-    yield from _run_service(start_seaweedfs, tmp_path_factory, "seaweedfs")
+def _service_fixture(
+    fixture_name: str, starter: Callable[[Path], Service], name: str, doc: str
+) -> Callable[[pytest.TempPathFactory], Iterator[Service]]:
+    """A session fixture that starts one server on a free port for the whole run."""
+
+    def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+        yield from _run_service(starter, tmp_path_factory, name)
+
+    service.__doc__ = doc
+    return pytest.fixture(scope="session", name=fixture_name)(service)
 
 
-@pytest.fixture(scope="session")
-def es_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """The Elasticsearch-API server on a free port."""
-    yield from _run_service(start_elasticsearch_api, tmp_path_factory, "elasticsearch-api")
-
-
-@pytest.fixture(scope="session")
-def opensearch_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """A real OpenSearch 2.19 node on a free port (started once: it takes 10-30 s)."""
-    yield from _run_service(start_opensearch, tmp_path_factory, "opensearch")
-
-
-@pytest.fixture(scope="session")
-def dynamodb_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """Amazon's DynamoDB Local on a free port; AWS_ENDPOINT_URL_DYNAMODB* point boto3 at it."""
-    yield from _run_service(start_dynamodb_local, tmp_path_factory, "dynamodb-local")
+s3_service = _service_fixture(
+    "s3_service", start_seaweedfs, "seaweedfs",
+    "SeaweedFS on a free port; AWS_* variables point boto3 and DuckDB at it.",
+)  # fmt: skip
+es_service = _service_fixture(
+    "es_service", start_elasticsearch_api, "elasticsearch-api",
+    "The Elasticsearch-API server on a free port.",
+)  # fmt: skip
+opensearch_service = _service_fixture(
+    "opensearch_service", start_opensearch, "opensearch",
+    "A real OpenSearch 2.19 node on a free port (started once: it takes 10-30 s).",
+)  # fmt: skip
+dynamodb_service = _service_fixture(
+    "dynamodb_service", start_dynamodb_local, "dynamodb-local",
+    "Amazon's DynamoDB Local on a free port; AWS_ENDPOINT_URL_DYNAMODB* point boto3 at it.",
+)  # fmt: skip
 
 
 @pytest.fixture

@@ -141,7 +141,7 @@ def test_target_size_splits_a_partition_into_sorted_files(local_archive: str) ->
     _archive_batches(store, batches=2, per_batch=3000)
     (plan, *_) = plan_compaction(store, connection, "posts", day=date(2025, 11, 28), target_size=1)
     # A target of one byte closes a file after each row group of 500 rows.
-    result = compact_partition(plan, store, connection, row_group_size=500)
+    result = write_compacted(plan, store, connection, row_group_size=500)
     assert len(result.outputs) == 6
     tables = [pq.read_table(location.url(key)) for key in result.outputs]
     assert [t.num_rows for t in tables] == [500] * 6

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow.parquet as pq
 
-from bench.synthetic_archive import write_synthetic_archive
+from bench.synthetic_archive import ArchiveShape, write_synthetic_archive
 from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA
 
 if TYPE_CHECKING:
@@ -15,7 +16,9 @@ if TYPE_CHECKING:
 
 
 def test_layout_schema_and_mix(tmp_path: Path) -> None:
-    files = write_synthetic_archive(tmp_path, 20_000, 2_000, days=3, rows_per_file=4_000)
+    files = write_synthetic_archive(
+        tmp_path, ArchiveShape(20_000, 2_000, days=3, rows_per_file=4_000)
+    )
     days = {f.parent.name for f in files}
     assert days == {"dt=2026-11-20", "dt=2026-11-21", "dt=2026-11-22"}
     assert all(f.parent.parent.name == "table=posts" for f in files)
@@ -46,10 +49,9 @@ def test_layout_schema_and_mix(tmp_path: Path) -> None:
 
 
 def test_a_compacted_archive_holds_the_same_records_sorted_by_item(tmp_path: Path) -> None:
-    batches = write_synthetic_archive(tmp_path / "batches", 5_000, 500, days=2, rows_per_file=900)
-    compacted = write_synthetic_archive(
-        tmp_path / "compacted", 5_000, 500, days=2, rows_per_file=900, compacted=True
-    )
+    shape = ArchiveShape(5_000, 500, days=2, rows_per_file=900)
+    batches = write_synthetic_archive(tmp_path / "batches", shape)
+    compacted = write_synthetic_archive(tmp_path / "compacted", replace(shape, compacted=True))
     assert all(f.name.startswith("compacted-") for f in compacted)
     assert not any(f.name.startswith("compacted-") for f in batches)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pytest
 
-from bench.synthetic_archive import write_synthetic_archive
+from bench.synthetic_archive import ArchiveShape, write_synthetic_archive
 from changelake.clients import open_archive
 from changelake.rebuild.latest_images import Selection
 from changelake.rebuild.spark_latest import latest_records
@@ -95,7 +95,7 @@ def test_spark_sql_reads_the_layout_through_the_glue_definition(
     from pyspark.sql import functions as F
 
     archive = tmp_path / "archive"
-    write_synthetic_archive(archive, changes=3000, items=300, days=3, rows_per_file=500)
+    write_synthetic_archive(archive, ArchiveShape(3000, 300, days=3, rows_per_file=500))
     spark.sql(spark_table_sql(template, "glue_changes", archive.as_uri()))
     try:
         # What partition projection does for Athena: the partitions come from the paths.

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from bench.synthetic_archive import write_synthetic_archive
+from bench.synthetic_archive import ArchiveShape, write_synthetic_archive
 from changelake.archiver.batch import archive_records
 from changelake.cli import cli
 from changelake.clients import make_store, open_archive
@@ -142,7 +142,7 @@ def test_picking_by_position_gives_the_same_entries_as_one_pass(local_archive: s
 def test_picking_by_position_fits_the_smallest_memory_limit(tmp_path: Path) -> None:
     # A sync whose watermark is far behind picks the latest records of much of the archive by
     # position: at the smallest memory limit that pick must spill, not run out of memory.
-    write_synthetic_archive(tmp_path, 1_000_000, 100_000, days=2)
+    write_synthetic_archive(tmp_path, ArchiveShape(1_000_000, 100_000, days=2))
     connection = open_archive(parse_archive_uri(str(tmp_path)), "posts", memory_limit=MINIMUM)
     counts = materialize_latest(connection, Selection("posts"), by_position=True)
     (items,) = connection.execute(
@@ -157,7 +157,9 @@ def test_a_sync_over_compacted_files_picks_what_the_whole_table_picks(
 ) -> None:
     archive = str(tmp_path / "archive")
     # Items 0-199 change over two days, a few in a second shared with their previous change.
-    write_synthetic_archive(archive, 2000, 200, days=2, rows_per_file=300, same_second_percent=30)
+    write_synthetic_archive(
+        archive, ArchiveShape(2000, 200, days=2, rows_per_file=300, same_second_percent=30)
+    )
     result = CliRunner().invoke(cli, ["compact", "--archive", archive, "--table", "posts"])
     assert result.exit_code == 0, result.output
     location = parse_archive_uri(archive)
