@@ -97,7 +97,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
         ctx.exit()
 
 
-@click.group(cls=ChangelakeGroup)
+@click.group(cls=ChangelakeGroup, context_settings={"show_default": True})
 @click.option(
     "--version",
     is_flag=True,

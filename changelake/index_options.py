@@ -44,21 +44,18 @@ max_errors_option = click.option(
     "--max-errors",
     type=click.IntRange(min=0),
     default=0,
-    show_default=True,
     help="Documents the engine may refuse before the run fails.",
 )
 bulk_bytes_option = click.option(
     "--bulk-bytes",
     type=click.IntRange(min=1024),
     default=DEFAULT_MAX_BYTES,
-    show_default=True,
     help="Largest bulk request body in bytes (a larger single document goes alone).",
 )
 bulk_in_flight_option = click.option(
     "--bulk-in-flight",
     type=click.IntRange(min=1),
     default=DEFAULT_IN_FLIGHT,
-    show_default=True,
     help="Bulk requests sent at once while the next is prepared (1: one after the other).",
 )
 
@@ -92,7 +89,6 @@ def ttl_deletes_option(default: str | None) -> Callable[..., Any]:
 recipe_archive_option = click.option(
     "--archive",
     envvar=ENV_ARCHIVE,
-    default=None,
     help="Archive root: s3://bucket/prefix or a local directory. Default: the archive the index "
     f"was rebuilt from. Env: {ENV_ARCHIVE}.",
 )
@@ -101,7 +97,6 @@ recipe_table_option = click.option(
     "--table",
     "table_name",
     envvar=ENV_TABLE,
-    default=None,
     help=f"DynamoDB table name. Default: the table the index was rebuilt from. Env: {ENV_TABLE}.",
 )
 
@@ -141,7 +136,6 @@ memory_limit_option = click.option(
     "--memory-limit",
     type=ByteSize(MINIMUM, f"DuckDB's useful minimum of {bytes_to_text(MINIMUM)}"),
     envvar=ENV_DUCKDB_MEMORY_LIMIT,
-    default=None,
     help="Memory DuckDB may use before it spills to a temporary directory, e.g. 2GB. Default: a "
     f"quarter of the machine's or container's memory, at most {bytes_to_text(PER_THREAD_CAP)} per "
     f"core. Env: {ENV_DUCKDB_MEMORY_LIMIT}.",

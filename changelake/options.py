@@ -38,7 +38,6 @@ archive_option = click.option(
     "--archive",
     envvar=ENV_ARCHIVE,
     default=DEFAULT_ARCHIVE,
-    show_default=True,
     help=f"Archive root: s3://bucket/prefix or a local directory. Env: {ENV_ARCHIVE}.",
 )
 
@@ -46,7 +45,6 @@ table_option = click.option(
     "--table",
     "table_name",
     envvar=ENV_TABLE,
-    default=None,
     help=f"DynamoDB table name (default: from each record's eventSourceARN). Env: {ENV_TABLE}.",
 )
 
@@ -95,7 +93,6 @@ output_option = click.option(
     "--output",
     type=click.Choice(SUMMARY_FORMATS),
     default=TEXT,
-    show_default=True,
     help="Print the summary as text or JSON.",
 )
 
@@ -107,7 +104,6 @@ def result_output_option(help_text: str) -> Callable[..., Any]:
         "--output",
         type=click.Choice([*RESULT_FORMATS, *FORMAT_ALIASES]),
         default=TEXT,
-        show_default=True,
         callback=lambda ctx, param, value: format_name(value),
         help=help_text,
     )
@@ -155,31 +151,26 @@ def search_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--engine",
             type=click.Choice(ENGINES),
             envvar=ENV_SEARCH_ENGINE,
-            default=None,
             help=f"Search engine; detected from GET / when unset. Env: {ENV_SEARCH_ENGINE}.",
         ),
         click.option(
             "--search-username",
             envvar=ENV_SEARCH_USERNAME,
-            default=None,
             help=f"User name for HTTP basic auth (both engines). Env: {ENV_SEARCH_USERNAME}.",
         ),
         click.option(
             "--search-password",
             envvar=ENV_SEARCH_PASSWORD,
-            default=None,
             help=f"Password for HTTP basic auth; prefer the variable {ENV_SEARCH_PASSWORD}.",
         ),
         click.option(
             "--api-key",
             envvar=ENV_SEARCH_API_KEY,
-            default=None,
             help=f"Elasticsearch API key (base64); prefer the variable {ENV_SEARCH_API_KEY}.",
         ),
         click.option(
             "--aws-region",
             envvar=ENV_SEARCH_AWS_REGION,
-            default=None,
             help="Sign requests with SigV4 for Amazon OpenSearch Service in this region, with "
             f"credentials from the standard AWS chain. Env: {ENV_SEARCH_AWS_REGION}.",
         ),
@@ -187,7 +178,6 @@ def search_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--ca-certs",
             type=click.Path(exists=True, dir_okay=False),
             envvar=ENV_SEARCH_CA_CERTS,
-            default=None,
             help=f"CA bundle to verify the engine's TLS certificate. Env: {ENV_SEARCH_CA_CERTS}.",
         ),
         click.option(

@@ -57,7 +57,8 @@ class OptionRow:
 
 def root_context() -> click.Context:
     """The context of ``changelake`` itself."""
-    return click.Context(cli, info_name="changelake", terminal_width=WIDTH, max_content_width=WIDTH)
+    settings = {**cli.context_settings, "terminal_width": WIDTH, "max_content_width": WIDTH}
+    return click.Context(cli, info_name="changelake", **settings)
 
 
 def command_contexts(root: click.Context) -> list[click.Context]:
@@ -121,12 +122,11 @@ def _default_text(param: click.Option, context: click.Context) -> str:
         return ""
     if param.is_flag:
         return "off"
-    # The default as --help shows it: only where the option asks for it to be shown.
+    # The default as --help shows it: where the option, or else the command line, asks for it.
     if isinstance(param.show_default, str):
         return f"`{param.show_default}`"
-    if param.show_default:
-        return f"`{param.get_default(context, call=False)}`"
-    return ""
+    default = param.get_help_extra(context).get("default")
+    return f"`{default}`" if default else ""
 
 
 def _meaning(param: click.Option) -> str:

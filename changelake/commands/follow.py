@@ -88,7 +88,6 @@ def totals_to_status(totals: FollowTotals, report: FollowReport) -> str:
 @click.option(
     "--stream-arn",
     envvar=ENV_STREAM_ARN,
-    default=None,
     help="Follow this stream instead of the table's current one (a re-enabled stream is then "
     f"not noticed). Env: {ENV_STREAM_ARN}.",
 )
@@ -96,14 +95,12 @@ def totals_to_status(totals: FollowTotals, report: FollowReport) -> str:
 @click.option(
     "--es-url",
     envvar=ENV_ES_URL,
-    default=None,
     help=f"Search engine URL, needed with --alias. Env: {ENV_ES_URL}.",
 )
 @search_options
 @click.option(
     "--alias",
     envvar=ENV_ALIAS,
-    default=None,
     help="Keep this alias in step with the archive (rebuild it first). Without it, follow "
     f"only archives. Env: {ENV_ALIAS}.",
 )
@@ -118,7 +115,6 @@ def totals_to_status(totals: FollowTotals, report: FollowReport) -> str:
     "--interval",
     type=click.FloatRange(min=0.2),
     default=1.0,
-    show_default=True,
     help="Seconds between two reads of a busy shard: lower is fresher, and writes one archive "
     "file per busy shard per read.",
 )
@@ -126,14 +122,12 @@ def totals_to_status(totals: FollowTotals, report: FollowReport) -> str:
     "--lease-seconds",
     type=click.IntRange(min=10),
     default=int(SHORT_LEASE.total_seconds()),
-    show_default=True,
     help="How long the alias's sync lease lasts; it is taken for each index step, so a killed "
     "follow blocks other writers of the alias at most this long.",
 )
 @click.option(
     "--max-seconds",
     type=click.FloatRange(min=0),
-    default=None,
     help="Stop cleanly after this many seconds (default: run until SIGTERM or Ctrl-C).",
 )
 @output_option

@@ -66,7 +66,6 @@ class KeyAttribute(TextParamType):
     "--html",
     "html_path",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    default=None,
     help="Write the timeline as a self-contained HTML page here (with a chart) instead.",
 )
 @click.argument("key", type=ItemKey(), required=False)

@@ -27,7 +27,6 @@ from changelake.summary_output import echo_initial_load
 @click.option(
     "--table",
     "table_name",
-    default=None,
     help="Table to describe and archive under (default: the table named in the export).",
 )
 @output_option

@@ -14,14 +14,12 @@ from changelake.summary_output import echo_summary
 @click.option(
     "--stream-arn",
     envvar=ENV_STREAM_ARN,
-    default=None,
     help=f"ARN of the DynamoDB stream to read. Env: {ENV_STREAM_ARN}.",
 )
 @click.option(
     "--table",
     "table_name",
     envvar=ENV_TABLE,
-    default=None,
     help=f"Read the current stream of this DynamoDB table instead. Env: {ENV_TABLE}.",
 )
 @archive_option
@@ -29,7 +27,6 @@ from changelake.summary_output import echo_summary
     "--max-seconds",
     type=click.FloatRange(min=1),
     default=840,
-    show_default=True,
     help="Stop cleanly before this many seconds, with everything read checkpointed.",
 )
 @output_option

@@ -63,14 +63,12 @@ runner_option = click.option(
     "--runner",
     type=click.Choice(["duckdb", "spark"]),
     default="duckdb",
-    show_default=True,
     help="What computes the latest records and sends the documents: DuckDB in this process, or "
     "Spark (pip install changelake[spark]) from its executors in parallel.",
 )
 spark_master_option = click.option(
     "--spark-master",
     envvar=ENV_SPARK_MASTER,
-    default=None,
     help="Spark master for --runner spark, e.g. local[4]. Default: the cluster's under "
     f"spark-submit, else local[*]. Env: {ENV_SPARK_MASTER}.",
 )
@@ -82,7 +80,6 @@ spark_master_option = click.option(
 @transform_option
 @click.option(
     "--mapping",
-    default=None,
     help="Index body (settings, mappings): a JSON file or one of "
     f"{', '.join(shipped_mappings())}; its fields win, the archive's types map the rest. "
     "Default: the mapping inferred from the archive's types (see changelake mapping).",
@@ -94,7 +91,6 @@ spark_master_option = click.option(
     "--keep",
     type=click.IntRange(min=0),
     default=1,
-    show_default=True,
     help="Previous targets of the alias to keep for rollback; other rebuilt indexes are deleted.",
 )
 @max_errors_option

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 @click.option(
     "--since",
     type=Timestamp(),
-    default=None,
     help="Only changes made from this ISO 8601 instant on (UTC when no zone is given).",
 )
 @click.option(
@@ -52,33 +51,28 @@ if TYPE_CHECKING:
     "output_path",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     default="report.html",
-    show_default=True,
     help="Write the HTML page here.",
 )
 @click.option(
     "--top",
     type=click.IntRange(min=0),
     default=DEFAULT_TOP_ITEMS,
-    show_default=True,
     help="How many of the most-changed items to list, each with its timeline.",
 )
 @click.option(
     "--timeline-changes",
     type=click.IntRange(min=1),
     default=DEFAULT_TIMELINE_CHANGES,
-    show_default=True,
     help="The newest changes shown in each item's timeline.",
 )
 @click.option(
     "--es-url",
     envvar=ENV_ES_URL,
-    default=None,
     help=f"Search engine URL: adds the index lag of --alias. Env: {ENV_ES_URL}.",
 )
 @click.option(
     "--alias",
     envvar=ENV_ALIAS,
-    default=None,
     help=f"The alias whose index lag to show (with --es-url). Env: {ENV_ALIAS}.",
 )
 @search_options

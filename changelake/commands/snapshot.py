@@ -21,7 +21,6 @@ from changelake.summary_output import echo_initial_load
     "--segments",
     type=click.IntRange(1, 1000),
     default=4,
-    show_default=True,
     help="Parallel Scan segments (threads); an unfinished snapshot resumes with its own count.",
 )
 @output_option

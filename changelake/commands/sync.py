@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     "--overlap",
     type=click.IntRange(min=0),
     default=int(DEFAULT_OVERLAP.total_seconds()),
-    show_default=True,
     help="Seconds before the watermark to read again (late files, clock skew); "
     "replays are harmless.",
 )

@@ -45,7 +45,6 @@ DRIFT_EXIT_CODE = 3
     "--examples",
     type=click.IntRange(min=0),
     default=5,
-    show_default=True,
     help="Drifted documents to show for each kind of drift.",
 )
 @skip_corrupt_option
