@@ -76,33 +76,23 @@ def _clear_clients() -> None:
 
 
 def _service_fixture(
-    fixture_name: str, starter: Callable[[Path], Service], name: str, doc: str
+    fixture_name: str, starter: Callable[[Path], Service]
 ) -> Callable[[pytest.TempPathFactory], Iterator[Service]]:
-    """A session fixture that starts one server on a free port for the whole run."""
+    """A session fixture that runs ``starter``'s server on a free port for the whole run, with
+    its variables (AWS_*, endpoints) set."""
+    name = starter.__name__.removeprefix("start_")
 
     def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         yield from _run_service(starter, tmp_path_factory, name)
 
-    service.__doc__ = doc
+    service.__doc__ = starter.__doc__
     return pytest.fixture(scope="session", name=fixture_name)(service)
 
 
-s3_service = _service_fixture(
-    "s3_service", start_seaweedfs, "seaweedfs",
-    "SeaweedFS on a free port; AWS_* variables point boto3 and DuckDB at it.",
-)  # fmt: skip
-es_service = _service_fixture(
-    "es_service", start_elasticsearch_api, "elasticsearch-api",
-    "The Elasticsearch-API server on a free port.",
-)  # fmt: skip
-opensearch_service = _service_fixture(
-    "opensearch_service", start_opensearch, "opensearch",
-    "A real OpenSearch 2.19 node on a free port (started once: it takes 10-30 s).",
-)  # fmt: skip
-dynamodb_service = _service_fixture(
-    "dynamodb_service", start_dynamodb_local, "dynamodb-local",
-    "Amazon's DynamoDB Local on a free port; AWS_ENDPOINT_URL_DYNAMODB* point boto3 at it.",
-)  # fmt: skip
+s3_service = _service_fixture("s3_service", start_seaweedfs)
+es_service = _service_fixture("es_service", start_elasticsearch_api)
+opensearch_service = _service_fixture("opensearch_service", start_opensearch)
+dynamodb_service = _service_fixture("dynamodb_service", start_dynamodb_local)
 
 
 @pytest.fixture

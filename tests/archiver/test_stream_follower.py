@@ -50,7 +50,7 @@ def archived_events(archive: str, table_name: str) -> int:
 def test_each_round_archives_a_page_and_checkpoints_it_as_a_poll_would(
     table: tuple[str, str], local_archive: str
 ) -> None:
-    name, _ = table
+    name = table[0]
     ddb = dynamodb_client()
     store = make_store(parse_archive_uri(local_archive))
     for n in range(30):
@@ -73,7 +73,6 @@ def test_each_round_archives_a_page_and_checkpoints_it_as_a_poll_would(
 def test_covered_until_moves_once_every_shard_is_caught_up(
     table: tuple[str, str], local_archive: str
 ) -> None:
-    name, _ = table
     store, following = follow_one_post(table, local_archive)
     following.read_round()
     assert not following.idle()
@@ -82,7 +81,7 @@ def test_covered_until_moves_once_every_shard_is_caught_up(
     assert following.idle()
     covered = following.save_covered_until(force=True)
     assert covered is not None
-    state = load_stream_state(store, name)
+    state = load_stream_state(store, table[0])
     assert state is not None and state.covered_until == covered
 
 
@@ -102,7 +101,7 @@ def test_a_throttled_shard_waits_its_backoff_without_holding_the_round(
 def test_a_page_that_could_not_be_archived_is_read_again(
     table: tuple[str, str], local_archive: str
 ) -> None:
-    name, _ = table
+    name = table[0]
     store, following = follow_one_post(table, local_archive)
     following.start()
     put_bytes = store.put_bytes

@@ -135,7 +135,7 @@ class StoreWithHook:
 def test_two_pollers_at_once_the_second_to_checkpoint_stops(
     table: tuple[str, str], local_archive: str
 ) -> None:
-    name, _ = table
+    name = table[0]
     put_numbered_posts(name, 20)
     store = make_store(parse_archive_uri(local_archive))
     other_runs: list[Any] = []
@@ -168,7 +168,7 @@ def test_two_pollers_in_threads_never_double_advance(
 def test_a_crash_between_archive_and_checkpoint_only_archives_again(
     table: tuple[str, str], archive_uri: str
 ) -> None:
-    name, _ = table
+    name = table[0]
     ddb = dynamodb_client()
     put_numbered_posts(name, 5)
     store = make_store(parse_archive_uri(archive_uri))
@@ -208,7 +208,7 @@ def test_a_crash_between_archive_and_checkpoint_only_archives_again(
 def test_an_expired_iterator_is_renewed_from_the_checkpoint(
     table: tuple[str, str], local_archive: str
 ) -> None:
-    name, _ = table
+    name = table[0]
     for n in range(3):
         put_post(dynamodb_client(), name, f"p{n}", title="x")
     client = StaleIterators(streams_client())
@@ -221,7 +221,7 @@ def test_an_expired_iterator_is_renewed_from_the_checkpoint(
 def test_a_run_stops_before_max_seconds_with_its_work_checkpointed(
     table: tuple[str, str], local_archive: str
 ) -> None:
-    name, _ = table
+    name = table[0]
     put_post(dynamodb_client(), name, "p1", title="x")
     ticks = itertools.count()
     store = make_store(parse_archive_uri(local_archive))
@@ -259,7 +259,7 @@ def test_a_changed_stream_is_a_gap_kept_for_stats(
 
 
 def test_throttled_reads_back_off_then_go_on(table: tuple[str, str], local_archive: str) -> None:
-    name, _ = table
+    name = table[0]
     put_post(dynamodb_client(), name, "p1", title="x")
     slept: list[float] = []
     clock = Clock(sleep=slept.append)

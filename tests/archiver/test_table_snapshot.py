@@ -103,7 +103,7 @@ class CrashOnCheckpoint:
 def test_an_interrupted_snapshot_resumes_each_segment_where_it_stopped(
     table: tuple[str, str], local_archive: str
 ) -> None:
-    name, _ = table
+    name = table[0]
     store = make_store(parse_archive_uri(local_archive))
     with pytest.raises(StorageError, match="power cut"):
         snapshot_table(dynamodb_client(), CrashOnCheckpoint(store, 3), name, segments=1,
@@ -127,9 +127,9 @@ def test_an_interrupted_snapshot_resumes_each_segment_where_it_stopped(
 def test_changes_during_and_after_the_snapshot_win_over_it(
     table: tuple[str, str], local_archive: str
 ) -> None:
+    store = make_store(parse_archive_uri(local_archive))
     name, arn = table
     ddb = dynamodb_client()
-    store = make_store(parse_archive_uri(local_archive))
     changed: list[str] = []
 
     def write_during_scan(items: int) -> None:
@@ -154,7 +154,7 @@ def test_changes_during_and_after_the_snapshot_win_over_it(
 def test_a_snapshot_closes_a_gap_and_polling_goes_on(
     table: tuple[str, str], local_archive: str
 ) -> None:
-    name, _ = table
+    name = table[0]
     ddb = dynamodb_client()
     runner = CliRunner()
     args = ["--table", name, "--archive", local_archive]

@@ -288,17 +288,15 @@ def test_a_sync_accepts_attributes_of_new_types(posts: Posts) -> None:
     posts.add(views(posts, "post#1", "20", 1, AT))
     posts.run("rebuild")
     later = AT + 5
+    extremes = {
+        "big": {"N": "12345678901234567890123456789012345678"},
+        "tiny": {"N": "-1E-130"},
+        "_routing": {"S": "r"},
+    }
     posts.add(
         post(2, "post#2", later, extra={"S": "text"}),
         post(3, "post#3", later, extra={"M": {"deep": {"N": "1E+125"}}}),
-        post(
-            4,
-            "post#4",
-            later,
-            big={"N": "12345678901234567890123456789012345678"},
-            tiny={"N": "-1E-130"},
-            _routing={"S": "r"},
-        ),
+        post(4, "post#4", later, **extremes),
     )
     synced = posts.run_json("sync")
     assert (synced["indexed"], synced["failed"], synced["held_back"]) == (3, 0, [])
