@@ -79,15 +79,16 @@ class GuardedSink:
         self.lease.check()
         self.sink.update_aliases(actions)
 
-    def put_meta(self, index: str, meta: Mapping[str, Any]) -> None:
-        """Write ``_meta``, once the lease is checked."""
+    def put_mapping(
+        self,
+        index: str,
+        *,
+        meta: Mapping[str, Any] | None = None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write ``_meta`` and/or add fields, once the lease is checked."""
         self.lease.check()
-        self.sink.put_meta(index, meta)
-
-    def put_properties(self, index: str, properties: Mapping[str, Any]) -> None:
-        """Add fields to the mapping of ``index``, once the lease is checked."""
-        self.lease.check()
-        self.sink.put_properties(index, properties)
+        self.sink.put_mapping(index, meta=meta, properties=properties)
 
     def get_mappings(self, index: str) -> dict[str, Any]:
         """The mappings of ``index``."""

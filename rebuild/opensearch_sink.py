@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, Any
 from opensearchpy import ConnectionError as OpenSearchConnectionError
 from opensearchpy import TransportError
 
-from changelake.rebuild.engine_sink import BULK_FILTER_PATH, EngineSink, hit_to_document
+from changelake.rebuild.engine_sink import (
+    BULK_FILTER_PATH,
+    EngineSink,
+    hit_to_document,
+    mapping_update,
+)
 from changelake.schemas.exceptions import SearchRequestError, SearchUnavailableError
 
 if TYPE_CHECKING:
@@ -94,20 +99,18 @@ class OpenSearchSink(EngineSink):
             ),
         )
 
-    def put_meta(self, index: str, meta: Mapping[str, Any]) -> None:
-        """Replace the mapping ``_meta`` of a concrete index: durable, survives restarts."""
+    def put_mapping(
+        self,
+        index: str,
+        *,
+        meta: Mapping[str, Any] | None = None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Replace the mapping ``_meta`` of a concrete index and/or add fields to its mapping."""
+        body = mapping_update(meta, properties)
         self._call(
-            f"write the _meta of {index!r}",
-            lambda: self.client.indices.put_mapping(index=index, body={"_meta": dict(meta)}),
-        )
-
-    def put_properties(self, index: str, properties: Mapping[str, Any]) -> None:
-        """Add fields to the mapping of ``index`` (existing fields cannot change type)."""
-        self._call(
-            f"add fields to the mapping of {index!r}",
-            lambda: self.client.indices.put_mapping(
-                index=index, body={"properties": dict(properties)}
-            ),
+            f"update the mapping of {index!r}",
+            lambda: self.client.indices.put_mapping(index=index, body=body),
         )
 
     def iter_documents(self, index: str, page_size: int = 1000) -> Iterator[StoredDocument]:

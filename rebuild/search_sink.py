@@ -84,16 +84,19 @@ class SearchSink(Protocol):
         """The mapping ``_meta`` of a concrete index (or of the one index an alias points to)."""
         ...
 
-    def put_meta(self, index: str, meta: Mapping[str, Any]) -> None:
-        """Replace the mapping ``_meta`` of a concrete index: durable, survives restarts."""
-        ...
-
     def get_mappings(self, index: str) -> dict[str, Any]:
         """The mappings (``properties``, ``dynamic``, ``_meta``, ...) of one index or alias."""
         ...
 
-    def put_properties(self, index: str, properties: Mapping[str, Any]) -> None:
-        """Add fields to the mapping of ``index`` (existing fields cannot change type)."""
+    def put_mapping(
+        self,
+        index: str,
+        *,
+        meta: Mapping[str, Any] | None = None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Replace the mapping ``_meta`` of a concrete index (durable, survives restarts) and/or
+        add fields to its mapping (existing fields cannot change type)."""
         ...
 
     def get_documents(self, index: str, ids: Sequence[str]) -> list[StoredDocument]:

@@ -21,28 +21,24 @@ SCHEMA_VERSION = 1
 # than any integer or DECIMAL(38) column, so the ordering column is the number zero-padded to 40.
 SEQUENCE_ORDER_WIDTH = 40
 
+_TEXT = pa.string()
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 COLUMNS: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ("schema_version", pa.int16(), False, "Version of this schema the row was written with."),
-    ("table_name", pa.string(), False, "DynamoDB table, from eventSourceARN or Kinesis tableName."),
-    ("event_id", pa.string(), False, "eventID: unique per stream record; duplicates are retries."),
-    ("event_name", pa.string(), False, "INSERT, MODIFY, REMOVE, or SNAPSHOT for initial loads."),
-    ("item_key", pa.string(), False, "Canonical key string, the search document _id."),
-    ("keys", pa.string(), False, "Key attributes as plain JSON."),
-    ("keys_ddb", pa.string(), False, "Key attributes as DynamoDB-typed JSON."),
+    ("table_name", _TEXT, False, "DynamoDB table, from eventSourceARN or Kinesis tableName."),
+    ("event_id", _TEXT, False, "eventID: unique per stream record; duplicates are retries."),
+    ("event_name", _TEXT, False, "INSERT, MODIFY, REMOVE, or SNAPSHOT for initial loads."),
+    ("item_key", _TEXT, False, "Canonical key string, the search document _id."),
+    ("keys", _TEXT, False, "Key attributes as plain JSON."),
+    ("keys_ddb", _TEXT, False, "Key attributes as DynamoDB-typed JSON."),
     (
         "sequence_number",
-        pa.string(),
+        _TEXT,
         True,
         "SequenceNumber exactly as delivered; null for Kinesis and snapshot rows.",
     ),
-    (
-        "sequence_order",
-        pa.string(),
-        True,
-        "SequenceNumber zero-padded to 40 digits: sorts as a number.",
-    ),
+    ("sequence_order", _TEXT, True, "SequenceNumber zero-padded to 40 digits: sorts as a number."),
     (
         "approximate_creation_time",
         _TIMESTAMP,
@@ -51,29 +47,19 @@ COLUMNS: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ),
     (
         "user_identity",
-        pa.struct([("type", pa.string()), ("principal_id", pa.string())]),
+        pa.struct([("type", _TEXT), ("principal_id", _TEXT)]),
         True,
         "Who made the change when not a user: TTL expiry is Service / dynamodb.amazonaws.com.",
     ),
-    ("stream_arn", pa.string(), True, "eventSourceARN: the DynamoDB or Kinesis stream."),
-    (
-        "stream_view_type",
-        pa.string(),
-        True,
-        "NEW_IMAGE, OLD_IMAGE, NEW_AND_OLD_IMAGES or KEYS_ONLY.",
-    ),
-    ("aws_region", pa.string(), True, "awsRegion of the record."),
-    ("shard_id", pa.string(), True, "Stream shard the record was read from, when known."),
+    ("stream_arn", _TEXT, True, "eventSourceARN: the DynamoDB or Kinesis stream."),
+    ("stream_view_type", _TEXT, True, "NEW_IMAGE, OLD_IMAGE, NEW_AND_OLD_IMAGES or KEYS_ONLY."),
+    ("aws_region", _TEXT, True, "awsRegion of the record."),
+    ("shard_id", _TEXT, True, "Stream shard the record was read from, when known."),
     ("size_bytes", pa.int64(), True, "SizeBytes of the stream record."),
-    (
-        "new_image",
-        pa.string(),
-        True,
-        "Item after the change, plain JSON (numbers keep every digit).",
-    ),
-    ("old_image", pa.string(), True, "Item before the change, plain JSON."),
-    ("new_image_ddb", pa.string(), True, "Item after the change, exact DynamoDB-typed JSON."),
-    ("old_image_ddb", pa.string(), True, "Item before the change, exact DynamoDB-typed JSON."),
+    ("new_image", _TEXT, True, "Item after the change, plain JSON (numbers keep every digit)."),
+    ("old_image", _TEXT, True, "Item before the change, plain JSON."),
+    ("new_image_ddb", _TEXT, True, "Item after the change, exact DynamoDB-typed JSON."),
+    ("old_image_ddb", _TEXT, True, "Item before the change, exact DynamoDB-typed JSON."),
     ("archived_at", _TIMESTAMP, False, "When changelake wrote the row (UTC)."),
 )
 
