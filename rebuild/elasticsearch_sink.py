@@ -12,7 +12,6 @@ from changelake.rebuild.engine_sink import (
     BULK_FILTER_PATH,
     EngineSink,
     hit_to_document,
-    mapping_update,
 )
 from changelake.schemas.exceptions import SearchRequestError, SearchUnavailableError
 
@@ -97,19 +96,12 @@ class ElasticsearchSink(EngineSink):
             lambda: self.client.indices.update_aliases(actions=[dict(a) for a in actions]),
         )
 
-    def put_mapping(
-        self,
-        index: str,
-        *,
-        meta: Mapping[str, Any] | None = None,
-        properties: Mapping[str, Any] | None = None,
-    ) -> None:
+    def put_mapping(self, index: str, update: Mapping[str, Any]) -> None:
         """Replace the mapping ``_meta`` of a concrete index and/or add fields to its mapping."""
-        body = mapping_update(meta, properties)
         self._call(
             f"update the mapping of {index!r}",
             lambda: self.client.indices.put_mapping(
-                index=index, meta=body.get("_meta"), properties=body.get("properties")
+                index=index, meta=update.get("_meta"), properties=update.get("properties")
             ),
         )
 

@@ -8,7 +8,7 @@ from changelake.rebuild.search_sink import StoredDocument
 from changelake.schemas.exceptions import SearchRequestError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Sequence
     from contextlib import AbstractContextManager
 
 T = TypeVar("T")
@@ -125,14 +125,3 @@ class EngineSink:
             )
         )
         return [hit_to_document(doc) for doc in response["docs"] if doc.get("found")]
-
-
-def mapping_update(
-    meta: Mapping[str, Any] | None, properties: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    """The body of a put-mapping request: ``_meta`` and/or ``properties``, at least one."""
-    body = {"_meta": meta, "properties": properties}
-    update = {name: dict(value) for name, value in body.items() if value is not None}
-    if not update:
-        raise ValueError("a mapping update needs meta or properties")
-    return update

@@ -79,16 +79,10 @@ class GuardedSink:
         self.lease.check()
         self.sink.update_aliases(actions)
 
-    def put_mapping(
-        self,
-        index: str,
-        *,
-        meta: Mapping[str, Any] | None = None,
-        properties: Mapping[str, Any] | None = None,
-    ) -> None:
+    def put_mapping(self, index: str, update: Mapping[str, Any]) -> None:
         """Write ``_meta`` and/or add fields, once the lease is checked."""
         self.lease.check()
-        self.sink.put_mapping(index, meta=meta, properties=properties)
+        self.sink.put_mapping(index, update)
 
     def get_mappings(self, index: str) -> dict[str, Any]:
         """The mappings of ``index``."""

@@ -249,7 +249,7 @@ def fit_changes_to_index(
         inferred = census_to_mapping(census, long_numbers=False).body["mappings"]["properties"]
         added = new_properties(live, inferred)
         if added:
-            sink.put_mapping(index, properties=added)
+            sink.put_mapping(index, {"properties": added})
     warnings = [
         f"held back {misfit.to_text()}: the index keeps the earlier version; rebuild to map "
         "the field from the archive"

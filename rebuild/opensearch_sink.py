@@ -12,7 +12,6 @@ from changelake.rebuild.engine_sink import (
     BULK_FILTER_PATH,
     EngineSink,
     hit_to_document,
-    mapping_update,
 )
 from changelake.schemas.exceptions import SearchRequestError, SearchUnavailableError
 
@@ -99,18 +98,11 @@ class OpenSearchSink(EngineSink):
             ),
         )
 
-    def put_mapping(
-        self,
-        index: str,
-        *,
-        meta: Mapping[str, Any] | None = None,
-        properties: Mapping[str, Any] | None = None,
-    ) -> None:
+    def put_mapping(self, index: str, update: Mapping[str, Any]) -> None:
         """Replace the mapping ``_meta`` of a concrete index and/or add fields to its mapping."""
-        body = mapping_update(meta, properties)
         self._call(
             f"update the mapping of {index!r}",
-            lambda: self.client.indices.put_mapping(index=index, body=body),
+            lambda: self.client.indices.put_mapping(index=index, body=dict(update)),
         )
 
     def iter_documents(self, index: str, page_size: int = 1000) -> Iterator[StoredDocument]:

@@ -223,7 +223,7 @@ def rebuild_index(
                 META_KEY: state.to_meta(),
                 LOADED_KEY: now.isoformat(),
             }
-            sink.put_mapping(index, meta=meta)
+            sink.put_mapping(index, {"_meta": meta})
         except BaseException:
             raw.delete_index(index)  # never aliased; deleted even if the lease is gone
             raise

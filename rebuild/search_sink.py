@@ -88,15 +88,9 @@ class SearchSink(Protocol):
         """The mappings (``properties``, ``dynamic``, ``_meta``, ...) of one index or alias."""
         ...
 
-    def put_mapping(
-        self,
-        index: str,
-        *,
-        meta: Mapping[str, Any] | None = None,
-        properties: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Replace the mapping ``_meta`` of a concrete index (durable, survives restarts) and/or
-        add fields to its mapping (existing fields cannot change type)."""
+    def put_mapping(self, index: str, update: Mapping[str, Any]) -> None:
+        """Apply ``{"_meta": ...}`` (replaces it: durable, survives restarts) and/or
+        ``{"properties": ...}`` (adds fields; existing fields cannot change type) to ``index``."""
         ...
 
     def get_documents(self, index: str, ids: Sequence[str]) -> list[StoredDocument]:

@@ -163,7 +163,7 @@ def sync_alias(
     after = replace(state, recipe=recipe, watermark=newest)
     if after != state:
         meta[META_KEY] = after.to_meta()
-        sink.put_mapping(index, meta=meta)
+        sink.put_mapping(index, {"_meta": meta})
     summary.watermark_to = newest.isoformat() if newest else None
     moved_to = sink.alias_targets(alias)
     if moved_to != [index]:

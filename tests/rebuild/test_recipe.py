@@ -270,7 +270,7 @@ def test_an_index_rebuilt_before_the_recipe_was_kept_takes_the_flags_once(posts:
     # The _meta an older changelake wrote: table, archive, watermark, as_of.
     meta = posts.engine.sink.get_meta(index)
     older = {k: meta[META_KEY][k] for k in ("table", "archive", "watermark", "as_of")}
-    posts.engine.sink.put_mapping(index, meta={**meta, META_KEY: older})
+    posts.engine.sink.put_mapping(index, {"_meta": {**meta, META_KEY: older}})
     posts.add(_post(2, "post#2", AT + 10, "later"))
     summary = _bare_json(posts, "sync", "--transform", POST_DOCUMENT)
     assert (summary["indexed"], summary["failed"]) == (1, 0)

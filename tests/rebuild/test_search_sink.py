@@ -60,7 +60,7 @@ def test_index_lifecycle_and_bulk(search_engine: SearchEngine) -> None:
             ("b", 5, "second"),
         ]
         assert sink.get_meta(index) == {"changelake": {"watermark": "x"}}
-        sink.put_mapping(index, meta={"changelake": {"watermark": "y"}})
+        sink.put_mapping(index, {"_meta": {"changelake": {"watermark": "y"}}})
         assert sink.get_meta(index) == {"changelake": {"watermark": "y"}}
     finally:
         sink.delete_index(index)
