@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from changelake.schemas.backoff import Backoff
@@ -29,16 +30,20 @@ if TYPE_CHECKING:
 RETRY = Backoff(base=0.5, cap=2.0, attempts=0)
 TERMINAL_RETRY_SECONDS = 60.0
 
-UP = "up"
-DOWN = "down"
-STARTING = "starting"
+
+class Indexing(StrEnum):
+    """How indexing stands (written as is into follow's report lines)."""
+
+    UP = "up"
+    DOWN = "down"
+    STARTING = "starting"
 
 
 @dataclass(frozen=True)
 class IndexState:
     """How indexing stands: ``up``, ``starting`` or ``down`` (with the error), and what waits."""
 
-    state: str = STARTING
+    state: Indexing = Indexing.STARTING
     error: str | None = None
     waiting_records: int = 0
 
@@ -134,7 +139,7 @@ class IndexWorker:
                 self._failures = 0
                 self._retry_at = 0.0
             self._ever_up = True
-            self._set_state(IndexState(UP, waiting_records=self.waiting_records()))
+            self._set_state(IndexState(Indexing.UP, waiting_records=self.waiting_records()))
             if stopping and not self._pending:
                 return
 
@@ -165,7 +170,7 @@ class IndexWorker:
             self._stepping = False
             self._failures += 1
             self._retry_at = self.monotonic() + delay
-        self._set_state(IndexState(DOWN, error=str(error), waiting_records=waiting))
+        self._set_state(IndexState(Indexing.DOWN, error=str(error), waiting_records=waiting))
 
     def _set_state(self, state: IndexState) -> None:
         self.state = state

@@ -31,7 +31,7 @@ from changelake.clients import (
     streams_client,
 )
 from changelake.follow_indexer import AliasIndexer
-from changelake.follow_worker import DOWN, UP, IndexState, IndexWorker
+from changelake.follow_worker import Indexing, IndexState, IndexWorker
 from changelake.metrics import summary_to_emf
 from changelake.rebuild.recent_changes import RecentChanges
 from changelake.rebuild.replay import ReplayOptions
@@ -228,8 +228,8 @@ class FollowLoop:
     def _watch_index(self, state: IndexState) -> None:
         """Say when indexing stops, once a minute while it is down, and when it is back."""
         previous, self._index_state = self._index_state, state
-        if state.state == DOWN:
-            if previous.state != DOWN:
+        if state.state == Indexing.DOWN:
+            if previous.state != Indexing.DOWN:
                 self._down_since = datetime.now(UTC)
                 self._noticed_at.pop("index", None)
             since = self._down_since.strftime("%H:%M:%S") if self._down_since else "?"
@@ -238,7 +238,7 @@ class FollowLoop:
                 f"indexing into {self.alias} is down since {since} UTC ({state.error}); "
                 f"archiving goes on, {state.waiting_records} records wait, retrying",
             )
-        elif state.state == UP and previous.state == DOWN:
+        elif state.state == Indexing.UP and previous.state == Indexing.DOWN:
             self.on_notice(f"indexing into {self.alias} is back: the index caught up")
             self._down_since = None
 

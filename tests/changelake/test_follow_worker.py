@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from changelake.archiver.stream_follower import ArchivedPage
-from changelake.follow_worker import DOWN, UP, IndexWorker
+from changelake.follow_worker import Indexing, IndexWorker
 from changelake.schemas.exceptions import (
     LockHeldError,
     RebuildError,
@@ -74,16 +74,16 @@ def test_the_first_step_catches_up_and_the_next_ones_take_the_pages() -> None:
     states = run(indexer, [page(3, 0)], [page(2, 1), page(1, 2)])
     assert [catch_up for catch_up, _ in indexer.steps] == [True, False, False]
     assert [sum(p.records for p in pages) for _, pages in indexer.steps] == [0, 3, 3]
-    assert {state.state for state in states} == {UP}
+    assert {state.state for state in states} == {Indexing.UP}
 
 
 def test_pages_wait_while_the_engine_is_away_and_go_in_one_catch_up() -> None:
     # The first step (a catch-up) works, the second (a window step) finds the engine away.
     indexer = Indexer(failing={1: SearchUnavailableError("connection refused")})
     states = run(indexer, [page(3, 1)], [page(4, 2)], [page(5, 3)], wait=0.4)
-    assert [state.state for state in states][:2] == [UP, DOWN]
+    assert [state.state for state in states][:2] == [Indexing.UP, Indexing.DOWN]
     assert "connection refused" in (states[1].error or "")
-    assert states[-1].state == UP
+    assert states[-1].state == Indexing.UP
     # The pages that waited went together, as one merged page (no files), in a catch-up.
     (first, *later) = indexer.steps
     assert first == (True, [])
@@ -103,7 +103,7 @@ def test_pages_archived_during_the_catch_up_keep_their_files_for_the_next_step()
 def test_a_held_lease_is_waited_for() -> None:
     indexer = Indexer(failing=dict.fromkeys([0, 1], LockHeldError("held by host:1")))
     states = run(indexer, [page(1, 0)], wait=3.5)
-    assert [state.state for state in states] == [DOWN, DOWN, UP]
+    assert [state.state for state in states] == [Indexing.DOWN, Indexing.DOWN, Indexing.UP]
     assert indexer.steps and indexer.steps[0][0]
 
 
@@ -111,7 +111,11 @@ def test_a_refused_step_after_the_start_is_tried_again_a_minute_later() -> None:
     indexer = Indexer(failing={1: RebuildError("1 documents were refused")})
     states = run(indexer, [page(1, 0)], wait=1.5)
     assert indexer.before_stop == 2  # the retry waits a minute...
-    assert [state.state for state in states] == [UP, DOWN, UP]  # ...or the stop's last try
+    assert [state.state for state in states] == [
+        Indexing.UP,
+        Indexing.DOWN,
+        Indexing.UP,
+    ]  # ...or the stop's last try
 
 
 def test_a_wrong_alias_at_the_start_stops_the_worker() -> None:
