@@ -29,7 +29,8 @@ DEFAULT_TIMELINE_CHANGES = 50
 
 @dataclass(frozen=True)
 class StreamCoverage:
-    """What the poller's state says: until when the archive is complete, and any gap."""
+    """What the poller's state says: until when the archive is complete, and any gap (a
+    stretch of changes the archive is known to miss, with the reason)."""
 
     stream_arn: str
     covered_until: datetime

@@ -309,11 +309,11 @@ class FollowSettings:
 
     archive: str
     table_name: str
+    options: ReplayOptions = field(default_factory=ReplayOptions)
     stream_arn: str | None = None
     es_url: str | None = None
     search: SearchOptions | None = None
     alias: str | None = None
-    options: ReplayOptions = field(default_factory=ReplayOptions)
     transform: str | None = None
     interval: float = 1.0
     lease: timedelta = SHORT_LEASE

@@ -144,6 +144,15 @@ skip_corrupt_option = click.option(
 )
 
 
+# The engine's credentials: (option, variable, help). Flags show in ps; variables do not.
+_PREFER_VARIABLE = "prefer the variable (flags show in ps)"
+_CREDENTIAL_OPTIONS = (
+    ("--search-username", ENV_SEARCH_USERNAME, "User name for HTTP basic auth (both engines)."),
+    ("--search-password", ENV_SEARCH_PASSWORD, f"Password for basic auth; {_PREFER_VARIABLE}."),
+    ("--api-key", ENV_SEARCH_API_KEY, f"Elasticsearch API key (base64); {_PREFER_VARIABLE}."),
+)
+
+
 def search_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the engine, auth and TLS options; the command receives them as ``search``."""
     options = [
@@ -153,20 +162,9 @@ def search_options(command: Callable[..., Any]) -> Callable[..., Any]:
             envvar=ENV_SEARCH_ENGINE,
             help=f"Search engine; detected from GET / when unset. Env: {ENV_SEARCH_ENGINE}.",
         ),
-        click.option(
-            "--search-username",
-            envvar=ENV_SEARCH_USERNAME,
-            help=f"User name for HTTP basic auth (both engines). Env: {ENV_SEARCH_USERNAME}.",
-        ),
-        click.option(
-            "--search-password",
-            envvar=ENV_SEARCH_PASSWORD,
-            help=f"Password for HTTP basic auth; prefer the variable {ENV_SEARCH_PASSWORD}.",
-        ),
-        click.option(
-            "--api-key",
-            envvar=ENV_SEARCH_API_KEY,
-            help=f"Elasticsearch API key (base64); prefer the variable {ENV_SEARCH_API_KEY}.",
+        *(
+            click.option(name, envvar=variable, help=f"{text} Env: {variable}.")
+            for name, variable, text in _CREDENTIAL_OPTIONS
         ),
         click.option(
             "--aws-region",

@@ -24,7 +24,7 @@ the engine never guesses a type a later value contradicts.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from changelake.rebuild.field_names import attribute_to_field, needs_rename
@@ -95,13 +95,7 @@ class MappingNote:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
-            "kind": self.kind,
-            "field": self.field,
-            "paths": list(self.paths),
-            "types": [seen.to_dict() for seen in self.types],
-            "action": self.action,
-        }
+        return asdict(self) | {"types": [seen.to_dict() for seen in self.types]}
 
     def to_text(self) -> str:
         """One line: the field, its types with counts and example keys, what the load does."""

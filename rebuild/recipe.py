@@ -40,16 +40,20 @@ def archive_url(archive: str) -> str:
 
 @dataclass(frozen=True)
 class Recipe:
-    """How an index is built from the archive."""
+    """How an index is built from the archive.
+
+    Stored in the index's ``_meta`` at rebuild; sync, verify and rollback read it back and
+    refuse a flag that contradicts it.
+    """
 
     table_name: str
     archive: str
+    id_rule: str = CANONICAL_ID
+    ttl_deletes: str = "delete"
     transform: str | None = None
     transform_sha256: str | None = None
     mapping_source: str | None = None
     mapping_sha256: str | None = None
-    id_rule: str = CANONICAL_ID
-    ttl_deletes: str = "delete"
     # False for an index rebuilt before the recipe was kept: its transform is not known, and
     # the --transform of its syncs is taken (and recorded) as the recipe's.
     transform_recorded: bool = True

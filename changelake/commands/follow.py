@@ -121,7 +121,7 @@ def totals_to_status(totals: FollowTotals, report: FollowReport) -> str:
 @click.option(
     "--lease-seconds",
     type=click.IntRange(min=10),
-    default=int(SHORT_LEASE.total_seconds()),
+    default=SHORT_LEASE // timedelta(seconds=1),
     help="How long the alias's sync lease lasts; it is taken for each index step, so a killed "
     "follow blocks other writers of the alias at most this long.",
 )

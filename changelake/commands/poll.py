@@ -23,13 +23,13 @@ from changelake.summary_output import echo_summary
     help=f"Read the current stream of this DynamoDB table instead. Env: {ENV_TABLE}.",
 )
 @archive_option
+@output_option
 @click.option(
     "--max-seconds",
     type=click.FloatRange(min=1),
     default=840,
     help="Stop cleanly before this many seconds, with everything read checkpointed.",
 )
-@output_option
 def poll(
     stream_arn: str | None, table_name: str | None, archive: str, max_seconds: float, output: str
 ) -> None:

@@ -41,17 +41,17 @@ DRIFT_EXIT_CODE = 3
     help="Compare only N items of the archive, chosen at random, fetched from the index by id: "
     "quick, but blind to documents the archive never held.",
 )
+@skip_corrupt_option
+@memory_limit_option
+@max_errors_option
+@output_option
+@silent_option
 @click.option(
     "--examples",
     type=click.IntRange(min=0),
     default=5,
     help="Drifted documents to show for each kind of drift.",
 )
-@skip_corrupt_option
-@memory_limit_option
-@max_errors_option
-@output_option
-@silent_option
 def verify(
     es_url: str,
     search: SearchOptions,
