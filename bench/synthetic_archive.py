@@ -21,7 +21,7 @@ import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, astuple, dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -148,10 +148,10 @@ class ArchiveShape:
     def parameters(self) -> dict[str, object]:
         """The JSON-ready parameters; only a compacted archive names the option, so archives
         cached before it keep their keys."""
-        named = asdict(self) | {"start": self.start.isoformat()}
-        return ({"compacted": True} if self.compacted else {}) | {
-            name: value for name, value in named.items() if name != "compacted"
-        }
+        parameters = asdict(self) | {"start": self.start.isoformat()}
+        if not self.compacted:
+            del parameters["compacted"]
+        return parameters
 
 
 def cached_archive_path(parameters: dict[str, object]) -> Path:
@@ -166,9 +166,8 @@ def write_synthetic_archive(path: str | Path, shape: ArchiveShape) -> list[Path]
     A ``compacted`` shape writes each day as ``changelake compact`` leaves it: sorted by item
     key, in files named ``compacted-...``.
     """
-    changes, items, days, start, table_name, rows_per_file, same_second_percent, compacted = (
-        astuple(shape)
-    )
+    changes, items, days, start = shape.changes, shape.items, shape.days, shape.start
+    table_name, compacted = shape.table_name, shape.compacted
     if items > changes:
         raise ValueError(f"items ({items}) must not exceed changes ({changes})")
     root = Path(path)
@@ -182,7 +181,7 @@ def write_synthetic_archive(path: str | Path, shape: ArchiveShape) -> list[Path]
             "items": items,
             "start": _epoch(start),
             "seconds": days * 86_400,
-            "same_second_percent": same_second_percent,
+            "same_second_percent": shape.same_second_percent,
         },
     )
     connection.execute(_MACROS_SQL)
@@ -197,7 +196,7 @@ def write_synthetic_archive(path: str | Path, shape: ArchiveShape) -> list[Path]
                     "arn": STREAM_ARN.format(table=table_name),
                     "dt": day,
                 },
-            ).to_arrow_reader(rows_per_file)
+            ).to_arrow_reader(shape.rows_per_file)
             directory = root / partition_dir(table_name, day)
             directory.mkdir(parents=True, exist_ok=True)
             futures = [pool.submit(_write_file, directory, batch, compacted) for batch in reader]

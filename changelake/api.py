@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from changelake.rebuild.mapping_plan import MappingPlan
     from changelake.rebuild.rebuild_index import RebuildSummary
     from changelake.rebuild.recipe import Recipe, RecipeFlags
+    from changelake.rebuild.replay import OnProgress
     from changelake.rebuild.search_sink import SearchSink
     from changelake.rebuild.sync import SyncSummary
     from changelake.rebuild.verify import DriftReport
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 
     Warn = Callable[[str], None]
     Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
-    Progress = Callable[[int], None]
 
 logger = logging.getLogger("changelake")
 
@@ -316,7 +316,7 @@ def rebuild_index(
     runner: str = "duckdb",
     spark_master: str | None = None,
     on_start: Callable[[int], None] = _no_progress,
-    on_progress: Progress = _no_progress,
+    on_progress: OnProgress = _no_progress,
     on_warning: Warn = log_warning,
 ) -> RebuildResult:
     """Replay ``table``'s change log into a fresh index and move ``alias`` to it atomically.
@@ -408,7 +408,7 @@ def sync_index(
     skip_corrupt: bool = False,
     memory_limit: int | None = None,
     on_start: Callable[[int], None] = _no_progress,
-    on_progress: Progress = _no_progress,
+    on_progress: OnProgress = _no_progress,
     on_warning: Warn = log_warning,
     **choices: Unpack[RecipeChoices],
 ) -> SyncSummary:

@@ -8,11 +8,7 @@ from typing import TYPE_CHECKING, Any
 from opensearchpy import ConnectionError as OpenSearchConnectionError
 from opensearchpy import TransportError
 
-from changelake.rebuild.engine_sink import (
-    BULK_FILTER_PATH,
-    EngineSink,
-    hit_to_document,
-)
+from changelake.rebuild.engine_sink import BULK_FILTER_PATH, EngineSink, hit_to_document
 from changelake.schemas.exceptions import SearchRequestError, SearchUnavailableError
 
 if TYPE_CHECKING:

@@ -110,7 +110,7 @@ def bulk_loader(
     sink: SearchSink,
     index: str,
     options: ReplayOptions,
-    on_progress: Callable[[int], None] = lambda actions: None,
+    on_progress: OnProgress = lambda actions: None,
 ) -> BulkLoader:
     """The bulk loader of a replay into ``index`` with ``options``' limits and retry policy."""
     return BulkLoader(
@@ -130,7 +130,7 @@ def replay_latest(
     *,
     with_removes: bool,
     options: ReplayOptions,
-    on_progress: Callable[[int], None] = lambda actions: None,
+    on_progress: OnProgress = lambda actions: None,
 ) -> ReplayResult:
     """Send the materialized latest records (``materialize_latest``) to ``index``."""
     batches = iter_latest_batches(
