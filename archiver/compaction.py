@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from changelake.archiver.parquet_files import ROW_GROUP_SIZE, WRITE_OPTIONS
+from changelake.archiver.parquet_files import COMPACTED_ROW_GROUP_SIZE, WRITE_OPTIONS
 from changelake.schemas.archive_layout import COMPACTED_PREFIX, partition_dir, table_dir
 from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA
 from changelake.schemas.sql_views import RECORD_ORDER, first_deliveries_sql, quote_literal
@@ -199,7 +199,7 @@ def write_compacted(
     connection: DuckDBPyConnection,
     *,
     on_rows: Callable[[int], None] = lambda rows: None,
-    row_group_size: int = ROW_GROUP_SIZE,
+    row_group_size: int = COMPACTED_ROW_GROUP_SIZE,
 ) -> PartitionResult:
     """Write a plan's outputs, each whole, leaving the inputs in place.
 

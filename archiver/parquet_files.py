@@ -39,6 +39,11 @@ _STATISTICS_COLUMNS = [
 # 64k rows keeps a row group around a few MB for ~1 KB items: large enough for DuckDB to scan
 # efficiently, small enough that readers can skip by statistics.
 ROW_GROUP_SIZE = 65_536
+# Compaction's outputs are sorted by item key and read by key: a sync looks each changed item up
+# in every compacted file, and a lookup decodes the whole row group that can hold the key, in
+# every column it reads. Smaller groups make a lookup cost less, and cost a scan of the whole
+# table little more (its time goes to the columns' values, not to the groups' headers).
+COMPACTED_ROW_GROUP_SIZE = 16_384
 
 # Writer settings shared by every Parquet file of the archive (batches and compaction outputs).
 WRITE_OPTIONS: dict[str, Any] = {

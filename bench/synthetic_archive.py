@@ -29,7 +29,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from changelake.archiver.parquet_files import table_to_parquet_bytes
+from changelake.archiver.parquet_files import (
+    COMPACTED_ROW_GROUP_SIZE,
+    ROW_GROUP_SIZE,
+    table_to_parquet_bytes,
+)
 from changelake.schemas.archive_layout import COMPACTED_PREFIX, partition_dir
 from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA
 
@@ -146,10 +150,12 @@ class ArchiveShape:
     compacted: bool = False
 
     def parameters(self) -> dict[str, object]:
-        """The JSON-ready parameters; only a compacted archive names the option, so archives
-        cached before it keep their keys."""
+        """The JSON-ready parameters; only a compacted archive names the option and its row
+        groups' size, so archives cached before them keep their keys."""
         parameters = asdict(self) | {"start": self.start.isoformat()}
-        if not self.compacted:
+        if self.compacted:
+            parameters["row_group_size"] = COMPACTED_ROW_GROUP_SIZE
+        else:
             del parameters["compacted"]
         return parameters
 
@@ -236,7 +242,8 @@ def _write_file(directory: Path, batch: pa.RecordBatch, compacted: bool) -> Path
     name = f"{COMPACTED_PREFIX}{digest}-0000" if compacted else f"{first}-{digest}"
     target = directory / f"{name}.parquet"
     temporary = target.with_suffix(".tmp")
-    temporary.write_bytes(table_to_parquet_bytes(table))
+    row_group_size = COMPACTED_ROW_GROUP_SIZE if compacted else ROW_GROUP_SIZE
+    temporary.write_bytes(table_to_parquet_bytes(table, row_group_size=row_group_size))
     temporary.rename(target)
     return target
 

@@ -269,6 +269,11 @@ def open_archive(
     ``files`` narrows the view to those Parquet objects (``--skip-corrupt`` leaves some out).
     """
     connection = connect_duckdb(location, memory_limit)
+    # A command reads the same footers in many queries (a sync looks each changed item up in
+    # every compacted file). An archive file never changes once written, and DuckDB checks its
+    # modification time before using a cached footer. The cache lives as long as the
+    # connection: one command's, never a long-running loop's.
+    connection.execute("SET parquet_metadata_cache = true")
     if files is not None:
         connection.execute(create_changes_view_sql(files))
         return connection

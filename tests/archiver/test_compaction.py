@@ -18,6 +18,7 @@ from changelake.archiver.compaction import (
     remove_inputs,
     write_compacted,
 )
+from changelake.archiver.parquet_files import COMPACTED_ROW_GROUP_SIZE
 from changelake.clients import connect_duckdb, make_store, open_archive
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.sql_views import latest_sql
@@ -148,6 +149,18 @@ def test_target_size_splits_a_partition_into_sorted_files(local_archive: str) ->
     item_keys = [key for t in tables for key in t["item_key"].to_pylist()]
     assert item_keys == sorted(item_keys)
     assert tables[0].schema.metadata[b"changelake.schema_version"] == b"1"
+
+
+def test_compacted_row_groups_are_small_enough_for_a_lookup_by_key(local_archive: str) -> None:
+    location, store, connection = _open(local_archive)
+    _archive_batches(store, batches=4, per_batch=9000)
+    (plan, *_) = plan_compaction(store, connection, "posts", day=date(2025, 11, 28))
+    result = write_compacted(plan, store, connection)
+    (output,) = result.outputs
+    metadata = pq.read_metadata(location.url(output))
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    # The day's two batches hold 18,000 records (the record the second repeats is kept once).
+    assert sizes == [COMPACTED_ROW_GROUP_SIZE, 18_000 - COMPACTED_ROW_GROUP_SIZE]
 
 
 def test_date_and_before_pick_partitions(local_archive: str) -> None:

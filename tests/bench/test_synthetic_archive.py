@@ -9,6 +9,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from bench.synthetic_archive import ArchiveShape, write_synthetic_archive
+from changelake.archiver.parquet_files import COMPACTED_ROW_GROUP_SIZE
 from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA
 
 if TYPE_CHECKING:
@@ -65,3 +66,13 @@ def test_a_compacted_archive_holds_the_same_records_sorted_by_item(tmp_path: Pat
     for path in compacted:
         keys = pq.read_table(path, columns=["item_key"]).column(0).to_pylist()
         assert keys == sorted(keys)
+
+
+def test_a_compacted_archive_has_compaction_s_row_groups(tmp_path: Path) -> None:
+    shape = ArchiveShape(40_000, 500, days=1, rows_per_file=40_000, compacted=True)
+    (path,) = write_synthetic_archive(tmp_path, shape)
+    metadata = pq.read_metadata(path)
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert sizes[0] == COMPACTED_ROW_GROUP_SIZE
+    assert sum(sizes) == metadata.num_rows
+    assert shape.parameters()["row_group_size"] == COMPACTED_ROW_GROUP_SIZE
