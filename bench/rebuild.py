@@ -331,8 +331,9 @@ def bench_census(
         print(f"  {name:30} {w:7.2f}s {ratio_w:6.2f}x {c:7.2f}s {ratio_c:6.2f}x")
     print("  target: default <= 1.15x the mapping as a file")
     print(
-        f"  in process: latest-record stage {stage['stage']:.2f} s, with typed images "
-        f"{stage['typed stage']:.2f} s, then the census {stage['census']:.2f} s",
+        f"  in process: latest-record stage {stage['stage']:.2f} s in one pass, by position "
+        f"with the typed images {stage['typed stage']:.2f} s, then the census "
+        f"{stage['census']:.2f} s",
         flush=True,
     )
 

@@ -1,16 +1,18 @@
 """The latest record of every item, selected from the archive with DuckDB.
 
 The selection itself is ``changelake.schemas.sql_views.latest_records_sql``, the one definition
-of "latest"
-and of the external version. This module narrows it (one table, as of an instant, only the items
-changed since a watermark), materializes it in a DuckDB temporary table, counts it for the plan,
-and streams it out with the images (``LATEST_IMAGES``) in Arrow batches. How depends on how much
-of the archive is wanted:
+of "latest" and of the external version. This module narrows it (one table, as of an instant,
+only the items changed since a watermark), materializes it in a DuckDB temporary table, counts it
+for the plan, and streams it out with the images (``LATEST_IMAGES``) in Arrow batches. How
+depends on how much of the archive is wanted, and which images:
 
-* every item (rebuild, verify): one pass reads each column once, images included;
-* the items changed since a watermark (sync): their latest records are picked from the narrow
-  columns alone, keeping where each is stored (``source_file``, ``source_row``), and the images
-  are then read only from the files that hold one, usually the newest few, not the whole archive.
+* every item, plain images only (a rebuild with a transform, verify): one pass reads each
+  column once, images included;
+* otherwise, by position: the latest records are picked from the narrow columns alone, keeping
+  where each is stored (``source_file``, ``source_row``), and the images are then read from the
+  rows they point at. A sync (the items changed since a watermark) reads only the files that
+  hold one, usually the newest few; a type census reads each typed image once, into a table of
+  its own, and the load then reads the plain images as it sends them.
 
 A rebuild computes it on a worker thread (``latest_in_background``) while the search engine is
 being set up.
@@ -29,7 +31,6 @@ from changelake.schemas.exceptions import RebuildError
 from changelake.schemas.sql_views import (
     CHANGE_ROWS,
     FIRST_DELIVERY,
-    LATEST_RECORD_COLUMNS,
     RECORD_IDENTITY,
     TTL_DELETE_SQL,
     has_stream_without_images_sql,
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
 LATEST_TABLE = "changelake_latest"
 # The latest records with their images: LATEST_TABLE itself, or joined to the rows it points at.
 LATEST_IMAGES = "changelake_latest_images"
+# The latest upserts' DynamoDB-typed images, for the type census.
+CENSUS_IMAGES = "changelake_census_images"
 BATCH_ROWS = 20_000
 _POSITION_COLUMNS = ("event_name", "source_file", "source_row")
 CHANGED_ROWS = "changelake_changed_rows"
@@ -176,29 +179,42 @@ def stage_changed_rows(connection: DuckDBPyConnection, selection: Selection) -> 
     return CHANGED_ROWS
 
 
-def latest_images_sql(files: list[str], *, typed_images: bool = False) -> str:
-    """``LATEST_TABLE``'s records with the image each points at, read from ``files`` in order.
-
-    ``typed_images`` adds the DynamoDB-typed image, ``new_image_ddb``.
-    """
-    # Typed NULLs: with no file to join, these rows alone give the view its column types.
-    typed = ", NULL::VARCHAR AS new_image_ddb" if typed_images else ""
-    removes = (
-        f"SELECT document_id, item_key, event_name, version, NULL::VARCHAR AS new_image{typed} "
-        f"FROM {LATEST_TABLE} WHERE event_name = 'REMOVE'"
-    )
-    if not files:
-        return removes
+def _joined_to_rows_sql(files: list[str]) -> str:
+    """``LATEST_TABLE`` (``l``) left-joined to the rows it points at in ``files`` (``r``)."""
     listed = ", ".join(quote_literal(name) for name in files)
-    typed = ", r.new_image_ddb" if typed_images else ""
-    return f"""
-SELECT l.document_id, l.item_key, l.event_name, l.version, r.new_image{typed}
-FROM {LATEST_TABLE} l
-JOIN read_parquet([{listed}], filename = true, file_row_number = true) r
-    ON r.filename = l.source_file AND r.file_row_number = l.source_row
-WHERE l.event_name <> 'REMOVE'
-UNION ALL {removes}
-""".strip()
+    return (
+        f"{LATEST_TABLE} l LEFT JOIN read_parquet([{listed}], filename = true, "
+        "file_row_number = true) r "
+        "ON r.filename = l.source_file AND r.file_row_number = l.source_row"
+    )
+
+
+def latest_images_sql(files: list[str]) -> str:
+    """``LATEST_TABLE``'s records with the image each points at, read from ``files`` (those that
+    hold an upsert's row) in order."""
+    if not files:
+        # Typed NULLs: with no file to join, the records alone give the column its type.
+        return (
+            "SELECT document_id, item_key, event_name, version, NULL::VARCHAR AS new_image "
+            f"FROM {LATEST_TABLE}"
+        )
+    # A REMOVE carries no image, whatever its stored row holds.
+    return (
+        "SELECT l.document_id, l.item_key, l.event_name, l.version, "
+        "CASE WHEN l.event_name <> 'REMOVE' THEN r.new_image END AS new_image "
+        f"FROM {_joined_to_rows_sql(files)}"
+    )
+
+
+def census_images_sql(files: list[str]) -> str:
+    """The item key and DynamoDB-typed image of each of ``LATEST_TABLE``'s upserts that has one,
+    read from ``files`` (those that hold an upsert's row)."""
+    if not files:
+        return "SELECT NULL::VARCHAR AS item_key, NULL::VARCHAR AS new_image_ddb WHERE false"
+    return (
+        f"SELECT l.item_key, r.new_image_ddb FROM {_joined_to_rows_sql(files)} "
+        "WHERE l.event_name <> 'REMOVE' AND r.new_image_ddb IS NOT NULL"
+    )
 
 
 def materialize_latest(
@@ -210,15 +226,17 @@ def materialize_latest(
 ) -> LatestCounts:
     """Pick the latest record of every selected item into a temporary table; count them.
 
-    The view ``LATEST_IMAGES`` then gives each record with its image (and with
-    ``typed_images``, its DynamoDB-typed image too, for the type census). ``by_position`` picks
-    from the narrow columns alone and reads the images afterwards; by default only a sync does.
+    The view ``LATEST_IMAGES`` then gives each record with its image. With ``typed_images``,
+    the table ``CENSUS_IMAGES`` holds the DynamoDB-typed image of each upsert, for the type
+    census. ``by_position`` picks from the narrow columns alone and reads the images afterwards,
+    from the rows the picks point at: a sync does, and so does a census, which then reads each
+    typed image once and never carries it through a sort beside the plain one.
     """
     # The command shows its own progress (or none with --silent); DuckDB's bar would interleave.
     connection.execute("SET enable_progress_bar = false")
     # The table's rows have no order to keep; DuckDB then writes it from every thread unordered.
     connection.execute("SET preserve_insertion_order = false")
-    by_position = bool(by_position) or selection.since is not None
+    by_position = bool(by_position) or typed_images or selection.since is not None
     try:
         if by_position:
             # A sync's rows are staged already narrowed (``stage_changed_rows``).
@@ -230,28 +248,27 @@ def materialize_latest(
             columns = ", source_file, source_row"
             records = latest_records_sql(source, where, grouped=False, columns=_POSITION_COLUMNS)
         else:
-            columns = ", new_image, new_image_ddb" if typed_images else ", new_image"
-            records = latest_records_sql(
-                where=selection.where_sql(),
-                columns=(*LATEST_RECORD_COLUMNS, "new_image_ddb")
-                if typed_images
-                else LATEST_RECORD_COLUMNS,
-            )
+            columns = ", new_image"
+            records = latest_records_sql(where=selection.where_sql())
         connection.execute(
             f"CREATE OR REPLACE TEMP TABLE {LATEST_TABLE} AS SELECT "
             f"{document_id_sql(selection.id_rule)} AS "
             f"document_id, item_key, event_name, version{columns} FROM ({records})"
         )
+        images = f"SELECT * FROM {LATEST_TABLE}"
+        if by_position:
+            listed = connection.execute(
+                f"SELECT DISTINCT source_file FROM {LATEST_TABLE} WHERE event_name <> 'REMOVE' "
+                "ORDER BY source_file DESC"
+            ).fetchall()
+            files = [name for (name,) in listed]
+            images = latest_images_sql(files)
+            if typed_images:
+                connection.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {CENSUS_IMAGES} AS {census_images_sql(files)}"
+                )
     finally:
         connection.execute("RESET preserve_insertion_order")
-    if by_position:
-        files = connection.execute(
-            f"SELECT DISTINCT source_file FROM {LATEST_TABLE} WHERE event_name <> 'REMOVE' "
-            "ORDER BY source_file DESC"
-        ).fetchall()
-        images = latest_images_sql([name for (name,) in files], typed_images=typed_images)
-    else:
-        images = f"SELECT * FROM {LATEST_TABLE}"
     connection.execute(f"CREATE OR REPLACE TEMP VIEW {LATEST_IMAGES} AS {images}")
     upserts, removes = aggregate_row(
         connection,
@@ -363,11 +380,19 @@ def iter_latest_batches(
         connection.execute("RESET preserve_insertion_order")
 
 
+def leave_out_items(connection: DuckDBPyConnection, item_keys: list[str]) -> None:
+    """Take these items out of the materialized latest records and their census images."""
+    listed = ", ".join(quote_literal(key) for key in item_keys) or "NULL"
+    for table in (LATEST_TABLE, CENSUS_IMAGES):
+        connection.execute(f"DELETE FROM {table} WHERE item_key IN ({listed})")
+
+
 def drop_latest(connection: DuckDBPyConnection) -> None:
     """Free the temporary table and its view."""
     connection.execute(f"DROP VIEW IF EXISTS {LATEST_IMAGES}")
     connection.execute(f"DROP TABLE IF EXISTS {LATEST_TABLE}")
     connection.execute(f"DROP TABLE IF EXISTS {CHANGED_ROWS}")
+    connection.execute(f"DROP TABLE IF EXISTS {CENSUS_IMAGES}")
 
 
 def aggregate_row(connection: DuckDBPyConnection, sql: str) -> tuple[Any, ...]:

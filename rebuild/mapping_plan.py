@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 from changelake.rebuild.documents import image_as_is
 from changelake.rebuild.index_mapping import census_renames, census_to_mapping, dynamic_body
 from changelake.rebuild.latest_images import (
-    LATEST_IMAGES,
-    LATEST_TABLE,
+    CENSUS_IMAGES,
     Selection,
     aggregate_row,
     drop_latest,
+    leave_out_items,
     materialize_latest,
 )
 from changelake.rebuild.mapping_fit import (
@@ -36,7 +36,6 @@ from changelake.rebuild.mapping_fit import (
     new_properties,
 )
 from changelake.schemas.exceptions import MappingConflictError, RebuildError
-from changelake.schemas.sql_views import quote_literal
 from changelake.schemas.type_census import (
     DEFAULT_EXAMPLES,
     TypeCensus,
@@ -57,10 +56,7 @@ if TYPE_CHECKING:
     from changelake.rebuild.search_sink import SearchSink
 
 # The latest upserts' typed images: what a rebuild indexes, or what a sync brings.
-CENSUS_IMAGES_SQL = (
-    f"SELECT item_key, new_image_ddb FROM {LATEST_IMAGES} "
-    "WHERE event_name <> 'REMOVE' AND new_image_ddb IS NOT NULL"
-)
+CENSUS_IMAGES_SQL = f"SELECT item_key, new_image_ddb FROM {CENSUS_IMAGES}"
 
 
 def load_type_census(
@@ -240,8 +236,7 @@ def fit_changes_to_index(
         complete = all(misfit.values <= examples for misfit in misfits)
         if not complete or len(held) > max_errors:
             raise RebuildError(_sync_refusal(index, misfits, max_errors))
-        listed = ", ".join(quote_literal(key) for key in held)
-        connection.execute(f"DELETE FROM {LATEST_TABLE} WHERE item_key IN ({listed})")
+        leave_out_items(connection, held)
         # The fields to add come from what is sent: a held-back value must not shape them.
         census = load_type_census(connection, table_name)
     added = {}

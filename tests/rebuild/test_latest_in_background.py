@@ -86,7 +86,7 @@ def test_the_changes_view_says_where_each_record_is_stored(local_archive: str) -
 def test_latest_images_read_the_files_given_newest_first() -> None:
     sql = latest_images_sql(["b.parquet", "a.parquet"])
     assert "read_parquet(['b.parquet', 'a.parquet'], filename = true" in sql
-    assert "event_name = 'REMOVE'" in sql
+    assert "CASE WHEN l.event_name <> 'REMOVE' THEN r.new_image END" in sql
     # With no upsert, nothing is read: the removed items alone.
     assert "read_parquet" not in latest_images_sql([])
 
