@@ -27,7 +27,14 @@ import pyarrow.parquet as pq
 from changelake.archiver.parquet_files import COMPACTED_ROW_GROUP_SIZE, WRITE_OPTIONS
 from changelake.schemas.archive_layout import COMPACTED_PREFIX, partition_dir, table_dir
 from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA
-from changelake.schemas.sql_views import RECORD_ORDER, first_deliveries_sql, quote_literal
+from changelake.schemas.exceptions import TerminalError
+from changelake.schemas.sql_views import (
+    FIRST_DELIVERY,
+    RECORD_IDENTITY,
+    RECORD_ORDER,
+    first_deliveries_sql,
+    quote_literal,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -40,6 +47,16 @@ DEFAULT_TARGET_SIZE = 128 * 1024 * 1024
 
 # Item by item, each in the order of its records: readers find an item's rows together.
 SORT_ORDER = f"item_key, {RECORD_ORDER}"
+# The columns ``SORT_ORDER`` reads.
+_ORDER_COLUMNS = (
+    "item_key",
+    "event_name",
+    "event_id",
+    "approximate_creation_time",
+    "sequence_order",
+    "source_file",
+    "source_row",
+)
 
 
 @dataclass(frozen=True)
@@ -180,17 +197,29 @@ def compaction_sql(urls: Iterable[str]) -> str:
     """Each record of the given Parquet files once, sorted by item and the records' order.
 
     The rows carry their partition day and position (``dt``, ``source_file``, ``source_row``)
-    for the rule that picks a record's first delivery and orders it; the outputs do not.
+    for the rule that picks a record's first delivery and orders it; the outputs do not. Both
+    the rule and the order are worked out over the narrow columns alone, as one ordinal per kept
+    row; the whole rows are then sorted by that number. Sorting whole rows by the order's own
+    keys (long texts among them) runs out of memory at the default limit.
     """
     files = ", ".join(quote_literal(url) for url in urls)
     rows = (
         "SELECT * EXCLUDE (filename, file_row_number), CAST(NULL AS DATE) AS dt, "
-        "filename AS source_file, file_row_number AS source_row "
+        "filename AS source_file, file_row_number AS source_row, file_index "
         f"FROM read_parquet([{files}], union_by_name = true, hive_partitioning = false, "
         "filename = true, file_row_number = true)"
     )
-    records = first_deliveries_sql(f"({rows})")
-    return f"SELECT * EXCLUDE (dt, source_file, source_row) FROM ({records}) ORDER BY {SORT_ORDER}"
+    narrow = ", ".join(dict.fromkeys((*RECORD_IDENTITY, *FIRST_DELIVERY, *_ORDER_COLUMNS)))
+    kept = first_deliveries_sql(f"(SELECT {narrow}, file_index FROM rows)")
+    return f"""
+WITH rows AS NOT MATERIALIZED ({rows}),
+ordinals AS (
+    SELECT file_index, source_row, row_number() OVER (ORDER BY {SORT_ORDER}) AS ordinal
+    FROM ({kept})
+)
+SELECT rows.* EXCLUDE (dt, source_file, source_row, file_index)
+FROM rows JOIN ordinals USING (file_index, source_row)
+ORDER BY ordinal""".strip()
 
 
 def write_compacted(
@@ -203,22 +232,33 @@ def write_compacted(
 ) -> PartitionResult:
     """Write a plan's outputs, each whole, leaving the inputs in place.
 
-    Rows stream from DuckDB (which sorts, spilling to disk if it must) in batches into a local
-    file that is uploaded once it reaches the target size: memory holds a row group while
-    writing and one output file while uploading, never the partition.
+    Rows stream from DuckDB in batches into a local file that is uploaded once it reaches the
+    target size: Python holds a row group while writing and one output file while uploading.
+    DuckDB's sort of the whole rows needs memory for about the partition's rows: past its
+    limit, :class:`TerminalError` names the partition and the remedy.
     """
+    import duckdb
+
     result = PartitionResult(plan.directory, inputs=len(plan.inputs), rows_read=plan.input_rows)
-    reader = connection.execute(
-        compaction_sql(store.location.url(s.key) for s in plan.inputs)
-    ).to_arrow_reader(row_group_size)
-    with tempfile.TemporaryDirectory(prefix="changelake-compact-") as workdir:
-        files = _iter_rolled_files(reader, Path(workdir), plan.target_size, on_rows)
-        for path in files:
-            key = plan.output_key(len(result.outputs))
-            store.put_bytes(key, path.read_bytes())
-            result.rows_written += pq.read_metadata(path).num_rows
-            result.outputs.append(key)
-            path.unlink()
+    try:
+        reader = connection.execute(
+            compaction_sql(store.location.url(s.key) for s in plan.inputs)
+        ).to_arrow_reader(row_group_size)
+        with tempfile.TemporaryDirectory(prefix="changelake-compact-") as workdir:
+            files = _iter_rolled_files(reader, Path(workdir), plan.target_size, on_rows)
+            for path in files:
+                key = plan.output_key(len(result.outputs))
+                store.put_bytes(key, path.read_bytes())
+                result.rows_written += pq.read_metadata(path).num_rows
+                result.outputs.append(key)
+                path.unlink()
+    except duckdb.OutOfMemoryException as error:
+        used = str(error).split("\n", 1)[0]
+        raise TerminalError(
+            f"compacting {plan.directory} ({plan.input_rows} rows in {len(plan.inputs)} files) "
+            f"ran out of DuckDB's memory ({used}); nothing was deleted. Pass a larger "
+            "--memory-limit, about the partition's rows uncompressed"
+        ) from error
     return result
 
 

@@ -11,6 +11,7 @@ from changelake.archive_tables import require_archive
 from changelake.archiver.compaction import DEFAULT_TARGET_SIZE, compact_partition, plan_compaction
 from changelake.archiver.locks import held_lock
 from changelake.clients import connect_duckdb, make_store
+from changelake.index_options import memory_limit_option
 from changelake.options import (
     ByteSize,
     archive_option,
@@ -45,6 +46,7 @@ _DAY = click.DateTime(["%Y-%m-%d"])
     help="Size of each output file, e.g. 128MiB or 1GiB.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@memory_limit_option
 @output_option
 @silent_option
 def compact(
@@ -54,6 +56,7 @@ def compact(
     before: datetime | None,
     target_size: int,
     dry_run: bool,
+    memory_limit: int | None,
     output: str,
     silent: bool,
 ) -> None:
@@ -68,7 +71,7 @@ def compact(
     location = parse_archive_uri(archive)
     require_archive(location, check_table_name(table_name))
     store = make_store(location)
-    connection = connect_duckdb(location)
+    connection = connect_duckdb(location, memory_limit)
     plan_table = partial(
         plan_compaction,
         store,

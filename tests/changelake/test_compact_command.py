@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
 
+from bench.synthetic_archive import ArchiveShape, write_synthetic_archive
 from changelake.archiver.batch import archive_records
 from changelake.archiver.compaction import iter_partition_files
 from changelake.cli import cli
 from changelake.clients import make_store
 from changelake.schemas.archive_layout import parse_archive_uri
 from tests.helpers import make_record
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _archive_three_batches(archive: str) -> list[str]:
@@ -99,3 +104,22 @@ def test_bad_table_name_is_one_line_error(local_archive: str) -> None:
     result = CliRunner().invoke(cli, ["compact", "--archive", local_archive, "--table", "x"])
     assert result.exit_code == 1
     assert "table name 'x' is not a DynamoDB table name" in result.output
+
+
+def test_a_day_beyond_the_memory_limit_fails_in_one_line_and_deletes_nothing(
+    tmp_path: Path,
+) -> None:
+    # 150k changes of about 2 KB: far more than the smallest limit lets DuckDB sort.
+    shape = ArchiveShape(150_000, 15_000, days=1, rows_per_file=5_000)
+    inputs = sorted(write_synthetic_archive(tmp_path, shape))
+    result = CliRunner().invoke(
+        cli,
+        ["compact", "--archive", str(tmp_path), "--table", "posts", "--memory-limit", "128MiB"],
+    )
+    assert result.exit_code == 1
+    line = result.output.splitlines()[-1]  # after the progress bar's label
+    assert line.startswith("Error: compacting table=posts/dt=")
+    assert "ran out of DuckDB's memory" in line
+    assert "150000 rows in 30 files" in line
+    assert "--memory-limit" in line
+    assert sorted(tmp_path.glob("table=posts/*/*.parquet")) == inputs
