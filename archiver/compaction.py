@@ -24,17 +24,15 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from changelake.archiver.parquet_files import COMPACTED_ROW_GROUP_SIZE, WRITE_OPTIONS
+from changelake.archiver.parquet_files import (
+    COMPACTED_ROW_GROUP_SIZE,
+    JSON_COLUMNS,
+    WRITE_OPTIONS,
+)
 from changelake.schemas.archive_layout import COMPACTED_PREFIX, partition_dir, table_dir
 from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA
 from changelake.schemas.exceptions import TerminalError
-from changelake.schemas.sql_views import (
-    FIRST_DELIVERY,
-    RECORD_IDENTITY,
-    RECORD_ORDER,
-    first_deliveries_sql,
-    quote_literal,
-)
+from changelake.schemas.sql_views import RECORD_ORDER, first_deliveries_sql, quote_literal
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -47,16 +45,6 @@ DEFAULT_TARGET_SIZE = 128 * 1024 * 1024
 
 # Item by item, each in the order of its records: readers find an item's rows together.
 SORT_ORDER = f"item_key, {RECORD_ORDER}"
-# The columns ``SORT_ORDER`` reads.
-_ORDER_COLUMNS = (
-    "item_key",
-    "event_name",
-    "event_id",
-    "approximate_creation_time",
-    "sequence_order",
-    "source_file",
-    "source_row",
-)
 
 
 @dataclass(frozen=True)
@@ -198,7 +186,7 @@ def compaction_sql(urls: Iterable[str]) -> str:
 
     The rows carry their partition day and position (``dt``, ``source_file``, ``source_row``)
     for the rule that picks a record's first delivery and orders it; the outputs do not. Both
-    the rule and the order are worked out over the narrow columns alone, as one ordinal per kept
+    the rule and the order are worked out without the JSON columns, as one ordinal per kept
     row; the whole rows are then sorted by that number. Sorting whole rows by the order's own
     keys (long texts among them) runs out of memory at the default limit.
     """
@@ -209,8 +197,7 @@ def compaction_sql(urls: Iterable[str]) -> str:
         f"FROM read_parquet([{files}], union_by_name = true, hive_partitioning = false, "
         "filename = true, file_row_number = true)"
     )
-    narrow = ", ".join(dict.fromkeys((*RECORD_IDENTITY, *FIRST_DELIVERY, *_ORDER_COLUMNS)))
-    kept = first_deliveries_sql(f"(SELECT {narrow}, file_index FROM rows)")
+    kept = first_deliveries_sql(f"(SELECT * EXCLUDE ({', '.join(JSON_COLUMNS)}) FROM rows)")
     return f"""
 WITH rows AS NOT MATERIALIZED ({rows}),
 ordinals AS (

@@ -257,11 +257,13 @@ def materialize_latest(
         )
         images = f"SELECT * FROM {LATEST_TABLE}"
         if by_position:
-            listed = connection.execute(
-                f"SELECT DISTINCT source_file FROM {LATEST_TABLE} WHERE event_name <> 'REMOVE' "
-                "ORDER BY source_file DESC"
-            ).fetchall()
-            files = [name for (name,) in listed]
+            files = [
+                name
+                for (name,) in connection.execute(
+                    f"SELECT DISTINCT source_file FROM {LATEST_TABLE} "
+                    "WHERE event_name <> 'REMOVE' ORDER BY source_file DESC"
+                ).fetchall()
+            ]
             images = latest_images_sql(files)
             if typed_images:
                 connection.execute(
