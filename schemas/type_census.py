@@ -12,12 +12,23 @@ elements of an ``L``: ``tags[]`` is ``("tags", None)``. For each path and type t
 the values, and for numbers (``N``, and ``NS`` sets as a whole) those that are not an integer
 written without fraction or exponent within the signed 64-bit range. On request it names a
 few example item keys of each path and type.
+
+An image's *shape* (:func:`image_shape_bytes`) is its typed JSON with every value blanked: the
+same names, tags, maps and lists, each number ``"0"`` or ``"0.5"`` by whether it is a 64-bit
+integer. Its census is the image's, and items of one table mostly share a few shapes, so the
+archiver writes each new image's shape beside it (``new_image_shape``) and the census walks each
+distinct shape once, weighted by the items that have it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 LIST_ELEMENT = None
 
@@ -48,30 +59,37 @@ def _typed_values(key: str, parent: str, entries: str, source: str) -> str:
     Only maps and lists keep their content (the next step reads it), so leaves stay small.
     """
     return f"""
-SELECT {key}parent, name, tag, CASE WHEN tag IN ('M', 'L') THEN content END AS content,
+SELECT weight, {key}parent, name, tag, CASE WHEN tag IN ('M', 'L') THEN content END AS content,
        {_FITS_LONG} AS fits_long
 FROM (
-    SELECT {key}parent, entry.key AS name, map_keys(entry.value)[1] AS tag,
+    SELECT weight, {key}parent, entry.key AS name, map_keys(entry.value)[1] AS tag,
            map_values(entry.value)[1] AS content
-    FROM (SELECT {key}{parent} AS parent, unnest({entries}) AS entry FROM {source})
+    FROM (SELECT weight, {key}{parent} AS parent, unnest({entries}) AS entry FROM {source})
 )""".strip()
 
 
 def type_census_sql(images: str, examples: int = 0) -> str:
-    """The census of ``images``, a relation of ``item_key`` and ``new_image_ddb`` (not null).
+    """The census of ``images``, a relation of ``item_key`` and ``new_image_ddb`` (not null):
+    each item's typed image, or its shape.
 
     Columns: ``path`` (VARCHAR[], null for a list's elements), ``tag``, ``"values"`` (how many
     values of that type the path holds), ``not_long`` (numbers among them that are not 64-bit
     integers), ``examples`` and ``not_long_examples``: with ``examples``, the item keys of the
     smallest that many values (an item with many values there may be listed more than once),
-    else empty; carrying the keys through the walk costs about a fifth more.
+    else empty. Equal images are walked once, with their count as weight.
     """
+    count = int(examples)
     key = "item_key, " if examples else ""
+    grouped = (
+        "SELECT new_image_ddb, count(*) AS weight"
+        + (f", min(item_key, {count}) AS item_key" if examples else "")
+        + f" FROM ({images}) GROUP BY new_image_ddb"
+    )
     top = _typed_values(
         key,
         "[]::VARCHAR[]",
         f"map_entries(json_transform(new_image_ddb, {_ATTRIBUTES}))",
-        f"({images})",
+        "images",
     )
     children = _typed_values(
         key,
@@ -83,24 +101,77 @@ def type_census_sql(images: str, examples: int = 0) -> str:
             END""",
         "(SELECT * FROM nodes WHERE tag IN ('M', 'L'))",
     )
-    count = int(examples)
+    # Each group of equal images carries its smallest item keys: the path's are the smallest
+    # of those of its groups.
+    smallest = f"list_slice(list_sort(flatten(list(item_key{{}}))), 1, {count})"
     keys = (
-        f"min(item_key, {count}) AS examples, "
-        f"coalesce(min(item_key, {count}) FILTER (WHERE NOT fits_long), []) AS not_long_examples"
+        f"{smallest.format('')} AS examples, "
+        f"coalesce({smallest.format(') FILTER (WHERE NOT fits_long')}, []) AS not_long_examples"
         if examples
         else "[]::VARCHAR[] AS examples, []::VARCHAR[] AS not_long_examples"
     )
     # Grouped by the parent's path and the name, so the path list is built once per group.
     return f"""
-WITH RECURSIVE nodes({key}parent, name, tag, content, fits_long) AS (
+WITH RECURSIVE images AS ({grouped}),
+nodes(weight, {key}parent, name, tag, content, fits_long) AS (
 {top}
 UNION ALL
 {children}
 )
-SELECT list_append(parent, name) AS path, tag, count(*) AS "values",
-       count(*) FILTER (WHERE NOT fits_long) AS not_long, {keys}
+SELECT list_append(parent, name) AS path, tag, sum(weight)::BIGINT AS "values",
+       coalesce(sum(weight) FILTER (WHERE NOT fits_long), 0)::BIGINT AS not_long, {keys}
 FROM nodes GROUP BY parent, name, tag ORDER BY path, tag
 """.strip()
+
+
+# A shape's values: one constant per tag, numbers by whether they are 64-bit integers.
+_BLANK_VALUES: dict[str, dict[str, Any]] = {
+    "S": {"S": ""},
+    "B": {"B": ""},
+    "BOOL": {"BOOL": False},
+    "NULL": {"NULL": True},
+    "SS": {"SS": []},
+    "BS": {"BS": []},
+}
+_LONG = {"N": "0"}
+_NOT_LONG = {"N": "0.5"}
+_LONG_SET = {"NS": ["0"]}
+_NOT_LONG_SET = {"NS": ["0.5"]}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def image_shape_bytes(image: Mapping[str, Any]) -> bytes:
+    """The shape of a valid DynamoDB image (typed values): its typed JSON, values blanked.
+
+    ``{"views": {"N": "19.99"}, "tags": {"L": [{"S": "a"}]}}`` has the shape
+    ``{"views":{"N":"0.5"},"tags":{"L":[{"S":""}]}}``. The compiled converter (``native/``)
+    writes the same bytes.
+    """
+    return orjson.dumps({name: _shape(value) for name, value in image.items()})
+
+
+def _shape(value: Mapping[str, Any]) -> dict[str, Any]:
+    ((tag, inner),) = value.items()
+    if tag == "M":
+        return {"M": {name: _shape(element) for name, element in inner.items()}}
+    if tag == "L":
+        return {"L": [_shape(element) for element in inner]}
+    if tag == "N":
+        return _LONG if fits_long(inner) else _NOT_LONG
+    if tag == "NS":
+        return _LONG_SET if all(fits_long(number) for number in inner) else _NOT_LONG_SET
+    return _BLANK_VALUES[tag]
+
+
+def fits_long(text: str) -> bool:
+    """Whether a DynamoDB number's text is an integer without fraction or exponent within the
+    signed 64-bit range: ``_LONG_TEXT``'s rule."""
+    if "." in text or "e" in text or "E" in text:
+        return False
+    try:
+        return _INT64_MIN <= int(text) <= _INT64_MAX
+    except ValueError:
+        return False
 
 
 def key_names_sql(images: str) -> str:

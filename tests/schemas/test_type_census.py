@@ -7,11 +7,13 @@ from collections import Counter, defaultdict
 from typing import Any
 
 import duckdb
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from changelake.schemas.dynamodb_types import image_to_ddb_json
 from changelake.schemas.type_census import (
+    image_shape_bytes,
     key_names_sql,
     path_to_text,
     rows_to_path_types,
@@ -81,6 +83,30 @@ def test_the_census_counts_every_type_at_every_path(items: dict[str, dict[str, A
         assert min(held) in row.examples
         assert len(row.examples) <= 3
         assert set(row.not_long_examples) <= set(row.examples) | held
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=6), images(), min_size=1, max_size=6))
+def test_the_census_of_shapes_is_the_census_of_the_images(items: dict[str, Any]) -> None:
+    shapes = {key: orjson.loads(image_shape_bytes(image)) for key, image in items.items()}
+    assert census_of(shapes) == census_of(items)
+    assert census_of(shapes, examples=0) == census_of(items, examples=0)
+
+
+def test_items_of_one_shape_count_once_each() -> None:
+    items = {
+        f"id={n:02}": {"views": {"N": str(n * 7)}, "tags": {"SS": ["a", str(n)]}} for n in range(30)
+    }
+    items["id=99"] = {"views": {"N": "19.99"}, "tags": {"SS": ["b"]}}
+    shapes = {image_shape_bytes(image) for image in items.values()}
+    assert shapes == {
+        b'{"views":{"N":"0"},"tags":{"SS":[]}}',
+        b'{"views":{"N":"0.5"},"tags":{"SS":[]}}',
+    }
+    rows = {(row.path, row.tag): row for row in rows_to_path_types(census_of(items, examples=3))}
+    assert rows[("views",), "N"].values == 31
+    assert rows[("views",), "N"].examples == ("id=00", "id=01", "id=02")
+    assert rows[("views",), "N"].not_long_examples == ("id=99",)
 
 
 def test_numbers_are_long_only_as_integers_within_64_bits() -> None:
