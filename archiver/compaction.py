@@ -21,18 +21,22 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from changelake.archiver.parquet_files import (
     COMPACTED_ROW_GROUP_SIZE,
     JSON_COLUMNS,
     WRITE_OPTIONS,
+    text_array,
 )
 from changelake.schemas.archive_layout import COMPACTED_PREFIX, partition_dir, table_dir
-from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA
+from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA, IMAGE_SHAPE_COLUMN
 from changelake.schemas.exceptions import TerminalError
 from changelake.schemas.sql_views import RECORD_ORDER, first_deliveries_sql, quote_literal
+from changelake.schemas.type_census import image_shape_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -197,7 +201,9 @@ def compaction_sql(urls: Iterable[str]) -> str:
         f"FROM read_parquet([{files}], union_by_name = true, hive_partitioning = false, "
         "filename = true, file_row_number = true)"
     )
-    kept = first_deliveries_sql(f"(SELECT * EXCLUDE ({', '.join(JSON_COLUMNS)}) FROM rows)")
+    # Named by a condition: files written before schema version 2 lack new_image_shape.
+    narrow = f"COLUMNS(c -> c NOT IN ({', '.join(map(quote_literal, JSON_COLUMNS))}))"
+    kept = first_deliveries_sql(f"(SELECT {narrow} FROM rows)")
     return f"""
 WITH rows AS NOT MATERIALIZED ({rows}),
 ordinals AS (
@@ -280,7 +286,7 @@ def _iter_rolled_files(
     for batch in reader:
         if batch.num_rows == 0:
             continue
-        batch = _to_archive_schema(batch)
+        batch = _to_archive_schema(with_image_shapes(batch))
         if writer is None:
             path = workdir / f"part-{index}.parquet"
             sink = pa.OSFile(str(path), "wb")
@@ -297,6 +303,28 @@ def _iter_rolled_files(
         writer.close()
         sink.close()
         yield path
+
+
+def with_image_shapes(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch with every new image's shape: rows written before schema version 2 have none.
+
+    So every compacted file has the column, with a shape wherever there is a new image, and the
+    type census reads no typed image from it.
+    """
+    typed = batch.column("new_image_ddb")
+    if IMAGE_SHAPE_COLUMN in batch.schema.names:
+        shapes = batch.column(IMAGE_SHAPE_COLUMN)
+        if not pc.any(pc.and_(pc.is_null(shapes), pc.is_valid(typed))).as_py():
+            return batch
+        batch = batch.drop_columns([IMAGE_SHAPE_COLUMN])
+        present = shapes.to_pylist()
+    else:
+        present = [None] * batch.num_rows
+    filled = [
+        shape if shape is not None or text is None else image_shape_bytes(orjson.loads(text))
+        for shape, text in zip(present, typed.to_pylist(), strict=True)
+    ]
+    return batch.append_column(IMAGE_SHAPE_COLUMN, text_array(filled))
 
 
 def _to_archive_schema(batch: pa.RecordBatch) -> pa.RecordBatch:

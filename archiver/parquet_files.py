@@ -26,10 +26,20 @@ _DICTIONARY_COLUMNS = [
     "shard_id",
     "user_identity.type",
     "user_identity.principal_id",
+    # Most items of a table share a few shapes: each file holds each shape once.
+    "new_image_shape",
 ]
 
 # The large JSON columns: min/max statistics of 1 KB documents help no reader and cost time.
-JSON_COLUMNS = ("keys", "keys_ddb", "new_image", "old_image", "new_image_ddb", "old_image_ddb")
+JSON_COLUMNS = (
+    "keys",
+    "keys_ddb",
+    "new_image",
+    "old_image",
+    "new_image_ddb",
+    "old_image_ddb",
+    "new_image_shape",
+)
 _STATISTICS_COLUMNS = [
     name
     for name in CHANGE_RECORD_SCHEMA.names

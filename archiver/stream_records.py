@@ -28,6 +28,7 @@ from changelake.schemas.dynamodb_types import (
     image_to_plain_json,
 )
 from changelake.schemas.exceptions import MalformedRecordError, TerminalError
+from changelake.schemas.type_census import image_shape_bytes
 
 STREAM_EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
 
@@ -247,6 +248,7 @@ def _row(
         "new_image_ddb": new_image_ddb,
         "old_image_ddb": old_image_ddb,
         "archived_at": archived_at,
+        "new_image_shape": None if new_image is None else image_shape_bytes(block["NewImage"]),
     }
 
 
@@ -310,6 +312,7 @@ def item_to_snapshot_row(
         "new_image_ddb": image_to_ddb_json(item),
         "old_image_ddb": None,
         "archived_at": archived_at,
+        "new_image_shape": image_shape_bytes(item),
     }
 
 

@@ -11,8 +11,9 @@ depends on how much of the archive is wanted, and which images:
 * otherwise, by position: the latest records are picked from the narrow columns alone, keeping
   where each is stored (``source_file``, ``source_row``), and the images are then read from the
   rows they point at. A sync (the items changed since a watermark) reads only the files that
-  hold one, usually the newest few; a type census reads each typed image once, into a table of
-  its own, and the load then reads the plain images as it sends them.
+  hold one, usually the newest few; a type census reads each image's shape once (the typed
+  image from a file written before schema version 2), into a table of its own, and the load
+  then reads the plain images as it sends them.
 
 A rebuild computes it on a worker thread (``latest_in_background``) while the search engine is
 being set up.
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from changelake.rebuild.document_ids import CANONICAL_ID, document_id_sql
 from changelake.schemas.archive_layout import COMPACTED_PREFIX
+from changelake.schemas.change_record import IMAGE_SHAPE_COLUMN
 from changelake.schemas.exceptions import RebuildError
 from changelake.schemas.sql_views import (
     CHANGE_ROWS,
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
 LATEST_TABLE = "changelake_latest"
 # The latest records with their images: LATEST_TABLE itself, or joined to the rows it points at.
 LATEST_IMAGES = "changelake_latest_images"
-# The latest upserts' DynamoDB-typed images, for the type census.
+# The latest upserts' image shapes (or typed images), for the type census.
 CENSUS_IMAGES = "changelake_census_images"
 BATCH_ROWS = 20_000
 _POSITION_COLUMNS = ("event_name", "source_file", "source_row")
@@ -206,15 +208,34 @@ def latest_images_sql(files: list[str]) -> str:
     )
 
 
-def census_images_sql(files: list[str]) -> str:
-    """The item key and DynamoDB-typed image of each of ``LATEST_TABLE``'s upserts that has one,
-    read from ``files`` (those that hold an upsert's row)."""
-    if not files:
-        return "SELECT NULL::VARCHAR AS item_key, NULL::VARCHAR AS new_image_ddb WHERE false"
-    return (
-        f"SELECT l.item_key, r.new_image_ddb FROM {_joined_to_rows_sql(files)} "
-        "WHERE l.event_name <> 'REMOVE' AND r.new_image_ddb IS NOT NULL"
+def census_images_sql(files: list[str], shaped: set[str]) -> str:
+    """The item key and image shape of each of ``LATEST_TABLE``'s upserts that has an image,
+    read from ``files`` (those that hold an upsert's row); the typed image itself from a file
+    not in ``shaped`` (written before schema version 2). Either has the same census."""
+    selects = [
+        f"SELECT l.item_key, r.{column} AS new_image_ddb FROM {_joined_to_rows_sql(group)} "
+        f"WHERE l.event_name <> 'REMOVE' AND r.{column} IS NOT NULL"
+        for group, column in (
+            ([name for name in files if name in shaped], IMAGE_SHAPE_COLUMN),
+            ([name for name in files if name not in shaped], "new_image_ddb"),
+        )
+        if group
+    ]
+    return " UNION ALL ".join(selects) or (
+        "SELECT NULL::VARCHAR AS item_key, NULL::VARCHAR AS new_image_ddb WHERE false"
     )
+
+
+def files_with_shapes(connection: DuckDBPyConnection, files: list[str]) -> set[str]:
+    """Those of ``files`` that have the image shape column (schema version 2 on)."""
+    if not files:
+        return set()
+    listed = ", ".join(quote_literal(name) for name in files)
+    rows = connection.execute(
+        f"SELECT DISTINCT file_name FROM parquet_schema([{listed}]) "
+        f"WHERE name = {quote_literal(IMAGE_SHAPE_COLUMN)}"
+    ).fetchall()
+    return {name for (name,) in rows}
 
 
 def materialize_latest(
@@ -227,10 +248,10 @@ def materialize_latest(
     """Pick the latest record of every selected item into a temporary table; count them.
 
     The view ``LATEST_IMAGES`` then gives each record with its image. With ``typed_images``,
-    the table ``CENSUS_IMAGES`` holds the DynamoDB-typed image of each upsert, for the type
-    census. ``by_position`` picks from the narrow columns alone and reads the images afterwards,
-    from the rows the picks point at: a sync does, and so does a census, which then reads each
-    typed image once and never carries it through a sort beside the plain one.
+    the table ``CENSUS_IMAGES`` holds the shape of each upsert's image, for the type census.
+    ``by_position`` picks from the narrow columns alone and reads the images afterwards, from
+    the rows the picks point at: a sync does, and so does a census, which then reads each
+    image's shape once and never carries it through a sort beside the plain image.
     """
     # The command shows its own progress (or none with --silent); DuckDB's bar would interleave.
     connection.execute("SET enable_progress_bar = false")
@@ -266,9 +287,8 @@ def materialize_latest(
             ]
             images = latest_images_sql(files)
             if typed_images:
-                connection.execute(
-                    f"CREATE OR REPLACE TEMP TABLE {CENSUS_IMAGES} AS {census_images_sql(files)}"
-                )
+                census = census_images_sql(files, files_with_shapes(connection, files))
+                connection.execute(f"CREATE OR REPLACE TEMP TABLE {CENSUS_IMAGES} AS {census}")
     finally:
         connection.execute("RESET preserve_insertion_order")
     connection.execute(f"CREATE OR REPLACE TEMP VIEW {LATEST_IMAGES} AS {images}")

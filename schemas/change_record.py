@@ -1,7 +1,8 @@
 """The change record: one row of the change log per DynamoDB Streams record (or snapshot item).
 
 The schema is versioned (``schema_version``); columns are only ever added, never renamed, so SQL
-written against version 1 keeps working.
+written against version 1 keeps working. Version 2 adds ``new_image_shape``, what the type census
+reads; the views (``changes`` and those over it) show the version 1 columns, which every file has.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pyarrow as pa
 from changelake.schemas.dynamodb_types import number_to_json
 from changelake.schemas.exceptions import DynamoDBTypeError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Sequence numbers are decimal strings of 21 to 40 digits (DynamoDB Streams API reference), wider
 # than any integer or DECIMAL(38) column, so the ordering column is the number zero-padded to 40.
@@ -61,6 +62,12 @@ COLUMNS: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ("new_image_ddb", _TEXT, True, "Item after the change, exact DynamoDB-typed JSON."),
     ("old_image_ddb", _TEXT, True, "Item before the change, exact DynamoDB-typed JSON."),
     ("archived_at", _TIMESTAMP, False, "When changelake wrote the row (UTC)."),
+    (
+        "new_image_shape",
+        _TEXT,
+        True,
+        "new_image_ddb with its values blanked (type_census.image_shape_bytes); version 2 on.",
+    ),
 )
 
 CHANGE_RECORD_SCHEMA = pa.schema(
@@ -72,6 +79,12 @@ CHANGE_RECORD_SCHEMA = pa.schema(
 )
 
 COLUMN_NAMES = tuple(name for name, *_ in COLUMNS)
+
+# Read file by file, by the type census: a file written before version 2 lacks the column.
+IMAGE_SHAPE_COLUMN = "new_image_shape"
+
+# The columns every archive file has: those of version 1, what the views show.
+RECORD_COLUMN_NAMES = tuple(name for name in COLUMN_NAMES if name != IMAGE_SHAPE_COLUMN)
 
 # Columns whose text is a JSON object: what ``sql --output json`` nests rather than quotes.
 JSON_COLUMNS = frozenset(

@@ -6,7 +6,11 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA, SNAPSHOT_EVENT_ID_PREFIX
+from changelake.schemas.change_record import (
+    CHANGE_RECORD_SCHEMA,
+    RECORD_COLUMN_NAMES,
+    SNAPSHOT_EVENT_ID_PREFIX,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -45,13 +49,13 @@ def changes_source_sql(parquet_glob: str | Sequence[str] | None) -> str:
     empty but typed.
     """
     # No union_by_name: it makes DuckDB open every file's footer before filtering, which defeats
-    # partition pruning (one request per file per query on S3). Every file is schema version 1;
-    # a later version that adds columns must read each version's files with its own schema.
+    # partition pruning (one request per file per query on S3). The columns are named instead:
+    # those of version 1, which every file has (a later version's only add to them).
     if not isinstance(parquet_glob, str) and parquet_glob is not None:
         parquet_glob = list(parquet_glob) or None
     if parquet_glob is None:
         columns = ", ".join(
-            f"CAST(NULL AS {duckdb_type(f.type)}) AS {f.name}" for f in CHANGE_RECORD_SCHEMA
+            f"CAST(NULL AS {duckdb_type(f.type)}) AS {f.name}" for f in _record_fields()
         )
         return (
             f"SELECT {columns}, CAST(NULL AS DATE) AS dt, CAST(NULL AS VARCHAR) AS source_file, "
@@ -63,10 +67,14 @@ def changes_source_sql(parquet_glob: str | Sequence[str] | None) -> str:
         else "[" + ", ".join(quote_literal(name) for name in parquet_glob) + "]"
     )
     return (
-        'SELECT * EXCLUDE ("table") REPLACE (CAST(dt AS DATE) AS dt), '
+        f"SELECT {', '.join(RECORD_COLUMN_NAMES)}, CAST(dt AS DATE) AS dt, "
         f"filename AS source_file, file_row_number AS source_row FROM read_parquet({files}, "
         "hive_partitioning = true)"
     )
+
+
+def _record_fields() -> list[pa.Field]:
+    return [field for field in CHANGE_RECORD_SCHEMA if field.name in RECORD_COLUMN_NAMES]
 
 
 # Every stored row, a record delivered twice as two rows; ``changes`` shows each record once.
@@ -82,7 +90,7 @@ def create_changes_view_sql(parquet_glob: str | Sequence[str] | None) -> str:
 
 def create_records_view_sql() -> str:
     """``CREATE VIEW changes``: each record of ``change_rows`` once, in the archive's columns."""
-    columns = [*CHANGE_RECORD_SCHEMA.names, "dt", "source_file", "source_row"]
+    columns = [*RECORD_COLUMN_NAMES, "dt", "source_file", "source_row"]
     return (
         f"CREATE OR REPLACE VIEW changes AS SELECT {', '.join(columns)} "
         f"FROM ({grouped_first_deliveries_sql(CHANGE_ROWS)})"

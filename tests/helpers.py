@@ -11,10 +11,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
 from changelake.archiver.checkpoints import load_stream_state
+from changelake.archiver.parquet_files import table_to_parquet_bytes
 from changelake.archiver.stream_gaps import gap_from_dict
+from changelake.schemas.change_record import IMAGE_SHAPE_COLUMN
 from changelake.schemas.sql_views import VERSION_ORDINAL_BITS
 
 if TYPE_CHECKING:
@@ -310,3 +314,11 @@ def serve_http(
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def as_schema_version_1(path: Path) -> None:
+    """Rewrite an archive file as writers before schema version 2 left it: no image shapes."""
+    table = pq.read_table(path).drop_columns([IMAGE_SHAPE_COLUMN])
+    versions = pa.array([1] * table.num_rows, pa.int16())
+    table = table.set_column(0, table.schema.field(0), versions)
+    path.write_bytes(table_to_parquet_bytes(table))

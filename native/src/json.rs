@@ -13,13 +13,36 @@ const BASE64_ALPHABET: &[u8; 64] =
 /// Write an image (an exact dict of typed values) as plain JSON and as typed JSON, appending to
 /// `plain` and `typed`. On `Unsupported` both may hold a partial text: the caller cuts it off.
 pub fn write_image(image: Object, plain: &mut Vec<u8>, typed: &mut Vec<u8>) -> Walk<()> {
-    Images { plain, typed }.attributes(image, 0)
+    Images {
+        plain,
+        typed,
+        shape: None,
+    }
+    .attributes(image, 0)
 }
 
-/// The two JSON texts being written: plain values, and the typed input as it came.
+/// `write_image`, and the image's shape into `shape`: its typed JSON with every value blanked,
+/// as `changelake.schemas.type_census.image_shape_bytes` writes it.
+pub fn write_image_and_shape(
+    image: Object,
+    plain: &mut Vec<u8>,
+    typed: &mut Vec<u8>,
+    shape: &mut Vec<u8>,
+) -> Walk<()> {
+    Images {
+        plain,
+        typed,
+        shape: Some(shape),
+    }
+    .attributes(image, 0)
+}
+
+/// The JSON texts being written: plain values, the typed input as it came, and (when asked)
+/// the shape.
 struct Images<'a> {
     plain: &'a mut Vec<u8>,
     typed: &'a mut Vec<u8>,
+    shape: Option<&'a mut Vec<u8>>,
 }
 
 impl Images<'_> {
@@ -29,13 +52,31 @@ impl Images<'_> {
         self.typed.extend_from_slice(bytes);
     }
 
+    /// Structure every text shares: braces, brackets, commas, names.
     #[inline]
-    fn both_byte(&mut self, byte: u8) {
-        self.plain.push(byte);
-        self.typed.push(byte);
+    fn all(&mut self, bytes: &[u8]) {
+        self.both(bytes);
+        self.shape_of(bytes);
     }
 
-    /// A JSON string into both texts, escaped once.
+    #[inline]
+    fn shape_of(&mut self, bytes: &[u8]) {
+        if let Some(shape) = self.shape.as_deref_mut() {
+            shape.extend_from_slice(bytes);
+        }
+    }
+
+    /// A JSON string into every text, escaped once.
+    fn all_string(&mut self, text: &str) {
+        let start = self.plain.len();
+        write_string(self.plain, text);
+        self.typed.extend_from_slice(&self.plain[start..]);
+        if let Some(shape) = self.shape.as_deref_mut() {
+            shape.extend_from_slice(&self.plain[start..]);
+        }
+    }
+
+    /// A JSON string into the plain and typed texts, escaped once.
     fn both_string(&mut self, text: &str) {
         let start = self.plain.len();
         write_string(self.plain, text);
@@ -43,16 +84,16 @@ impl Images<'_> {
     }
 
     fn attributes(&mut self, map: Object, depth: usize) -> Walk<()> {
-        self.both_byte(b'{');
+        self.all(b"{");
         for (index, (name, value)) in map.entries().enumerate() {
             if index > 0 {
-                self.both_byte(b',');
+                self.all(b",");
             }
-            self.both_string(name.text()?);
-            self.both_byte(b':');
+            self.all_string(name.text()?);
+            self.all(b":");
             self.value(value, depth + 1)?;
         }
-        self.both_byte(b'}');
+        self.all(b"}");
         Ok(())
     }
 
@@ -68,8 +109,14 @@ impl Images<'_> {
         self.typed.extend_from_slice(b"{\"");
         self.typed.extend_from_slice(tag.as_bytes());
         self.typed.extend_from_slice(b"\":");
+        self.shape_of(b"{\"");
+        self.shape_of(tag.as_bytes());
+        self.shape_of(b"\":");
         match tag {
-            "S" => self.both_string(inner.text()?),
+            "S" => {
+                self.both_string(inner.text()?);
+                self.shape_of(b"\"\"");
+            }
             "N" => {
                 let text = inner.text()?;
                 if !is_json_number(text.as_bytes()) {
@@ -77,25 +124,33 @@ impl Images<'_> {
                 }
                 self.plain.extend_from_slice(text.as_bytes());
                 write_string(self.typed, text);
+                self.shape_of(if fits_long(text) { b"\"0\"" } else { b"\"0.5\"" });
             }
             "M" if inner.is_dict() => self.attributes(inner, depth)?,
             "L" if inner.is_list() => {
-                self.both_byte(b'[');
+                self.all(b"[");
                 for (index, element) in inner.items().enumerate() {
                     if index > 0 {
-                        self.both_byte(b',');
+                        self.all(b",");
                     }
                     self.value(element, depth + 1)?;
                 }
-                self.both_byte(b']');
+                self.all(b"]");
             }
-            "BOOL" if inner.is_true() => self.both(b"true"),
-            "BOOL" if inner.is_false() => self.both(b"false"),
+            "BOOL" if inner.is_true() => {
+                self.both(b"true");
+                self.shape_of(b"false");
+            }
+            "BOOL" if inner.is_false() => self.all(b"false"),
             "NULL" if inner.is_true() => {
                 self.plain.extend_from_slice(b"null");
                 self.typed.extend_from_slice(b"true");
+                self.shape_of(b"true");
             }
-            "B" => self.both_string(&base64_text(inner)?),
+            "B" => {
+                self.both_string(&base64_text(inner)?);
+                self.shape_of(b"\"\"");
+            }
             "SS" if inner.is_list() => {
                 let mut texts = Vec::with_capacity(inner.list_len());
                 for element in inner.items() {
@@ -104,6 +159,7 @@ impl Images<'_> {
                 write_strings(self.typed, texts.iter().copied());
                 texts.sort_unstable();
                 write_strings(self.plain, texts.iter().copied());
+                self.shape_of(b"[]");
             }
             "NS" if inner.is_list() => {
                 let mut numbers = Vec::with_capacity(inner.list_len());
@@ -120,6 +176,8 @@ impl Images<'_> {
                     self.plain.extend_from_slice(number.text.as_bytes());
                 }
                 self.plain.extend_from_slice(b"]");
+                let long = numbers.iter().all(|number| fits_long(number.text));
+                self.shape_of(if long { b"[\"0\"]" } else { b"[\"0.5\"]" });
             }
             "BS" if inner.is_list() => {
                 let mut texts = Vec::with_capacity(inner.list_len());
@@ -131,12 +189,20 @@ impl Images<'_> {
                 decoded.sort_unstable();
                 let sorted: Vec<String> = decoded.iter().map(|b| encode_base64(b)).collect();
                 write_strings(self.plain, sorted.iter().map(String::as_str));
+                self.shape_of(b"[]");
             }
             _ => return Err(Unsupported),
         }
         self.typed.push(b'}');
+        self.shape_of(b"}");
         Ok(())
     }
+}
+
+/// Whether a JSON number is an integer without fraction or exponent within the signed 64-bit
+/// range: the type census's rule (`changelake.schemas.type_census.fits_long`).
+fn fits_long(text: &str) -> bool {
+    !text.contains(['.', 'e', 'E']) && text.parse::<i64>().is_ok()
 }
 
 /// Base64 text of a binary value: canonical base64 text as is, `bytes` encoded.
@@ -404,6 +470,16 @@ mod tests {
         }
         for bad in ["", "-", "01", "+1", ".5", "1.", "1e", "1e+", "NaN", "1 "] {
             assert!(!is_json_number(bad.as_bytes()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn long_numbers_are_integers_within_64_bits_without_fraction_or_exponent() {
+        for long in ["0", "-0", "20", "9223372036854775807", "-9223372036854775808"] {
+            assert!(fits_long(long), "{long}");
+        }
+        for other in ["19.99", "1e2", "1E+2", "9223372036854775808", "100000000000000348436"] {
+            assert!(!fits_long(other), "{other}");
         }
     }
 

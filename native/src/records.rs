@@ -8,7 +8,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::json::{encode_base64, is_json_number, write_image};
+use crate::json::{encode_base64, is_json_number, write_image, write_image_and_shape};
 use crate::python::{Object, Unsupported, Walk};
 
 const SEQUENCE_ORDER_WIDTH: usize = 40;
@@ -41,6 +41,7 @@ pub struct Columns {
     old_image: TextColumn,
     new_image_ddb: TextColumn,
     old_image_ddb: TextColumn,
+    new_image_shape: TextColumn,
     pub rows: usize,
     pub json_bytes: usize,
 }
@@ -81,14 +82,20 @@ impl Columns {
         Ok(())
     }
 
-    /// The key and images, written straight into their columns' data; the rows are closed only
-    /// when all three are written.
+    /// The key and images (and the new image's shape), written straight into their columns'
+    /// data; the rows are closed only when all are written.
     fn write_images(&mut self, fields: &StreamRecord) -> Walk<()> {
         write_image(fields.keys, &mut self.keys.data, &mut self.keys_ddb.data)?;
-        for (image, plain, typed) in self.image_columns(fields) {
-            if let Some(image) = image {
-                write_image(image, &mut plain.data, &mut typed.data)?;
-            }
+        if let Some(image) = fields.new_image {
+            write_image_and_shape(
+                image,
+                &mut self.new_image.data,
+                &mut self.new_image_ddb.data,
+                &mut self.new_image_shape.data,
+            )?;
+        }
+        if let Some(image) = fields.old_image {
+            write_image(image, &mut self.old_image.data, &mut self.old_image_ddb.data)?;
         }
         self.keys.close_row(true);
         self.keys_ddb.close_row(true);
@@ -96,6 +103,7 @@ impl Columns {
             plain.close_row(image.is_some());
             typed.close_row(image.is_some());
         }
+        self.new_image_shape.close_row(fields.new_image.is_some());
         Ok(())
     }
 
@@ -115,7 +123,7 @@ impl Columns {
         ]
     }
 
-    fn json_columns(&mut self) -> [&mut TextColumn; 6] {
+    fn json_columns(&mut self) -> [&mut TextColumn; 7] {
         [
             &mut self.keys,
             &mut self.keys_ddb,
@@ -123,14 +131,15 @@ impl Columns {
             &mut self.old_image,
             &mut self.new_image_ddb,
             &mut self.old_image_ddb,
+            &mut self.new_image_shape,
         ]
     }
 
-    fn json_len(&mut self) -> [usize; 6] {
+    fn json_len(&mut self) -> [usize; 7] {
         self.json_columns().map(|column| column.data.len())
     }
 
-    fn cut_json(&mut self, lengths: [usize; 6]) {
+    fn cut_json(&mut self, lengths: [usize; 7]) {
         for (column, length) in self.json_columns().into_iter().zip(lengths) {
             column.data.truncate(length);
         }
@@ -169,6 +178,7 @@ impl Columns {
             ("old_image", self.old_image),
             ("new_image_ddb", self.new_image_ddb),
             ("old_image_ddb", self.old_image_ddb),
+            ("new_image_shape", self.new_image_shape),
         ] {
             columns.set_item(name, column.into_buffers(py)?)?;
         }

@@ -12,8 +12,9 @@ import pytest
 from changelake.archiver.batch import archive_records
 from changelake.clients import make_store, open_archive
 from changelake.schemas.archive_layout import parse_archive_uri
-from changelake.schemas.change_record import COLUMN_NAMES
+from changelake.schemas.change_record import COLUMN_NAMES, RECORD_COLUMN_NAMES, SCHEMA_VERSION
 from changelake.schemas.exceptions import ArchiveLocationError
+from changelake.schemas.type_census import image_shape_bytes
 from tests.helpers import load_event, make_record
 from tests.schemas.strategies import expected_plain
 
@@ -35,7 +36,7 @@ def expected_row(record: dict[str, Any], table_name: str) -> dict[str, Any]:
     identity = record.get("userIdentity")
     created = datetime.fromtimestamp(block["ApproximateCreationDateTime"], UTC)
     return {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "table_name": table_name,
         "event_id": record["eventID"],
         "event_name": record["eventName"],
@@ -108,7 +109,7 @@ def test_sample_events_are_archived_and_read_back_exactly(
     assert (result.records, result.archived, result.quarantined) == (len(records), len(records), [])
     rows = read_changes(archive_uri)
     assert sorted({row["item_key"] for row in rows}) == item_keys
-    assert set(rows[0]) == {*COLUMN_NAMES, "dt", "source_file", "source_row"}
+    assert set(rows[0]) == {*RECORD_COLUMN_NAMES, "dt", "source_file", "source_row"}
     assert len({(row["source_file"], row["source_row"]) for row in rows}) == len(rows)
     for row, record in zip(rows, records, strict=True):
         row.pop("item_key")
@@ -187,6 +188,21 @@ def test_files_are_zstd_parquet_in_the_change_record_schema(local_archive: str) 
     metadata = pq.ParquetFile(location.url(result.files[0])).metadata
     assert metadata.row_group(0).column(0).compression == "ZSTD"
     assert pq.read_schema(location.url(result.files[0])).names == list(COLUMN_NAMES)
+
+
+def test_each_new_image_is_archived_with_its_shape(local_archive: str) -> None:
+    location = parse_archive_uri(local_archive)
+    records = load_event("lambda-event-posts.json")["Records"]
+    result = archive_records(records, make_store(location))
+    shapes = {}
+    for key in result.files:
+        table = pq.read_table(location.url(key), columns=["event_id", "new_image_shape"])
+        shapes.update(zip(*table.to_pydict().values(), strict=True))
+    for record in records:
+        image = record["dynamodb"].get("NewImage")
+        expected = None if image is None else image_shape_bytes(image).decode()
+        assert shapes[record["eventID"]] == expected
+    assert any(shape is None for shape in shapes.values())
 
 
 def test_poison_record_is_quarantined_and_the_rest_archived(archive_uri: str) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pyarrow.parquet as pq
 import pytest
 
@@ -22,7 +24,8 @@ from changelake.archiver.parquet_files import COMPACTED_ROW_GROUP_SIZE
 from changelake.clients import connect_duckdb, make_store, open_archive
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.sql_views import latest_sql
-from tests.helpers import make_record
+from changelake.schemas.type_census import image_shape_bytes
+from tests.helpers import as_schema_version_1, make_record
 
 if TYPE_CHECKING:
     from changelake.archiver.object_store import ObjectStore
@@ -137,6 +140,26 @@ def test_reader_listing_old_and_new_files_gets_the_same_latest_state(archive_uri
     assert _latest(archive_uri) == before
 
 
+def test_compaction_gives_rows_from_before_schema_version_2_their_shapes(
+    local_archive: str,
+) -> None:
+    location, store, connection = _open(local_archive)
+    _archive_batches(store, batches=4, per_batch=20)
+    before = _latest(local_archive)
+    files = sorted(Path(local_archive).rglob("*.parquet"))
+    for path in files[::2]:
+        as_schema_version_1(path)
+    for plan in plan_compaction(store, connection, "posts"):
+        compact_partition(plan, store, connection)
+    assert _latest(local_archive) == before
+    for key in _parquet_keys(store):
+        table = pq.read_table(location.url(key), columns=["new_image_ddb", "new_image_shape"])
+        pairs = list(zip(*table.to_pydict().values(), strict=True))
+        assert pairs
+        for typed, shape in pairs:
+            assert shape == (typed and image_shape_bytes(orjson.loads(typed)).decode())
+
+
 def test_target_size_splits_a_partition_into_sorted_files(local_archive: str) -> None:
     location, store, connection = _open(local_archive)
     _archive_batches(store, batches=2, per_batch=3000)
@@ -148,7 +171,7 @@ def test_target_size_splits_a_partition_into_sorted_files(local_archive: str) ->
     assert [t.num_rows for t in tables] == [500] * 6
     item_keys = [key for t in tables for key in t["item_key"].to_pylist()]
     assert item_keys == sorted(item_keys)
-    assert tables[0].schema.metadata[b"changelake.schema_version"] == b"1"
+    assert tables[0].schema.metadata[b"changelake.schema_version"] == b"2"
 
 
 def test_compacted_row_groups_are_small_enough_for_a_lookup_by_key(local_archive: str) -> None:

@@ -6,11 +6,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import duckdb
+import orjson
 import pyarrow.parquet as pq
 
 from bench.synthetic_archive import ArchiveShape, write_synthetic_archive
 from changelake.archiver.parquet_files import COMPACTED_ROW_GROUP_SIZE
 from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA
+from changelake.schemas.type_census import image_shape_bytes
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -47,6 +49,16 @@ def test_layout_schema_and_mix(tmp_path: Path) -> None:
     assert same_second > 0
     assert valid == total - removes
     assert dt_mismatch == 0
+
+
+def test_every_new_image_has_its_own_shape(tmp_path: Path) -> None:
+    files = write_synthetic_archive(tmp_path, ArchiveShape(3_000, 300, days=1))
+    table = pq.read_table(files, columns=["new_image_ddb", "new_image_shape"])
+    pairs = list(zip(*table.to_pydict().values(), strict=True))
+    assert any(typed is None for typed, _ in pairs)
+    for typed, shape in pairs:
+        expected = None if typed is None else image_shape_bytes(orjson.loads(typed)).decode()
+        assert shape == expected
 
 
 def test_a_compacted_archive_holds_the_same_records_sorted_by_item(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from changelake.clients import make_store
 from changelake.rebuild.aliases import list_rebuilt_indexes
 from changelake.rebuild.field_names import attribute_to_field
 from changelake.schemas.archive_layout import parse_archive_uri
-from tests.helpers import make_record
+from tests.helpers import as_schema_version_1, make_record
 from tests.rebuild.conftest import Posts
 from tests.rebuild.mapping_histories import (
     AT,
@@ -199,6 +199,41 @@ def test_mapping_names_conflicts_with_example_keys(local_archive: str) -> None:
         {"type": "M", "values": 1, "examples": ["id=post#2"]},
         {"type": "S", "values": 1, "examples": ["id=post#1"]},
     ]
+
+
+def test_files_written_before_image_shapes_give_the_same_census(local_archive: str) -> None:
+    store = make_store(parse_archive_uri(local_archive))
+    archive_records([post(1, "post#1", AT, meta={"S": "draft"}, price={"N": "20"})], store)
+    archive_records(
+        [
+            post(2, "post#2", AT + 1, meta={"M": {"lang": {"S": "en"}}}, price={"N": "19.99"}),
+            post(3, "post#3", AT + 2, tags={"L": [{"N": "1"}, {"S": "x"}]}, price={"N": "5"}),
+        ],
+        store,
+    )
+    files = sorted(Path(local_archive).rglob("*.parquet"))
+    assert len(files) == 2
+    command = ["mapping", "--archive", local_archive, "--table", "posts", "--output", "json"]
+
+    def census_and_changes() -> tuple[Any, Any]:
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 0, result.output
+        sql = ["sql", "--archive", local_archive, "--output", "json"]
+        query = "SELECT item_key, new_image_ddb FROM changes ORDER BY item_key"
+        changes = CliRunner().invoke(cli, [*sql, query])
+        assert changes.exit_code == 0, changes.output
+        return json.loads(result.stdout), changes.stdout.splitlines()
+
+    shaped = census_and_changes()
+    conflict = {note["field"] for note in shaped[0]["notes"] if note["kind"] == "conflict"}
+    assert conflict == {"meta"}
+    assert len(shaped[1]) == 3
+    # The newer file first, then both, as a writer before schema version 2 left them: the
+    # views read either order, and the census reads those files' typed images instead.
+    as_schema_version_1(files[1])
+    assert census_and_changes() == shaped
+    as_schema_version_1(files[0])
+    assert census_and_changes() == shaped
 
 
 def test_mapping_of_an_unknown_table_is_an_error(posts: Posts) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -16,6 +16,7 @@ from changelake.cli import cli
 from changelake.clients import make_store, open_archive
 from changelake.memory_limit import MINIMUM
 from changelake.rebuild.latest_images import (
+    CENSUS_IMAGES,
     KEY_LOOKUP_LIMIT,
     LATEST_IMAGES,
     LATEST_TABLE,
@@ -29,10 +30,7 @@ from changelake.rebuild.latest_images import (
 )
 from changelake.schemas.archive_layout import parse_archive_uri
 from changelake.schemas.sql_views import CHANGE_ROWS
-from tests.helpers import make_record
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from tests.helpers import as_schema_version_1, make_record
 
 AT = 1_764_288_000
 
@@ -137,6 +135,26 @@ def test_picking_by_position_gives_the_same_entries_as_one_pass(local_archive: s
     assert by_position == one_pass
     assert any('"title":"one, last"' in entry for entry in one_pass)
     assert any(entry.startswith('{"delete":{"_id":"id=post#2"') for entry in one_pass)
+
+
+def test_a_census_reads_shapes_and_typed_images_only_from_files_without_shapes(
+    local_archive: str,
+) -> None:
+    archive_posts(local_archive)
+    archive_records(
+        [make_record(5, key="post#4", event_name="INSERT", at=AT + 3, views="7")],
+        make_store(parse_archive_uri(local_archive)),
+    )
+    older, _ = sorted(Path(local_archive).rglob("*.parquet"))
+    as_schema_version_1(older)
+    connection = open_archive(parse_archive_uri(local_archive), "posts")
+    materialize_latest(connection, Selection("posts"), typed_images=True)
+    rows = connection.execute(f"SELECT item_key, new_image_ddb FROM {CENSUS_IMAGES}").fetchall()
+    assert dict(rows) == {
+        "id=post#1": '{"id":{"S":"post#1"},"title":{"S":"one"}}',
+        "id=post#3": '{"id":{"S":"post#3"},"title":{"S":"three"}}',
+        "id=post#4": '{"id":{"S":""},"views":{"S":""}}',
+    }
 
 
 def test_picking_by_position_fits_the_smallest_memory_limit(tmp_path: Path) -> None:

@@ -82,4 +82,4 @@ def test_sequence_order_rejects_non_decimal_strings(bad: str) -> None:
 def test_schema_columns_have_descriptions_and_a_version() -> None:
     assert CHANGE_RECORD_SCHEMA.names == list(COLUMN_NAMES)
     assert all(field.metadata[b"description"] for field in CHANGE_RECORD_SCHEMA)
-    assert CHANGE_RECORD_SCHEMA.metadata[b"changelake.schema_version"] == b"1"
+    assert CHANGE_RECORD_SCHEMA.metadata[b"changelake.schema_version"] == b"2"
