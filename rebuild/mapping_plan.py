@@ -1,7 +1,7 @@
 """The mapping a rebuild creates its index with, and what a sync checks first: from the census.
 
 The edge of ``changelake.rebuild.index_mapping``: the census runs on a connection whose latest
-records were materialized with their typed images (``materialize_latest(...,
+records were materialized with their image shapes (``materialize_latest(...,
 typed_images=True)``), and a sync reads the live index's mapping.
 
 * ``rebuild`` without ``--mapping`` creates the index with the census's body; with one, the
@@ -55,14 +55,14 @@ if TYPE_CHECKING:
     from changelake.rebuild.replay import ReplayOptions
     from changelake.rebuild.search_sink import SearchSink
 
-# The latest upserts' typed images: what a rebuild indexes, or what a sync brings.
+# The shapes (or typed images) of the latest upserts: what a rebuild indexes, or a sync brings.
 CENSUS_IMAGES_SQL = f"SELECT item_key, new_image_ddb FROM {CENSUS_IMAGES}"
 
 
 def load_type_census(
     connection: DuckDBPyConnection, table_name: str, *, examples: int = 0
 ) -> TypeCensus:
-    """The census of the materialized latest records' typed images (``examples`` item keys)."""
+    """The census of the materialized latest records' images (``examples`` item keys)."""
     rows = connection.execute(type_census_sql(CENSUS_IMAGES_SQL, examples)).fetchall()
     (items,) = aggregate_row(connection, f"SELECT count(*) FROM ({CENSUS_IMAGES_SQL})")
     names = connection.execute(key_names_sql(CENSUS_IMAGES_SQL)).fetchall()
@@ -157,7 +157,7 @@ def plan_rebuild_mapping(
     user_spec: str | None,
     transform: bool,
 ) -> MappingPlan:
-    """Wait for the latest records (with typed images unless ``transform``), then plan."""
+    """Wait for the latest records (with image shapes unless ``transform``), then plan."""
     if transform:
         return plan_index_body(None, user_body, user_spec)
     latest.counts.result()
@@ -213,7 +213,7 @@ def fit_changes_to_index(
     max_errors: int,
     transform: bool,
 ) -> SyncFit:
-    """Check the changed items (materialized with typed images) against the live mapping.
+    """Check the changed items (materialized with image shapes) against the live mapping.
 
     Values a mapped field cannot take exactly are held back from the replay, up to
     ``max_errors`` items; beyond, :class:`RebuildError` before anything is written. Fields the
