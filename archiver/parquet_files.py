@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA
+from changelake.schemas.change_record import CHANGE_RECORD_SCHEMA, IMAGE_SHAPE_COLUMN
+from changelake.schemas.change_record import JSON_COLUMNS as RECORD_JSON_COLUMNS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -27,19 +28,11 @@ _DICTIONARY_COLUMNS = [
     "user_identity.type",
     "user_identity.principal_id",
     # Most items of a table share a few shapes: each file holds each shape once.
-    "new_image_shape",
+    IMAGE_SHAPE_COLUMN,
 ]
 
 # The large JSON columns: min/max statistics of 1 KB documents help no reader and cost time.
-JSON_COLUMNS = (
-    "keys",
-    "keys_ddb",
-    "new_image",
-    "old_image",
-    "new_image_ddb",
-    "old_image_ddb",
-    "new_image_shape",
-)
+JSON_COLUMNS = (*sorted(RECORD_JSON_COLUMNS), IMAGE_SHAPE_COLUMN)
 _STATISTICS_COLUMNS = [
     name
     for name in CHANGE_RECORD_SCHEMA.names

@@ -11,28 +11,19 @@ const BASE64_ALPHABET: &[u8; 64] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Write an image (an exact dict of typed values) as plain JSON and as typed JSON, appending to
-/// `plain` and `typed`. On `Unsupported` both may hold a partial text: the caller cuts it off.
-pub fn write_image(image: Object, plain: &mut Vec<u8>, typed: &mut Vec<u8>) -> Walk<()> {
-    Images {
-        plain,
-        typed,
-        shape: None,
-    }
-    .attributes(image, 0)
-}
-
-/// `write_image`, and the image's shape into `shape`: its typed JSON with every value blanked,
-/// as `changelake.schemas.type_census.image_shape_bytes` writes it.
-pub fn write_image_and_shape(
+/// `plain` and `typed`, and when given `shape`, its shape: its typed JSON with every value
+/// blanked, as `changelake.schemas.type_census.image_shape_bytes` writes it. On `Unsupported`
+/// each may hold a partial text: the caller cuts it off.
+pub fn write_image(
     image: Object,
     plain: &mut Vec<u8>,
     typed: &mut Vec<u8>,
-    shape: &mut Vec<u8>,
+    shape: Option<&mut Vec<u8>>,
 ) -> Walk<()> {
     Images {
         plain,
         typed,
-        shape: Some(shape),
+        shape,
     }
     .attributes(image, 0)
 }
@@ -69,8 +60,7 @@ impl Images<'_> {
     /// A JSON string into every text, escaped once.
     fn all_string(&mut self, text: &str) {
         let start = self.plain.len();
-        write_string(self.plain, text);
-        self.typed.extend_from_slice(&self.plain[start..]);
+        self.both_string(text);
         if let Some(shape) = self.shape.as_deref_mut() {
             shape.extend_from_slice(&self.plain[start..]);
         }
@@ -124,7 +114,11 @@ impl Images<'_> {
                 }
                 self.plain.extend_from_slice(text.as_bytes());
                 write_string(self.typed, text);
-                self.shape_of(if fits_long(text) { b"\"0\"" } else { b"\"0.5\"" });
+                self.shape_of(if fits_long(text) {
+                    b"\"0\""
+                } else {
+                    b"\"0.5\""
+                });
             }
             "M" if inner.is_dict() => self.attributes(inner, depth)?,
             "L" if inner.is_list() => {
@@ -475,10 +469,22 @@ mod tests {
 
     #[test]
     fn long_numbers_are_integers_within_64_bits_without_fraction_or_exponent() {
-        for long in ["0", "-0", "20", "9223372036854775807", "-9223372036854775808"] {
+        for long in [
+            "0",
+            "-0",
+            "20",
+            "9223372036854775807",
+            "-9223372036854775808",
+        ] {
             assert!(fits_long(long), "{long}");
         }
-        for other in ["19.99", "1e2", "1E+2", "9223372036854775808", "100000000000000348436"] {
+        for other in [
+            "19.99",
+            "1e2",
+            "1E+2",
+            "9223372036854775808",
+            "100000000000000348436",
+        ] {
             assert!(!fits_long(other), "{other}");
         }
     }

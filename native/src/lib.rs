@@ -27,7 +27,7 @@ fn encode_image<'py>(
         return None;
     }
     let (mut plain, mut typed) = (Vec::with_capacity(1024), Vec::with_capacity(2048));
-    json::write_image(image, &mut plain, &mut typed).ok()?;
+    json::write_image(image, &mut plain, &mut typed, None).ok()?;
     Some((PyBytes::new(py, &plain), PyBytes::new(py, &typed)))
 }
 

@@ -8,7 +8,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::json::{encode_base64, is_json_number, write_image, write_image_and_shape};
+use crate::json::{encode_base64, is_json_number, write_image};
 use crate::python::{Object, Unsupported, Walk};
 
 const SEQUENCE_ORDER_WIDTH: usize = 40;
@@ -85,17 +85,27 @@ impl Columns {
     /// The key and images (and the new image's shape), written straight into their columns'
     /// data; the rows are closed only when all are written.
     fn write_images(&mut self, fields: &StreamRecord) -> Walk<()> {
-        write_image(fields.keys, &mut self.keys.data, &mut self.keys_ddb.data)?;
+        write_image(
+            fields.keys,
+            &mut self.keys.data,
+            &mut self.keys_ddb.data,
+            None,
+        )?;
         if let Some(image) = fields.new_image {
-            write_image_and_shape(
+            write_image(
                 image,
                 &mut self.new_image.data,
                 &mut self.new_image_ddb.data,
-                &mut self.new_image_shape.data,
+                Some(&mut self.new_image_shape.data),
             )?;
         }
         if let Some(image) = fields.old_image {
-            write_image(image, &mut self.old_image.data, &mut self.old_image_ddb.data)?;
+            write_image(
+                image,
+                &mut self.old_image.data,
+                &mut self.old_image_ddb.data,
+                None,
+            )?;
         }
         self.keys.close_row(true);
         self.keys_ddb.close_row(true);
